@@ -1,0 +1,559 @@
+//! Process and job attribution from `/proc`.
+//!
+//! For every process on the node the scanner learns, once per (pid, start
+//! time): its owner, its Slurm job (from the cgroup path, v1, v2 or the SLUID
+//! form, and from `SLURM_*` variables in its environment where readable) and
+//! its Kubernetes pod. Jobs are built from *all* processes, so a job that holds
+//! GPUs but runs nothing on them is still seen.
+
+use crate::wire::Job;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the cgroup path says about a process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CgroupFacts {
+    /// Slurm job id (numeric) or SLUID.
+    pub slurm_job: Option<String>,
+    /// Kubernetes pod UID (with dashes).
+    pub pod_uid: Option<String>,
+}
+
+/// Reads a `/proc/PID/cgroup` file's text.
+pub fn parse_cgroup(text: &str) -> CgroupFacts {
+    let mut facts = CgroupFacts::default();
+    for line in text.lines() {
+        // hierarchy-ID:controllers:path; the path may itself contain ':'.
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(_), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let f = parse_cgroup_path(path);
+        facts.slurm_job = facts.slurm_job.or(f.slurm_job);
+        facts.pod_uid = facts.pod_uid.or(f.pod_uid);
+    }
+    facts
+}
+
+/// Reads one cgroup path (v1 or v2).
+pub fn parse_cgroup_path(path: &str) -> CgroupFacts {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut facts = CgroupFacts::default();
+    for (i, seg) in segs.iter().enumerate() {
+        // v1: /slurm/uid_<uid>/job_<id>/...; v2: .../slurmstepd.scope/job_<id>/...
+        if let Some(id) = seg.strip_prefix("job_") {
+            let under_slurm = segs[..i]
+                .iter()
+                .any(|s| s.starts_with("slurm") || s.ends_with("_slurmstepd.scope") || s.starts_with("uid_"));
+            if under_slurm && !id.is_empty() && (id.bytes().all(|b| b.is_ascii_digit()) || is_sluid(id)) {
+                facts.slurm_job = Some(id.to_string());
+            }
+        } else if is_sluid(seg) && i > 0 && segs[i - 1].ends_with("slurmstepd.scope") {
+            // Slurm 26.05+: the v2 job folder is the SLUID itself.
+            facts.slurm_job = Some((*seg).to_string());
+        }
+        if facts.pod_uid.is_none() {
+            facts.pod_uid = pod_uid_of(seg);
+        }
+    }
+    facts
+}
+
+/// A Slurm SLUID: `s` followed by 13 of [0-9A-Z].
+pub fn is_sluid(s: &str) -> bool {
+    s.len() == 14 && s.starts_with('s') && s[1..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+fn pod_uid_of(seg: &str) -> Option<String> {
+    // systemd driver: kubepods-<qos>-pod<uid_with_underscores>.slice or kubepods-pod<uid>.slice
+    if let Some(rest) = seg.strip_prefix("kubepods-").and_then(|s| s.strip_suffix(".slice")) {
+        let idx = rest.find("pod")?;
+        let uid = &rest[idx + 3..];
+        let uid = uid.replace('_', "-");
+        return looks_like_uid(&uid).then_some(uid);
+    }
+    // cgroupfs driver: /kubepods/<qos>/pod<uid>/<container>
+    let uid = seg.strip_prefix("pod")?;
+    looks_like_uid(uid).then(|| uid.to_string())
+}
+
+fn looks_like_uid(s: &str) -> bool {
+    s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') && s.matches('-').count() == 4
+}
+
+/// Slurm variables from a process environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlurmEnv {
+    pub job_id: Option<String>,
+    pub account: Option<String>,
+    pub user: Option<String>,
+    pub gpus: Option<Vec<u32>>,
+}
+
+/// Reads `/proc/PID/environ` (NUL-separated `KEY=value`).
+pub fn parse_environ(bytes: &[u8]) -> SlurmEnv {
+    let mut env = SlurmEnv::default();
+    for entry in bytes.split(|b| *b == 0) {
+        if !entry.starts_with(b"SLURM_JOB_") {
+            continue;
+        }
+        let Ok(entry) = std::str::from_utf8(entry) else { continue };
+        let Some((k, v)) = entry.split_once('=') else { continue };
+        if v.is_empty() {
+            continue;
+        }
+        match k {
+            "SLURM_JOB_ID" => env.job_id = Some(v.to_string()),
+            "SLURM_JOB_ACCOUNT" => env.account = Some(v.to_string()),
+            "SLURM_JOB_USER" => env.user = Some(v.to_string()),
+            "SLURM_JOB_GPUS" => env.gpus = parse_id_list(v),
+            _ => {}
+        }
+    }
+    env
+}
+
+/// Parses "0,1,4-6" into [0, 1, 4, 5, 6].
+pub fn parse_id_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a || b - a > 4096 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+/// Start time (clock ticks since boot, field 22) from `/proc/PID/stat`, and
+/// whether the process is a kernel thread.
+pub fn parse_stat(text: &str) -> Option<(u64, bool)> {
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); flags is field 9, starttime field 22.
+    let flags: u64 = fields.get(6)?.parse().ok()?;
+    let start: u64 = fields.get(19)?.parse().ok()?;
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    Some((start, flags & PF_KTHREAD != 0))
+}
+
+/// Real uid from `/proc/PID/status`.
+pub fn parse_status_uid(text: &str) -> Option<u32> {
+    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What the agent knows about one process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub uid: Option<u32>,
+    pub comm: Option<String>,
+    pub cgroup: CgroupFacts,
+    pub env: SlurmEnv,
+}
+
+impl ProcInfo {
+    /// The job this process belongs to: the cgroup's numeric id, else the
+    /// environment's, else the cgroup's SLUID.
+    pub fn job_id(&self) -> Option<&str> {
+        let cg = self.cgroup.slurm_job.as_deref();
+        match cg {
+            Some(id) if !is_sluid(id) => Some(id),
+            _ => self.env.job_id.as_deref().or(cg),
+        }
+    }
+}
+
+/// Counters of the work a scan did, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub processes: usize,
+    /// Processes read in full (new pid or new start time).
+    pub read: usize,
+}
+
+/// Scans a `/proc` tree, caching per (pid, start time).
+pub struct ProcScanner {
+    root: PathBuf,
+    cache: HashMap<u32, (u64, Option<Arc<ProcInfo>>)>,
+    users: UserNames,
+}
+
+impl ProcScanner {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), cache: HashMap::new(), users: UserNames::default() }
+    }
+
+    /// Rescans the process table. Returns what the scan did.
+    pub fn scan(&mut self) -> ScanStats {
+        let mut stats = ScanStats::default();
+        let Ok(dir) = std::fs::read_dir(&self.root) else { return stats };
+        let mut seen: HashMap<u32, (u64, Option<Arc<ProcInfo>>)> = HashMap::with_capacity(self.cache.len() + 16);
+        let mut buf = String::with_capacity(512);
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            let dir = entry.path();
+            buf.clear();
+            if read_into(&dir.join("stat"), &mut buf).is_err() {
+                continue; // exited meanwhile
+            }
+            let Some((start, kthread)) = parse_stat(&buf) else { continue };
+            stats.processes += 1;
+            if let Some((s, info)) = self.cache.remove(&pid)
+                && s == start
+            {
+                seen.insert(pid, (s, info));
+                continue;
+            }
+            stats.read += 1;
+            let info = if kthread { None } else { Some(Arc::new(read_proc(&dir, pid))) };
+            seen.insert(pid, (start, info));
+        }
+        self.cache = seen;
+        stats
+    }
+
+    /// What the last scan knows of `pid`.
+    pub fn get(&self, pid: u32) -> Option<&ProcInfo> {
+        self.cache.get(&pid)?.1.as_deref()
+    }
+
+    /// User name of a uid (passwd database, cached).
+    pub fn user_name(&mut self, uid: u32) -> Option<String> {
+        self.users.get(uid)
+    }
+
+    /// The jobs with at least one process on the node.
+    pub fn jobs(&mut self) -> Vec<Job> {
+        let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
+        let infos: Vec<Arc<ProcInfo>> = self.cache.values().filter_map(|(_, i)| i.clone()).collect();
+        for info in infos {
+            let Some(id) = info.job_id() else { continue };
+            let job = jobs.entry(id.to_string()).or_insert_with(|| Job {
+                scheduler: "slurm".into(),
+                id: id.to_string(),
+                ..Default::default()
+            });
+            job.processes += 1;
+            if job.account.is_none() {
+                job.account = info.env.account.clone();
+            }
+            if job.gpu_ids.is_none() {
+                job.gpu_ids = info.env.gpus.clone();
+            }
+            if job.user.is_none() {
+                job.user = info.env.user.clone();
+            }
+            if job.uid.is_none() {
+                job.uid = info.uid;
+            }
+        }
+        let mut out: Vec<Job> = jobs.into_values().collect();
+        for job in &mut out {
+            if job.user.is_none()
+                && let Some(uid) = job.uid
+            {
+                job.user = self.users.get(uid);
+            }
+        }
+        out.sort_by(|a, b| natural_cmp(&a.id, &b.id));
+        out
+    }
+}
+
+/// Orders numeric ids numerically, others after them as text.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}
+
+fn read_into(path: &Path, buf: &mut String) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open(path)?.read_to_string(buf).map(|_| ())
+}
+
+fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
+    let mut info = ProcInfo { pid, ..Default::default() };
+    if let Ok(s) = std::fs::read_to_string(dir.join("status")) {
+        info.uid = parse_status_uid(&s);
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("comm")) {
+        info.comm = Some(s.trim_end().to_string());
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("cgroup")) {
+        info.cgroup = parse_cgroup(&s);
+    }
+    // Readable for our own processes, or for all as root.
+    if let Ok(b) = std::fs::read(dir.join("environ")) {
+        info.env = parse_environ(&b);
+    }
+    info
+}
+
+/// uid → user name through the passwd database (NSS), cached. Unknown uids
+/// are asked again after a while, in case the directory catches up.
+#[derive(Default)]
+struct UserNames {
+    cache: HashMap<u32, (Option<String>, Instant)>,
+}
+
+impl UserNames {
+    const RETRY_UNKNOWN: Duration = Duration::from_secs(300);
+
+    fn get(&mut self, uid: u32) -> Option<String> {
+        if let Some((name, at)) = self.cache.get(&uid)
+            && (name.is_some() || at.elapsed() < Self::RETRY_UNKNOWN)
+        {
+            return name.clone();
+        }
+        let name = lookup_user(uid);
+        self.cache.insert(uid, (name.clone(), Instant::now()));
+        name
+    }
+}
+
+fn lookup_user(uid: u32) -> Option<String> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    loop {
+        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        return Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_v1_slurm() {
+        let text = "12:memory:/slurm/uid_1000/job_4711/step_0/task_0\n11:devices:/slurm/uid_1000/job_4711/step_0\n1:name=systemd:/system.slice/slurmd.service\n";
+        assert_eq!(parse_cgroup(text).slurm_job.as_deref(), Some("4711"));
+    }
+
+    #[test]
+    fn cgroup_v1_multiple_slurmd() {
+        let f = parse_cgroup_path("/slurm_node07/uid_2001/job_99/step_batch/task_0");
+        assert_eq!(f.slurm_job.as_deref(), Some("99"));
+    }
+
+    #[test]
+    fn cgroup_v2_slurm() {
+        let f = parse_cgroup("0::/system.slice/slurmstepd.scope/job_1234567/step_0/user/task_0\n");
+        assert_eq!(f.slurm_job.as_deref(), Some("1234567"));
+        assert_eq!(f.pod_uid, None);
+    }
+
+    #[test]
+    fn cgroup_v2_multiple_slurmd() {
+        let f = parse_cgroup("0::/system.slice/gpu12_slurmstepd.scope/job_42/step_extern/user/task_special\n");
+        assert_eq!(f.slurm_job.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn cgroup_v2_sluid() {
+        let f = parse_cgroup("0::/system.slice/slurmstepd.scope/s0B8K2M4N6P8R1/step_0/user/task_0\n");
+        assert_eq!(f.slurm_job.as_deref(), Some("s0B8K2M4N6P8R1"));
+        let f = parse_cgroup("0::/system.slice/slurmstepd.scope/job_s0B8K2M4N6P8R1/step_0/user/task_0\n");
+        assert_eq!(f.slurm_job.as_deref(), Some("s0B8K2M4N6P8R1"));
+        // Not a SLUID: wrong length, lower case.
+        assert!(!is_sluid("s0b8k2m4n6p8r1"));
+        assert!(!is_sluid("s0B8K2"));
+    }
+
+    #[test]
+    fn cgroup_outside_slurm_is_no_job() {
+        assert_eq!(parse_cgroup("0::/user.slice/user-1000.slice/session-3.scope\n"), CgroupFacts::default());
+        // A job_ folder not under Slurm is someone else's.
+        assert_eq!(parse_cgroup_path("/system.slice/cron.service/job_12").slurm_job, None);
+    }
+
+    #[test]
+    fn kubernetes_systemd_burstable() {
+        let f = parse_cgroup(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1f2e3d4c_5b6a_4789_8abc_def012345678.slice/cri-containerd-0123abcd.scope\n",
+        );
+        assert_eq!(f.pod_uid.as_deref(), Some("1f2e3d4c-5b6a-4789-8abc-def012345678"));
+        assert_eq!(f.slurm_job, None);
+    }
+
+    #[test]
+    fn kubernetes_systemd_guaranteed_crio() {
+        let f =
+            parse_cgroup_path("/kubepods.slice/kubepods-pod0a1b2c3d_0000_4000_8000_00000000abcd.slice/crio-77aa.scope");
+        assert_eq!(f.pod_uid.as_deref(), Some("0a1b2c3d-0000-4000-8000-00000000abcd"));
+    }
+
+    #[test]
+    fn kubernetes_cgroupfs() {
+        let f = parse_cgroup_path("/kubepods/besteffort/pod9a8b7c6d-1111-4222-8333-444455556666/c0ffee");
+        assert_eq!(f.pod_uid.as_deref(), Some("9a8b7c6d-1111-4222-8333-444455556666"));
+        let f = parse_cgroup_path("/kubepods/pod9a8b7c6d-1111-4222-8333-444455556666/c0ffee");
+        assert_eq!(f.pod_uid.as_deref(), Some("9a8b7c6d-1111-4222-8333-444455556666"));
+    }
+
+    #[test]
+    fn environ_slurm_variables() {
+        let env = parse_environ(
+            b"PATH=/usr/bin\0SLURM_JOB_ID=4711\0SLURM_JOB_ACCOUNT=nlp-lab\0SLURM_JOB_USER=alice\0SLURM_JOB_GPUS=0,1,4-5\0SLURM_JOB_NAME=train\0",
+        );
+        assert_eq!(env.job_id.as_deref(), Some("4711"));
+        assert_eq!(env.account.as_deref(), Some("nlp-lab"));
+        assert_eq!(env.user.as_deref(), Some("alice"));
+        assert_eq!(env.gpus, Some(vec![0, 1, 4, 5]));
+        assert_eq!(parse_environ(b"HOME=/root\0"), SlurmEnv::default());
+    }
+
+    #[test]
+    fn id_lists() {
+        assert_eq!(parse_id_list("3"), Some(vec![3]));
+        assert_eq!(parse_id_list(""), Some(vec![]));
+        assert_eq!(parse_id_list("2-1"), None);
+        assert_eq!(parse_id_list("a"), None);
+    }
+
+    #[test]
+    fn stat_with_odd_command_name() {
+        let s = "1234 (my (weird) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000000 200 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
+        assert_eq!(parse_stat(s), Some((987654, false)));
+        let k = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0";
+        assert_eq!(parse_stat(k), Some((3, true)));
+    }
+
+    #[test]
+    fn job_id_prefers_numeric() {
+        let mut p = ProcInfo::default();
+        p.cgroup.slurm_job = Some("s0B8K2M4N6P8R1".into());
+        assert_eq!(p.job_id(), Some("s0B8K2M4N6P8R1"));
+        p.env.job_id = Some("77".into());
+        assert_eq!(p.job_id(), Some("77"));
+        p.cgroup.slurm_job = Some("78".into());
+        assert_eq!(p.job_id(), Some("78"));
+    }
+
+    /// A fixture /proc tree with one process per cgroup form.
+    fn fixture() -> tempdir::Dir {
+        let d = tempdir::Dir::new();
+        let proc = |pid: u32, uid: u32, start: u64, cgroup: &str, environ: &[u8]| {
+            let p = d.path().join(pid.to_string());
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::write(
+                p.join("stat"),
+                format!("{pid} (python3) S 1 {pid} {pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1 0"),
+            )
+            .unwrap();
+            std::fs::write(p.join("status"), format!("Name:\tpython3\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")).unwrap();
+            std::fs::write(p.join("comm"), "python3\n").unwrap();
+            std::fs::write(p.join("cgroup"), cgroup).unwrap();
+            std::fs::write(p.join("environ"), environ).unwrap();
+        };
+        proc(
+            100,
+            0,
+            10,
+            "0::/system.slice/slurmstepd.scope/job_10/step_0/user/task_0\n",
+            b"SLURM_JOB_ACCOUNT=nlp\0SLURM_JOB_USER=alice\0SLURM_JOB_GPUS=0,1\0",
+        );
+        proc(101, 0, 11, "4:cpuset:/slurm/uid_0/job_11/step_0/task_0\n", b"");
+        proc(102, 0, 12, "0::/system.slice/slurmstepd.scope/s0B8K2M4N6P8R1/step_0/user/task_0\n", b"");
+        proc(
+            103,
+            0,
+            13,
+            "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1f2e3d4c_5b6a_4789_8abc_def012345678.slice/cri-containerd-1.scope\n",
+            b"",
+        );
+        // linuxproc tracking: no job cgroup, the job is in the environment only; holds GPUs, runs nothing on them.
+        proc(
+            104,
+            0,
+            14,
+            "0::/user.slice\n",
+            b"SLURM_JOB_ID=14\0SLURM_JOB_ACCOUNT=vision\0SLURM_JOB_USER=bob\0SLURM_JOB_GPUS=2-3\0",
+        );
+        d
+    }
+
+    #[test]
+    fn scan_finds_every_form_and_caches() {
+        let d = fixture();
+        let mut s = ProcScanner::new(d.path());
+        assert_eq!(s.scan(), ScanStats { processes: 5, read: 5 });
+        assert_eq!(s.get(100).unwrap().job_id(), Some("10"));
+        assert_eq!(s.get(101).unwrap().job_id(), Some("11"));
+        assert_eq!(s.get(102).unwrap().job_id(), Some("s0B8K2M4N6P8R1"));
+        assert_eq!(s.get(103).unwrap().cgroup.pod_uid.as_deref(), Some("1f2e3d4c-5b6a-4789-8abc-def012345678"));
+        let jobs = s.jobs();
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["10", "11", "14", "s0B8K2M4N6P8R1"]);
+        let j14 = &jobs[2];
+        assert_eq!(j14.account.as_deref(), Some("vision"));
+        assert_eq!(j14.gpu_ids, Some(vec![2, 3]));
+        assert_eq!(j14.user.as_deref(), Some("bob"));
+        // uid 0 resolves through passwd when the environment has no user.
+        assert_eq!(jobs[1].user.as_deref(), Some("root"));
+
+        // Second scan: nothing new to read.
+        assert_eq!(s.scan(), ScanStats { processes: 5, read: 0 });
+        // A pid reused by a new process (new start time) is read again.
+        std::fs::write(
+            d.path().join("101/stat"),
+            "101 (bash) S 1 101 101 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 999 1 1 0",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("101/cgroup"), "0::/user.slice\n").unwrap();
+        assert_eq!(s.scan(), ScanStats { processes: 5, read: 1 });
+        assert_eq!(s.get(101).unwrap().job_id(), None);
+        // An exited process leaves the cache.
+        std::fs::remove_dir_all(d.path().join("104")).unwrap();
+        s.scan();
+        assert!(s.get(104).is_none());
+        assert!(s.jobs().iter().all(|j| j.id != "14"));
+    }
+
+    /// Minimal temporary directory (the agent keeps its dependency tree small).
+    pub(crate) mod tempdir {
+        use std::path::{Path, PathBuf};
+        pub struct Dir(PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = std::env::temp_dir().join(format!("jazari-agent-test-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}
