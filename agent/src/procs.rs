@@ -182,50 +182,86 @@ pub struct ScanStats {
 }
 
 /// Scans a `/proc` tree, caching per (pid, start time).
+///
+/// A scan lists the pids (one `getdents`), reads new pids in full and keeps
+/// what it knows of the others. Reading every process's start time at every
+/// scan is what costs (a `/proc/PID/stat` each), so known pids are checked for
+/// reuse every [`ProcScanner::VERIFY_EVERY`] scans, and GPU processes at every
+/// sample through [`ProcScanner::verify`].
 pub struct ProcScanner {
     root: PathBuf,
-    cache: HashMap<u32, (u64, Option<Arc<ProcInfo>>)>,
+    cache: HashMap<u32, Entry>,
     users: UserNames,
+    scans: u64,
+}
+
+struct Entry {
+    start: u64,
+    info: Option<Arc<ProcInfo>>,
+    seen: u64,
 }
 
 impl ProcScanner {
+    /// Full check of every known pid's start time once in this many scans.
+    pub const VERIFY_EVERY: u64 = 6;
+
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), cache: HashMap::new(), users: UserNames::default() }
+        Self { root: root.into(), cache: HashMap::new(), users: UserNames::default(), scans: 0 }
     }
 
     /// Rescans the process table. Returns what the scan did.
     pub fn scan(&mut self) -> ScanStats {
         let mut stats = ScanStats::default();
         let Ok(dir) = std::fs::read_dir(&self.root) else { return stats };
-        let mut seen: HashMap<u32, (u64, Option<Arc<ProcInfo>>)> = HashMap::with_capacity(self.cache.len() + 16);
-        let mut buf = String::with_capacity(512);
+        self.scans += 1;
+        let gen_ = self.scans;
+        let verify_all = gen_ % Self::VERIFY_EVERY == 1;
         for entry in dir.flatten() {
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            let dir = entry.path();
-            buf.clear();
-            if read_into(&dir.join("stat"), &mut buf).is_err() {
-                continue; // exited meanwhile
-            }
-            let Some((start, kthread)) = parse_stat(&buf) else { continue };
             stats.processes += 1;
-            if let Some((s, info)) = self.cache.remove(&pid)
-                && s == start
-            {
-                seen.insert(pid, (s, info));
-                continue;
+            if let Some(e) = self.cache.get_mut(&pid) {
+                e.seen = gen_;
+                if !verify_all {
+                    continue;
+                }
             }
-            stats.read += 1;
-            let info = if kthread { None } else { Some(Arc::new(read_proc(&dir, pid))) };
-            seen.insert(pid, (start, info));
+            stats.read += self.refresh(pid, gen_) as usize;
         }
-        self.cache = seen;
+        self.cache.retain(|_, e| e.seen == gen_);
         stats
+    }
+
+    /// Checks that each pid is still the process the cache describes (same
+    /// start time), reading it again where it is not. Returns how many were read.
+    pub fn verify(&mut self, pids: impl IntoIterator<Item = u32>) -> usize {
+        let gen_ = self.scans;
+        pids.into_iter().map(|pid| self.refresh(pid, gen_) as usize).sum()
+    }
+
+    /// Reads a pid's start time; reads the rest when the pid is new or reused.
+    /// Returns whether it read the process in full.
+    fn refresh(&mut self, pid: u32, gen_: u64) -> bool {
+        let dir = self.root.join(pid.to_string());
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            self.cache.remove(&pid); // exited meanwhile
+            return false;
+        };
+        let Some((start, kthread)) = parse_stat(&stat) else { return false };
+        if let Some(e) = self.cache.get_mut(&pid)
+            && e.start == start
+        {
+            e.seen = gen_;
+            return false;
+        }
+        let info = if kthread { None } else { Some(Arc::new(read_proc(&dir, pid))) };
+        self.cache.insert(pid, Entry { start, info, seen: gen_ });
+        true
     }
 
     /// What the last scan knows of `pid`.
     pub fn get(&self, pid: u32) -> Option<&ProcInfo> {
-        self.cache.get(&pid)?.1.as_deref()
+        self.cache.get(&pid)?.info.as_deref()
     }
 
     /// User name of a uid (passwd database, cached).
@@ -236,7 +272,7 @@ impl ProcScanner {
     /// The jobs with at least one process on the node.
     pub fn jobs(&mut self) -> Vec<Job> {
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
-        let infos: Vec<Arc<ProcInfo>> = self.cache.values().filter_map(|(_, i)| i.clone()).collect();
+        let infos: Vec<Arc<ProcInfo>> = self.cache.values().filter_map(|e| e.info.clone()).collect();
         for info in infos {
             let Some(id) = info.job_id() else { continue };
             let job = jobs.entry(id.to_string()).or_insert_with(|| Job {
@@ -279,11 +315,6 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
         _ => a.cmp(b),
     }
-}
-
-fn read_into(path: &Path, buf: &mut String) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open(path)?.read_to_string(buf).map(|_| ())
 }
 
 fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
@@ -524,8 +555,20 @@ mod tests {
         )
         .unwrap();
         std::fs::write(d.path().join("101/cgroup"), "0::/user.slice\n").unwrap();
-        assert_eq!(s.scan(), ScanStats { processes: 5, read: 1 });
+        // Checked at once when it is a GPU process...
+        assert_eq!(s.verify([100, 101]), 1);
         assert_eq!(s.get(101).unwrap().job_id(), None);
+        // ...and by the periodic full check otherwise.
+        std::fs::write(
+            d.path().join("102/stat"),
+            "102 (bash) S 1 102 102 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 998 1 1 0",
+        )
+        .unwrap();
+        let mut reads = 0;
+        for _ in 0..ProcScanner::VERIFY_EVERY {
+            reads += s.scan().read;
+        }
+        assert_eq!(reads, 1, "the reused pid 102 is read again once");
         // An exited process leaves the cache.
         std::fs::remove_dir_all(d.path().join("104")).unwrap();
         s.scan();

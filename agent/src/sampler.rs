@@ -108,6 +108,7 @@ impl Sampler {
             host.cuda_version = g.cuda_version();
         }
         self.procs.scan();
+        self.procs.verify(read.gpus.iter().flat_map(|g| g.processes.iter().map(|p| p.pid)));
         let jobs = self.procs.jobs();
         let mut gpus = read.gpus;
         attribute(&mut self.procs, &jobs, &mut gpus);

@@ -299,7 +299,7 @@ fn index_of(device: nvmlDevice_t) -> usize {
 
 fn is_lost(s: &State, i: usize) -> bool {
     let g = &s.scenario.gpus[i];
-    g.lost || g.lost_after_samples.is_some_and(|n| s.samples[i] >= n)
+    g.lost || g.lost_after_samples.is_some_and(|n| s.samples[i] > n)
 }
 
 /// Runs `f` on the GPU behind `device` after the common checks:
@@ -390,18 +390,18 @@ pub unsafe extern "C" fn nvmlDeviceGetUtilizationRates(
     device: nvmlDevice_t,
     u: *mut nvmlUtilization_t,
 ) -> nvmlReturn_t {
-    let r = with_gpu(device, "utilization", |s, i| {
-        let g = &s.scenario.gpus[i];
-        out!(u, nvmlUtilization_t { gpu: g.util_gpu, memory: g.util_mem })
-    });
-    // One utilisation read per sample: count it, lost or not.
+    // One utilisation read per agent sample: count it before answering, so
+    // `lost_after_samples: N` answers N whole samples, then GPU_IS_LOST.
     if let Some(s) = state().as_mut() {
         let i = index_of(device);
         if i < s.samples.len() {
             s.samples[i] = s.samples[i].saturating_add(1);
         }
     }
-    r
+    with_gpu(device, "utilization", |s, i| {
+        let g = &s.scenario.gpus[i];
+        out!(u, nvmlUtilization_t { gpu: g.util_gpu, memory: g.util_mem })
+    })
 }
 
 #[unsafe(no_mangle)]
