@@ -1,6 +1,207 @@
-//! `jazari`: collector, dashboard, quotas and reports. Each part lives in its own module.
+//! `jazari`: collector, dashboard, quotas and reports.
 
-fn main() {
-    eprintln!("jazari: the collector and its clients are not built yet; see README.md");
-    std::process::exit(2);
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use jazari::auth::{self, Role};
+use jazari::config::Config;
+use jazari::store::Store;
+use std::path::{Path, PathBuf};
+
+/// Jazari: watch and account for shared GPU clusters.
+#[derive(Parser, Debug)]
+#[command(name = "jazari", version, about, long_about = None)]
+#[command(after_help = "\
+Environment:
+  JAZARI_LOG     log filter, for example `info` or `jazari=debug` (default: info)
+  JAZARI_URL     collector URL for clients (same as --url)
+  JAZARI_TOKEN_FILE  token file for clients (same as --token-file)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the collector.
+    Serve(ServeArgs),
+    /// Manage API tokens (node, admin, institute).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Validate a collector configuration file.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Print a commented example configuration.
+    GenConfig,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Collector configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Listen address (overrides `listen` in the config).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// SQLite store (overrides `store` in the config).
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// Collector configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// SQLite store (overrides `store` in the config).
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Create a token and print its secret once.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A token for an agent: reports for this node only, or for any node with '*'.
+        #[arg(long, value_name = "NAME", group = "role")]
+        node: Option<String>,
+        /// A token that reads everything.
+        #[arg(long, group = "role")]
+        admin: bool,
+        /// A token that reads what concerns one institute.
+        #[arg(long, value_name = "ID", group = "role")]
+        institute: Option<String>,
+    },
+    /// List tokens (ids and roles; secrets are never stored).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Token id, as `token list` shows it.
+        id: String,
+    },
+}
+
+fn load(store: &StoreArgs) -> Result<(Config, PathBuf)> {
+    let cfg = Config::load(&store.config)?;
+    let path = store.store.clone().unwrap_or_else(|| cfg.store.clone());
+    Ok((cfg, path))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jazari: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let cfg = Config::load(&a.config)?;
+            let store = a.store.unwrap_or_else(|| cfg.store.clone());
+            let listen = a.listen.unwrap_or_else(|| cfg.listen.clone());
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(jazari::server::serve(cfg, store, listen))
+        }
+        Command::Token(t) => token(t),
+        Command::CheckConfig { file } => {
+            let cfg = Config::load(&file)?;
+            println!("{}: ok ({} institutes: {})", file.display(), cfg.institutes.len(), cfg.institute_ids());
+            Ok(())
+        }
+        Command::GenConfig => {
+            print!("{}", jazari::config::EXAMPLE);
+            Ok(())
+        }
+    }
+}
+
+fn token(cmd: TokenCmd) -> Result<()> {
+    let now = jazari_agent::now_ms();
+    match cmd {
+        TokenCmd::Add { store, node, admin, institute } => {
+            let (cfg, path) = load(&store)?;
+            let role = match (node, admin, institute) {
+                (Some(n), false, None) => Role::Node(n),
+                (None, true, None) => Role::Admin,
+                (None, false, Some(i)) => {
+                    if cfg.institute(&i).is_none() {
+                        bail!(
+                            "no institute `{i}` in {}; known institutes: {}",
+                            store.config.display(),
+                            cfg.institute_ids()
+                        );
+                    }
+                    Role::Institute(i)
+                }
+                _ => bail!("say what the token is for: --node NAME, --admin or --institute ID"),
+            };
+            let s = open_store(&path)?;
+            let (id, secret) = auth::create(&s, &role, now)?;
+            let (kind, scope) = role.parts();
+            let what = if scope.is_empty() { kind.to_string() } else { format!("{kind} {scope}") };
+            eprintln!(
+                "Created token {id} ({what}). Its secret is shown once; keep it in a file readable only by its user:"
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        TokenCmd::List { store } => {
+            let (_, path) = load(&store)?;
+            let s = open_store(&path)?;
+            println!("{:<10} {:<10} {:<24} {:<21} STATE", "ID", "ROLE", "SCOPE", "CREATED");
+            for t in s.tokens()? {
+                let state = match t.revoked_ms {
+                    Some(ms) => format!("revoked {}", jazari::time::format_rfc3339(ms)),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<10} {:<10} {:<24} {:<21} {state}",
+                    t.id,
+                    t.role,
+                    if t.scope.is_empty() { "-" } else { &t.scope },
+                    jazari::time::format_rfc3339(t.created_ms)
+                );
+            }
+            Ok(())
+        }
+        TokenCmd::Revoke { store, id } => {
+            let (_, path) = load(&store)?;
+            let s = open_store(&path)?;
+            if !s.revoke_token(&id, now)? {
+                bail!("no active token `{id}`; `jazari token list` shows the ids");
+            }
+            println!("revoked {id}; collectors stop accepting it within 30 s");
+            Ok(())
+        }
+    }
+}
+
+fn open_store(path: &Path) -> Result<Store> {
+    Store::open(path).with_context(|| "opening the store".to_string())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("JAZARI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 }

@@ -12,7 +12,11 @@ pub mod host;
 #[cfg(feature = "collect")]
 pub mod procs;
 #[cfg(feature = "collect")]
+pub mod push;
+#[cfg(feature = "collect")]
 pub mod sampler;
+#[cfg(feature = "collect")]
+pub mod spool;
 
 /// Now, UTC milliseconds since the epoch.
 pub fn now_ms() -> i64 {

@@ -78,6 +78,10 @@ impl Sampler {
         }
     }
 
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     pub fn instance(&self) -> &str {
         &self.instance
     }

@@ -1,0 +1,8 @@
+//! Jazari: the collector (`server`), its store and accounting, and the clients.
+
+pub mod accounting;
+pub mod auth;
+pub mod config;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,418 @@
+//! Live state in memory: the last report of each node, when it came, recent
+//! events; and the views the read API serves from it.
+
+use crate::accounting::{InstituteMap, UNASSIGNED, allocation, gpu_key};
+use jazari_agent::wire::{Event, Gpu, Health, Host, Process, Report};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+const EVENTS_KEPT: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct NodeLive {
+    pub report: Report,
+    /// When the collector received the newest report (ms).
+    pub received_ms: i64,
+    pub first_seen_ms: i64,
+    pub events: VecDeque<Event>,
+}
+
+/// Nodes by name.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub nodes: BTreeMap<String, NodeLive>,
+    /// When each job was first seen running (ms).
+    pub job_first_seen: HashMap<String, i64>,
+}
+
+impl Live {
+    /// Takes in an accepted report (older reports than the newest only add their events).
+    pub fn update(&mut self, r: &Report, now_ms: i64) {
+        for j in &r.jobs {
+            self.job_first_seen.entry(j.id.clone()).or_insert(r.interval_start_ms);
+        }
+        match self.nodes.get_mut(&r.node) {
+            Some(n) => {
+                n.events.extend(r.events.iter().cloned());
+                while n.events.len() > EVENTS_KEPT {
+                    n.events.pop_front();
+                }
+                if r.interval_end_ms >= n.report.interval_end_ms {
+                    n.report = r.clone();
+                    n.received_ms = now_ms;
+                }
+            }
+            None => {
+                self.nodes.insert(
+                    r.node.clone(),
+                    NodeLive {
+                        report: r.clone(),
+                        received_ms: now_ms,
+                        first_seen_ms: now_ms,
+                        events: r.events.iter().cloned().collect(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Forgets jobs not seen on any node.
+    pub fn prune_jobs(&mut self) {
+        let running: std::collections::HashSet<&str> =
+            self.nodes.values().flat_map(|n| n.report.jobs.iter().map(|j| j.id.as_str())).collect();
+        self.job_first_seen.retain(|id, _| running.contains(id.as_str()));
+    }
+}
+
+/// What a reader may see.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    /// `Some(id)` for an institute token: other institutes' users and jobs are hidden.
+    pub institute: Option<&'a str>,
+}
+
+/// Settings the views need.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewPolicy {
+    pub stale_after_ms: i64,
+    pub idle_threshold_pct: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterView {
+    pub cluster: String,
+    pub generated_ms: i64,
+    pub summary: Summary,
+    pub institutes: Vec<InstituteLive>,
+    pub nodes: Vec<NodeView>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub nodes: usize,
+    pub nodes_reporting: usize,
+    pub gpus: usize,
+    pub gpus_allocated: usize,
+    pub gpus_busy: usize,
+    pub gpus_idle_allocated: usize,
+    pub gpus_unscheduled: usize,
+    pub gpus_unhealthy: usize,
+    pub power_w: f64,
+    /// Mean NVML GPU utilisation over reporting GPUs, percent.
+    pub mean_util_pct: Option<f64>,
+    pub utilisation_signal: &'static str,
+    pub jobs: usize,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct InstituteLive {
+    pub id: String,
+    pub gpus_in_use: usize,
+    pub jobs: usize,
+    pub mean_util_pct: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    pub stale: bool,
+    pub last_seen_ms: i64,
+    pub age_s: f64,
+    pub host: Host,
+    pub gpus: Vec<GpuView>,
+    pub jobs: Vec<JobOnNode>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GpuView {
+    #[serde(flatten)]
+    pub gpu: Gpu,
+    pub allocated_to: Option<Allocation>,
+    pub idle_allocated: bool,
+    pub unhealthy: bool,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Allocation {
+    pub job: Option<String>,
+    pub institute: String,
+    pub account: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobOnNode {
+    pub id: String,
+    pub institute: String,
+    pub account: Option<String>,
+    pub user: Option<String>,
+    pub gpu_ids: Option<Vec<u32>>,
+    pub processes: u32,
+}
+
+/// A running job across nodes.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub scheduler: String,
+    pub institute: String,
+    pub account: Option<String>,
+    pub user: Option<String>,
+    pub nodes: Vec<String>,
+    pub gpus: Vec<JobGpu>,
+    pub gpu_count: usize,
+    pub mean_util_pct: Option<f64>,
+    pub idle_gpus: usize,
+    pub mem_used_bytes: u64,
+    pub started_ms: Option<i64>,
+    pub run_time_s: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobGpu {
+    pub node: String,
+    pub uuid: String,
+    pub index: u32,
+    pub util_gpu_pct: Option<u32>,
+    pub mem_used_bytes: Option<u64>,
+    pub idle: bool,
+}
+
+fn unhealthy(g: &Gpu, events: &VecDeque<Event>) -> bool {
+    g.health != Health::Ok
+        || g.ecc.as_ref().is_some_and(|e| e.volatile_uncorrected.unwrap_or(0) > 0)
+        || events.iter().any(|e| e.gpu_uuid == g.uuid && matches!(e.kind, jazari_agent::wire::EventKind::Xid { .. }))
+}
+
+impl Live {
+    pub fn cluster_view(
+        &self,
+        cluster: &str,
+        map: &InstituteMap,
+        policy: ViewPolicy,
+        viewer: Viewer,
+        now_ms: i64,
+    ) -> ClusterView {
+        let mut summary = Summary { utilisation_signal: "nvml_gpu_utilization", ..Default::default() };
+        let mut inst: BTreeMap<String, (usize, std::collections::HashSet<String>, f64, usize)> = BTreeMap::new();
+        let mut util_sum = 0.0;
+        let mut util_n = 0usize;
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut job_ids = std::collections::HashSet::new();
+        for n in self.nodes.values() {
+            let nv = self.node_view(n, map, policy, viewer, now_ms);
+            summary.nodes += 1;
+            if !nv.stale {
+                summary.nodes_reporting += 1;
+            }
+            for g in &nv.gpus {
+                summary.gpus += 1;
+                if nv.stale {
+                    continue;
+                }
+                summary.power_w += g.gpu.power_mw.unwrap_or(0) as f64 / 1000.0;
+                if let Some(u) = g.gpu.util_gpu_pct {
+                    util_sum += u as f64;
+                    util_n += 1;
+                }
+                let busy = g.gpu.util_gpu_pct.is_some_and(|u| u as f64 > policy.idle_threshold_pct);
+                if g.unhealthy {
+                    summary.gpus_unhealthy += 1;
+                }
+                if let Some(a) = &g.allocated_to {
+                    summary.gpus_allocated += 1;
+                    if busy {
+                        summary.gpus_busy += 1;
+                    }
+                    if g.idle_allocated {
+                        summary.gpus_idle_allocated += 1;
+                    }
+                    let e = inst.entry(a.institute.clone()).or_default();
+                    e.0 += 1;
+                    if let Some(j) = &a.job {
+                        e.1.insert(j.clone());
+                        job_ids.insert(j.clone());
+                    }
+                    if let Some(u) = g.gpu.util_gpu_pct {
+                        e.2 += u as f64;
+                        e.3 += 1;
+                    }
+                } else if !g.gpu.processes.is_empty() {
+                    summary.gpus_unscheduled += 1;
+                    if busy {
+                        summary.gpus_busy += 1;
+                    }
+                }
+            }
+            nodes.push(nv);
+        }
+        summary.mean_util_pct = (util_n > 0).then(|| util_sum / util_n as f64);
+        summary.jobs = job_ids.len();
+        let institutes = inst
+            .into_iter()
+            .filter(|(id, _)| viewer.institute.is_none_or(|v| v == id))
+            .map(|(id, (gpus, jobs, us, un))| InstituteLive {
+                id,
+                gpus_in_use: gpus,
+                jobs: jobs.len(),
+                mean_util_pct: (un > 0).then(|| us / un as f64),
+            })
+            .collect();
+        ClusterView { cluster: cluster.to_string(), generated_ms: now_ms, summary, institutes, nodes }
+    }
+
+    pub fn node_view(
+        &self,
+        n: &NodeLive,
+        map: &InstituteMap,
+        policy: ViewPolicy,
+        viewer: Viewer,
+        now_ms: i64,
+    ) -> NodeView {
+        let r = &n.report;
+        let stale = now_ms - n.received_ms > policy.stale_after_ms;
+        let job_inst = |id: &str| -> (String, Option<String>, Option<String>) {
+            let j = r.jobs.iter().find(|j| j.id == id);
+            let account = j.and_then(|j| j.account.clone());
+            let user = j.and_then(|j| j.user.clone());
+            (map.resolve(account.as_deref(), user.as_deref(), None).to_string(), account, user)
+        };
+        let visible = |institute: &str| viewer.institute.is_none_or(|v| v == institute);
+        let gpus = r
+            .gpus
+            .iter()
+            .map(|g| {
+                let allocated_to = allocation(r, g).map(|a| {
+                    let (institute, account, user) = job_inst(a.id);
+                    let user = user.or_else(|| {
+                        g.processes.iter().find(|p| p.job.as_deref() == Some(a.id)).and_then(|p| p.user.clone())
+                    });
+                    if visible(&institute) {
+                        Allocation { job: Some(a.id.to_string()), institute, account, user }
+                    } else {
+                        Allocation { job: None, institute: "other".into(), account: None, user: None }
+                    }
+                });
+                let mut gpu = g.clone();
+                gpu.processes = g
+                    .processes
+                    .iter()
+                    .map(|p| {
+                        let institute = match &p.job {
+                            Some(j) => job_inst(j).0,
+                            None => map.resolve(None, p.user.as_deref(), None).to_string(),
+                        };
+                        if visible(&institute) {
+                            p.clone()
+                        } else {
+                            Process { pid: 0, gpu_mem_bytes: p.gpu_mem_bytes, ..Default::default() }
+                        }
+                    })
+                    .collect();
+                let idle_allocated = allocated_to.is_some()
+                    && g.health == Health::Ok
+                    && g.util_gpu_pct.is_some_and(|u| u as f64 <= policy.idle_threshold_pct);
+                let unhealthy = unhealthy(g, &n.events);
+                GpuView { gpu, allocated_to, idle_allocated, unhealthy }
+            })
+            .collect();
+        let jobs = r
+            .jobs
+            .iter()
+            .filter_map(|j| {
+                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), None).to_string();
+                visible(&institute).then(|| JobOnNode {
+                    id: j.id.clone(),
+                    institute,
+                    account: j.account.clone(),
+                    user: j.user.clone(),
+                    gpu_ids: j.gpu_ids.clone(),
+                    processes: j.processes,
+                })
+            })
+            .collect();
+        let mut host = r.host.clone();
+        if viewer.institute.is_some() {
+            host.boot_id = None;
+        }
+        NodeView {
+            name: r.node.clone(),
+            stale,
+            last_seen_ms: n.received_ms,
+            age_s: (now_ms - n.received_ms).max(0) as f64 / 1000.0,
+            host,
+            gpus,
+            jobs,
+            events: n.events.iter().rev().take(20).cloned().collect(),
+        }
+    }
+
+    pub fn jobs_view(&self, map: &InstituteMap, policy: ViewPolicy, viewer: Viewer, now_ms: i64) -> Vec<JobView> {
+        let mut jobs: BTreeMap<String, JobView> = BTreeMap::new();
+        for n in self.nodes.values() {
+            let r = &n.report;
+            if now_ms - n.received_ms > policy.stale_after_ms {
+                continue;
+            }
+            for j in &r.jobs {
+                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), None).to_string();
+                if viewer.institute.is_some_and(|v| v != institute) {
+                    continue;
+                }
+                let v = jobs.entry(j.id.clone()).or_insert_with(|| JobView {
+                    id: j.id.clone(),
+                    scheduler: j.scheduler.clone(),
+                    institute: institute.clone(),
+                    account: j.account.clone(),
+                    user: j.user.clone(),
+                    nodes: vec![],
+                    gpus: vec![],
+                    gpu_count: 0,
+                    mean_util_pct: None,
+                    idle_gpus: 0,
+                    mem_used_bytes: 0,
+                    started_ms: self.job_first_seen.get(&j.id).copied(),
+                    run_time_s: None,
+                });
+                if !v.nodes.contains(&r.node) {
+                    v.nodes.push(r.node.clone());
+                }
+            }
+            for g in &r.gpus {
+                let Some(a) = allocation(r, g) else { continue };
+                let Some(v) = jobs.get_mut(a.id) else { continue };
+                if v.user.is_none() {
+                    v.user = g.processes.iter().find(|p| p.job.as_deref() == Some(a.id)).and_then(|p| p.user.clone());
+                }
+                let idle = g.util_gpu_pct.is_some_and(|u| u as f64 <= policy.idle_threshold_pct);
+                v.mem_used_bytes += g
+                    .processes
+                    .iter()
+                    .filter(|p| p.job.as_deref() == Some(a.id))
+                    .filter_map(|p| p.gpu_mem_bytes)
+                    .sum::<u64>();
+                v.gpus.push(JobGpu {
+                    node: r.node.clone(),
+                    uuid: gpu_key(g),
+                    index: g.index,
+                    util_gpu_pct: g.util_gpu_pct,
+                    mem_used_bytes: g.mem_used_bytes,
+                    idle,
+                });
+            }
+        }
+        let mut out: Vec<JobView> = jobs.into_values().collect();
+        for v in &mut out {
+            v.gpu_count = v.gpus.len();
+            v.idle_gpus = v.gpus.iter().filter(|g| g.idle).count();
+            let utils: Vec<f64> = v.gpus.iter().filter_map(|g| g.util_gpu_pct.map(|u| u as f64)).collect();
+            v.mean_util_pct = (!utils.is_empty()).then(|| utils.iter().sum::<f64>() / utils.len() as f64);
+            v.run_time_s = v.started_ms.map(|s| (now_ms - s).max(0) as f64 / 1000.0);
+            if v.institute.is_empty() {
+                v.institute = UNASSIGNED.into();
+            }
+        }
+        out
+    }
+}

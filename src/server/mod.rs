@@ -1,0 +1,566 @@
+//! `jazari serve`: the collector.
+//!
+//! Requests are handled on tokio; every write goes through one writer thread
+//! that owns the SQLite write connection and commits the batches that are
+//! waiting together (group commit). A report is acknowledged only after the
+//! transaction holding its dedup record and its ledger charges has committed.
+
+pub mod ingest;
+pub mod live;
+
+use crate::accounting::{self, InstituteMap, Policy};
+use crate::auth::{self, Role};
+use crate::config::Config;
+use crate::store::{BatchOutcome, GroupBy, Keep, Store};
+use anyhow::{Context, Result};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ingest::{Limits, Refusal};
+use jazari_agent::wire::Report;
+use live::{Live, ViewPolicy, Viewer};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long reports are remembered for deduplication; older ones are refused.
+pub const DEDUP_HORIZON_MS: i64 = 30 * 86_400_000;
+
+/// Shared state of a running collector.
+pub struct App {
+    pub cfg: Config,
+    pub map: InstituteMap,
+    policy: Policy,
+    writer: mpsc::Sender<WriteJob>,
+    read: Mutex<Store>,
+    pub live: RwLock<Live>,
+    tokens: Mutex<HashMap<String, (Instant, Option<Role>, String)>>,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+/// A batch for the writer, and where to send its outcome.
+type WriteJob = (Vec<(Report, Vec<accounting::Charge>)>, oneshot::Sender<Result<BatchOutcome, String>>);
+
+fn now_ms() -> i64 {
+    jazari_agent::now_ms()
+}
+
+impl App {
+    /// Opens the store and restores live state from it.
+    pub fn open(cfg: Config, store_path: PathBuf) -> Result<Arc<App>> {
+        let write = Store::open(&store_path)?;
+        let read = Store::open(&store_path)?;
+        let mut live = Live::default();
+        for (r, first_seen) in read.last_reports()? {
+            live.update(&r, r.interval_end_ms);
+            if let Some(n) = live.nodes.get_mut(&r.node) {
+                n.first_seen_ms = first_seen;
+            }
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        std::thread::Builder::new().name("store-writer".into()).spawn(move || writer(write, rx))?;
+        let map = InstituteMap::from_config(&cfg);
+        let policy = Policy { idle_threshold_pct: cfg.ingest.idle_threshold_pct };
+        Ok(Arc::new(App {
+            map,
+            policy,
+            writer: tx,
+            read: Mutex::new(read),
+            live: RwLock::new(live),
+            tokens: Mutex::new(HashMap::new()),
+            ready: true.into(),
+            cfg,
+        }))
+    }
+
+    fn view_policy(&self) -> ViewPolicy {
+        ViewPolicy {
+            stale_after_ms: self.cfg.nodes.interval.as_millis() as i64 * self.cfg.nodes.stale_after_intervals as i64,
+            idle_threshold_pct: self.cfg.ingest.idle_threshold_pct,
+        }
+    }
+
+    /// Checks the bearer token; tokens are cached for 30 s so revocations take effect within that.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Role, ApiError> {
+        let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid token");
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(unauthorized)?;
+        {
+            let cache = self.tokens.lock().unwrap();
+            if let Some((at, role, secret)) = cache.get(presented.get(..12).unwrap_or(presented))
+                && at.elapsed() < Duration::from_secs(30)
+                && auth::constant_time_eq(secret.as_bytes(), presented.as_bytes())
+            {
+                return role.clone().ok_or_else(unauthorized);
+            }
+        }
+        let verdict = {
+            let store = self.read.lock().unwrap();
+            auth::verify(&store, presented).map_err(ApiError::internal)?
+        };
+        let role = verdict.ok();
+        let mut cache = self.tokens.lock().unwrap();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(
+            presented.get(..12).unwrap_or(presented).to_string(),
+            (Instant::now(), role.clone(), presented.to_string()),
+        );
+        role.ok_or_else(unauthorized)
+    }
+
+    fn reader(&self, headers: &HeaderMap) -> Result<Role, ApiError> {
+        let role = self.authenticate(headers)?;
+        if !role.can_read() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a node token cannot read; use an admin or institute token",
+            ));
+        }
+        Ok(role)
+    }
+
+    /// Sends a batch to the writer and waits for the commit.
+    async fn write(&self, batch: Vec<(Report, Vec<accounting::Charge>)>) -> Result<BatchOutcome, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((batch, tx))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store writer has stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store writer has stopped"))?
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")))
+    }
+
+    /// Ingests a decoded, validated batch (used by the HTTP handler and the
+    /// embedded demo) and updates live state after the commit.
+    pub async fn ingest(&self, reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
+        let batch: Vec<_> = reports
+            .into_iter()
+            .map(|r| {
+                let c = accounting::charges(&r, &self.map, self.policy);
+                (r, c)
+            })
+            .collect();
+        let outcome = self.write(batch.clone()).await?;
+        if outcome.accepted > 0 {
+            let now = now_ms();
+            let mut live = self.live.write().unwrap();
+            for (r, _) in &batch {
+                live.update(r, now);
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// The writer thread: group commit of whatever is waiting.
+fn writer(mut store: Store, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < 256 {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let (batches, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        match store.apply(&batches) {
+            Ok(outcomes) => {
+                for (reply, o) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                tracing::error!("store write failed, batch refused (agents will retry): {e}");
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// An API error: status and a JSON `{"error": "..."}` body.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the collector's log")
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        Self::new(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), r.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/reports", post(post_reports))
+        .route("/api/v1/cluster", get(get_cluster))
+        .route("/api/v1/nodes/{node}", get(get_node))
+        .route("/api/v1/jobs", get(get_jobs))
+        .route("/api/v1/usage", get(get_usage))
+        .route("/api/v1/history", get(get_history))
+        .route("/api/v1/institutes", get(get_institutes))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let ok = app.ready.load(std::sync::atomic::Ordering::Relaxed) && app.read.lock().unwrap().ping().is_ok();
+    if ok {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    }
+}
+
+async fn post_reports(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    // 1. token
+    let role = app.authenticate(&headers)?;
+    // 2. size, as sent and decompressed
+    let max = app.cfg.ingest.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body is larger than ingest.max_body_bytes ({max} bytes)"))
+    })?;
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    let max_plain = app.cfg.ingest.max_decompressed_bytes;
+    let plain = ingest::decompress(encoding, &bytes, max_plain)?;
+    // 3. decode
+    let reports = ingest::decode(&plain)?;
+    if reports.is_empty() {
+        return Err(ApiError::bad("empty batch: send one report or a non-empty array"));
+    }
+    // 4. value ranges
+    let now = now_ms();
+    let lim = Limits {
+        now_ms: now,
+        max_interval_ms: app.cfg.ingest.max_interval.as_millis() as i64,
+        oldest_ms: now - DEDUP_HORIZON_MS + 3_600_000,
+    };
+    for (i, r) in reports.iter().enumerate() {
+        ingest::validate(r, i, lim)?;
+    }
+    // 5. node allowed for this token
+    if let Some(r) = reports.iter().find(|r| !role.may_report_for(&r.node)) {
+        let msg = match &role {
+            Role::Node(n) => format!("this token may send reports for node `{n}` only, not `{}`", r.node),
+            _ => "only node tokens send reports".to_string(),
+        };
+        return Err(ApiError::new(StatusCode::FORBIDDEN, msg));
+    }
+    let n = reports.len();
+    let outcome = app.ingest(reports).await?;
+    tracing::debug!(reports = n, accepted = outcome.accepted, duplicates = outcome.duplicates, "batch committed");
+    Ok(Json(outcome).into_response())
+}
+
+async fn get_cluster(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let viewer = Viewer { institute: role.institute() };
+    let view = app.live.read().unwrap().cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), viewer, now_ms());
+    Ok(Json(view).into_response())
+}
+
+async fn get_node(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(node): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let viewer = Viewer { institute: role.institute() };
+    let live = app.live.read().unwrap();
+    let n = live
+        .nodes
+        .get(&node)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no node `{node}` has reported")))?;
+    Ok(Json(live.node_view(n, &app.map, app.view_policy(), viewer, now_ms())).into_response())
+}
+
+async fn get_jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let viewer = Viewer { institute: role.institute() };
+    let jobs = app.live.read().unwrap().jobs_view(&app.map, app.view_policy(), viewer, now_ms());
+    Ok(Json(json!({ "jobs": jobs })).into_response())
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+    institute: Option<String>,
+}
+
+/// Parses `from`/`to` into [from, to) seconds; defaults to the last 24 hours.
+fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let now = now_ms();
+    let to_ms =
+        to.map(crate::time::parse_instant).transpose().map_err(|e| ApiError::bad(format!("to: {e}")))?.unwrap_or(now);
+    let from_ms = from
+        .map(crate::time::parse_instant)
+        .transpose()
+        .map_err(|e| ApiError::bad(format!("from: {e}")))?
+        .unwrap_or(to_ms - 86_400_000);
+    if from_ms >= to_ms {
+        return Err(ApiError::bad("`from` must be before `to`"));
+    }
+    Ok((from_ms, to_ms))
+}
+
+async fn get_usage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<UsageQuery>,
+) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let group = q.group_by.as_deref().unwrap_or("institute");
+    let group_by = GroupBy::parse(group).ok_or_else(|| {
+        ApiError::bad(format!("group_by `{group}` is not one of institute, account, user, job, node, gpu, hour"))
+    })?;
+    let institute = match (role.institute(), q.institute.as_deref()) {
+        (Some(mine), Some(asked)) if mine != asked => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
+        }
+        (Some(mine), _) => Some(mine.to_string()),
+        (None, asked) => asked.map(str::to_string),
+    };
+    if let Some(i) = &institute
+        && app.cfg.institute(i).is_none()
+        && i != accounting::UNASSIGNED
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
+        ));
+    }
+    // Buckets starting in [from, to): from rounds down, to rounds up to the hour.
+    let from_s = from_ms.div_euclid(3_600_000) * 3600;
+    let to_s = (to_ms + 3_599_999).div_euclid(3_600_000) * 3600;
+    let rows = {
+        let store = app.read.lock().unwrap();
+        store.usage(from_s, to_s, group_by, institute.as_deref()).map_err(ApiError::internal)?
+    };
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| {
+            let mut o = usage_json(&r.amounts);
+            o[group_by.name()] = if r.key.is_empty() { serde_json::Value::Null } else { r.key.into() };
+            o
+        })
+        .collect();
+    Ok(Json(json!({
+        "from": crate::time::format_rfc3339(from_s * 1000),
+        "to": crate::time::format_rfc3339(to_s * 1000),
+        "group_by": group_by.name(),
+        "utilisation_signal": "nvml_gpu_utilization",
+        "rows": rows,
+    }))
+    .into_response())
+}
+
+/// The API's names for ledger amounts.
+pub fn usage_json(a: &accounting::Amounts) -> serde_json::Value {
+    json!({
+        "capacity_gpu_seconds": a.capacity_s,
+        "allocated_gpu_seconds": a.allocated_s,
+        "busy_gpu_seconds": a.busy_s,
+        "idle_allocated_gpu_seconds": a.idle_allocated_s,
+        "unscheduled_gpu_seconds": a.unscheduled_s,
+        "energy_joules": a.energy_j,
+    })
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    from: Option<String>,
+    to: Option<String>,
+    node: Option<String>,
+    gpu: Option<String>,
+    resolution: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn get_history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    app.reader(&headers)?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let now = now_ms();
+    let ret = &app.cfg.retention;
+    let resolution = match q.resolution.as_deref().unwrap_or("auto") {
+        "auto" if now - from_ms <= ret.raw.as_millis() as i64 => "raw",
+        "auto" if now - from_ms <= ret.minute.as_millis() as i64 => "minute",
+        "auto" => "hour",
+        r @ ("raw" | "minute" | "hour") => r,
+        other => return Err(ApiError::bad(format!("resolution `{other}` is not one of auto, raw, minute, hour"))),
+    };
+    let limit = q.limit.unwrap_or(100_000).min(1_000_000);
+    let points = {
+        let store = app.read.lock().unwrap();
+        store
+            .history(resolution, from_ms, to_ms, q.node.as_deref(), q.gpu.as_deref(), limit)
+            .map_err(ApiError::internal)?
+    };
+    Ok(Json(json!({ "resolution": resolution, "points": points })).into_response())
+}
+
+async fn get_institutes(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let list: Vec<_> = app
+        .cfg
+        .institutes
+        .iter()
+        .filter(|i| role.institute().is_none_or(|m| m == i.id))
+        .map(|i| json!({ "id": i.id, "name": i.display_name() }))
+        .collect();
+    Ok(Json(json!({ "institutes": list })).into_response())
+}
+
+/// Prometheus text exposition: cluster gauges and per-GPU gauges (no job labels).
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    use std::fmt::Write;
+    let view = app.live.read().unwrap().cluster_view(
+        &app.cfg.cluster,
+        &app.map,
+        app.view_policy(),
+        Viewer { institute: None },
+        now_ms(),
+    );
+    let mut out = String::with_capacity(256 + view.summary.gpus * 400);
+    let s = &view.summary;
+    let _ = writeln!(
+        out,
+        "# HELP jazari_nodes Nodes known to the collector.\n# TYPE jazari_nodes gauge\njazari_nodes {}",
+        s.nodes
+    );
+    let _ = writeln!(
+        out,
+        "# HELP jazari_nodes_reporting Nodes that reported recently.\n# TYPE jazari_nodes_reporting gauge\njazari_nodes_reporting {}",
+        s.nodes_reporting
+    );
+    let _ = writeln!(out, "# HELP jazari_gpus GPUs by state.\n# TYPE jazari_gpus gauge");
+    for (state, n) in [
+        ("total", s.gpus),
+        ("allocated", s.gpus_allocated),
+        ("busy", s.gpus_busy),
+        ("idle_allocated", s.gpus_idle_allocated),
+        ("unhealthy", s.gpus_unhealthy),
+    ] {
+        let _ = writeln!(out, "jazari_gpus{{state=\"{state}\"}} {n}");
+    }
+    let gauges: [(&str, &str, fn(&jazari_agent::wire::Gpu) -> Option<f64>); 4] = [
+        ("jazari_gpu_utilization_ratio", "NVML GPU utilisation (share of time a kernel ran), 0-1.", |g| {
+            g.util_gpu_pct.map(|u| u as f64 / 100.0)
+        }),
+        ("jazari_gpu_memory_used_bytes", "GPU memory used.", |g| g.mem_used_bytes.map(|v| v as f64)),
+        ("jazari_gpu_power_watts", "GPU power draw.", |g| g.power_mw.map(|v| v as f64 / 1000.0)),
+        ("jazari_gpu_temperature_celsius", "GPU temperature.", |g| g.temperature_c.map(|v| v as f64)),
+    ];
+    for (name, help, f) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for n in view.nodes.iter().filter(|n| !n.stale) {
+            for g in &n.gpus {
+                if let Some(v) = f(&g.gpu) {
+                    let uuid = g.gpu.uuid.as_deref().unwrap_or("");
+                    let _ = writeln!(out, "{name}{{node=\"{}\",gpu=\"{uuid}\",index=\"{}\"}} {v}", n.name, g.gpu.index);
+                }
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Runs the collector until SIGINT or SIGTERM.
+pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<()> {
+    let keep = Keep {
+        raw_ms: cfg.retention.raw.as_millis() as i64,
+        minute_ms: cfg.retention.minute.as_millis() as i64,
+        hour_ms: cfg.retention.hour.as_millis() as i64,
+        dedup_ms: DEDUP_HORIZON_MS,
+    };
+    let app = App::open(cfg, store_path.clone())?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        store = %store_path.display(),
+        nodes = app.live.read().unwrap().nodes.len(),
+        "collector ready"
+    );
+    let pruner = {
+        let every = app.cfg.retention.prune_every;
+        let store_path = store_path.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let path = store_path.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    Store::open(&path).and_then(|mut s| s.downsample_and_prune(now_ms(), &keep))
+                })
+                .await;
+                match res {
+                    Ok(Ok(n)) => tracing::debug!(deleted = n, "history downsampled and pruned"),
+                    Ok(Err(e)) => tracing::warn!("pruning failed: {e}"),
+                    Err(e) => tracing::warn!("pruning task failed: {e}"),
+                }
+                app.live.write().unwrap().prune_jobs();
+            }
+        })
+    };
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await.context("serving HTTP")?;
+    pruner.abort();
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

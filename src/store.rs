@@ -1,0 +1,529 @@
+//! SQLite store: tokens, the deduplication record, the ledger, coverage,
+//! history and the last report of each node.
+//!
+//! Exactly-once: a report's dedup row, its ledger charges, coverage and
+//! history are written in one transaction; a report whose (node, instance,
+//! seq) is already there changes nothing.
+
+use crate::accounting::{Amounts, Charge, split_hours};
+use jazari_agent::wire::Report;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(
+  id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+CREATE TABLE IF NOT EXISTS seen(
+  node TEXT NOT NULL, instance TEXT NOT NULL, seq INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  PRIMARY KEY(node, instance, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_end ON seen(end_ms);
+CREATE TABLE IF NOT EXISTS ledger(
+  hour INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL,
+  job TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(hour, institute, account, user, job, node, gpu)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS coverage(
+  hour INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL, reports INTEGER NOT NULL,
+  PRIMARY KEY(hour, node)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes(
+  node TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, last_report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history(
+  resolution TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+  util REAL, mem_used REAL, power_w REAL, temp REAL, allocated REAL,
+  PRIMARY KEY(resolution, node, gpu, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_ts ON history(resolution, ts_ms);
+";
+
+/// A store error, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("store {path}: the folder {dir} does not exist; create it or give another --store")]
+    NoDir { path: PathBuf, dir: PathBuf },
+    #[error("store {path} has schema version {found}, newer than this build ({SCHEMA_VERSION}); upgrade jazari")]
+    TooNew { path: PathBuf, found: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One open store connection.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A stored token (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub id: String,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+    pub role: String,
+    pub scope: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+/// One row of a usage query.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UsageRow {
+    pub key: String,
+    #[serde(flatten)]
+    pub amounts: Amounts,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+/// One point of history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub node: String,
+    pub gpu: String,
+    pub ts_ms: i64,
+    pub util: Option<f64>,
+    pub mem_used: Option<f64>,
+    pub power_w: Option<f64>,
+    pub temp: Option<f64>,
+    pub allocated: Option<f64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir
+            && !dir.is_dir()
+        {
+            return Err(StoreError::NoDir { path: path.to_path_buf(), dir: dir.to_path_buf() });
+        }
+        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        let s = Self { conn, path: path.to_path_buf() };
+        s.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
+            .map_err(err)?;
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.conn.execute_batch(SCHEMA).map_err(self.err())?;
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(v) if v > SCHEMA_VERSION => Err(StoreError::TooNew { path: self.path.clone(), found: v }),
+            Some(_) => Ok(()),
+            None => self
+                .conn
+                .execute("INSERT INTO meta(key, value) VALUES('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
+                .map(|_| ())
+                .map_err(self.err()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn ping(&self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(())).map_err(self.err())
+    }
+
+    // ---- tokens ----
+
+    pub fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO tokens(id, hash, role, scope, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+                params![t.id, t.hash, t.role, t.scope, t.created_ms],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    pub fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, hash, role, scope, created_ms, revoked_ms FROM tokens WHERE id = ?1",
+                [id],
+                token_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, hash, role, scope, created_ms, revoked_ms FROM tokens ORDER BY created_ms, id")
+            .map_err(self.err())?;
+        let rows = st.query_map([], token_row).map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Revokes a token; false when there is no such (unrevoked) token.
+    pub fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.conn
+            .execute("UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL", params![id, now_ms])
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    // ---- ingest ----
+
+    /// Applies several batches in one transaction (group commit). Each batch
+    /// gets its own outcome. Nothing is written unless everything is.
+    pub fn apply(&mut self, batches: &[Vec<(Report, Vec<Charge>)>]) -> Result<Vec<BatchOutcome>> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        {
+            let mut seen = tx
+                .prepare_cached("INSERT OR IGNORE INTO seen(node, instance, seq, end_ms) VALUES(?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            let mut ledger = tx
+                .prepare_cached(
+                    "INSERT INTO ledger(hour, institute, account, user, job, node, gpu,
+                       capacity_s, allocated_s, busy_s, idle_allocated_s, unscheduled_s, energy_j)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT(hour, institute, account, user, job, node, gpu) DO UPDATE SET
+                       capacity_s = capacity_s + excluded.capacity_s,
+                       allocated_s = allocated_s + excluded.allocated_s,
+                       busy_s = busy_s + excluded.busy_s,
+                       idle_allocated_s = idle_allocated_s + excluded.idle_allocated_s,
+                       unscheduled_s = unscheduled_s + excluded.unscheduled_s,
+                       energy_j = energy_j + excluded.energy_j",
+                )
+                .map_err(err)?;
+            let mut coverage = tx
+                .prepare_cached(
+                    "INSERT INTO coverage(hour, node, covered_s, reports) VALUES(?1, ?2, ?3, 1)
+                     ON CONFLICT(hour, node) DO UPDATE SET covered_s = covered_s + excluded.covered_s,
+                       reports = reports + 1",
+                )
+                .map_err(err)?;
+            let mut history = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+                     VALUES('raw', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            let mut node = tx
+                .prepare_cached(
+                    "INSERT INTO nodes(node, first_seen_ms, last_seen_ms, last_report) VALUES(?1, ?2, ?2, ?3)
+                     ON CONFLICT(node) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
+                       last_report = excluded.last_report WHERE excluded.last_seen_ms >= nodes.last_seen_ms",
+                )
+                .map_err(err)?;
+            for batch in batches {
+                let mut out = BatchOutcome::default();
+                for (r, charges) in batch {
+                    let fresh =
+                        seen.execute(params![r.node, r.instance, r.seq as i64, r.interval_end_ms]).map_err(err)? == 1;
+                    if !fresh {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    out.accepted += 1;
+                    for c in charges {
+                        let a = &c.amounts;
+                        let k = &c.key;
+                        ledger
+                            .execute(params![
+                                c.hour,
+                                k.institute,
+                                k.account,
+                                k.user,
+                                k.job,
+                                k.node,
+                                k.gpu,
+                                a.capacity_s,
+                                a.allocated_s,
+                                a.busy_s,
+                                a.idle_allocated_s,
+                                a.unscheduled_s,
+                                a.energy_j
+                            ])
+                            .map_err(err)?;
+                    }
+                    let dt = r.interval_s();
+                    let mut cov = Vec::new();
+                    split_hours(r.interval_start_ms, r.interval_end_ms, |h, f| cov.push((h, f * dt)));
+                    for (h, s) in cov {
+                        coverage.execute(params![h, r.node, s]).map_err(err)?;
+                    }
+                    for g in &r.gpus {
+                        let allocated = crate::accounting::allocation(r, g).is_some();
+                        history
+                            .execute(params![
+                                r.node,
+                                crate::accounting::gpu_key(g),
+                                r.interval_end_ms,
+                                g.util_gpu_pct.map(|u| u as f64),
+                                g.mem_used_bytes.map(|b| b as f64),
+                                g.power_mw.map(|p| p as f64 / 1000.0),
+                                g.temperature_c.map(|t| t as f64),
+                                if allocated { 1.0 } else { 0.0 },
+                            ])
+                            .map_err(err)?;
+                    }
+                }
+                outcomes.push(out);
+            }
+            // The newest report of each node, once per group.
+            let mut last: std::collections::HashMap<&str, &Report> = Default::default();
+            for (r, _) in batches.iter().flatten() {
+                let e = last.entry(r.node.as_str()).or_insert(r);
+                if r.interval_end_ms > e.interval_end_ms {
+                    *e = r;
+                }
+            }
+            for r in last.values() {
+                let text = serde_json::to_string(r).expect("reports serialise");
+                node.execute(params![r.node, r.interval_end_ms, text]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcomes)
+    }
+
+    /// The last report of every node known to the store.
+    pub fn last_reports(&self) -> Result<Vec<(Report, i64)>> {
+        let mut st = self.conn.prepare("SELECT last_report, first_seen_ms FROM nodes").map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.err())?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        Ok(rows.into_iter().filter_map(|(t, first)| serde_json::from_str(&t).ok().map(|r| (r, first))).collect())
+    }
+
+    // ---- reads ----
+
+    /// Ledger sums for buckets starting in [from_s, to_s), grouped by `group`
+    /// (a ledger key column), optionally for one institute.
+    pub fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, institute: Option<&str>) -> Result<Vec<UsageRow>> {
+        let col = group.column();
+        let sql = format!(
+            "SELECT {col}, SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s),
+                    SUM(unscheduled_s), SUM(energy_j)
+             FROM ledger WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR institute = ?3)
+             GROUP BY {col} ORDER BY {col}"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = st
+            .query_map(params![from_s, to_s, institute], |r| {
+                Ok(UsageRow {
+                    key: r.get(0)?,
+                    amounts: Amounts {
+                        capacity_s: r.get(1)?,
+                        allocated_s: r.get(2)?,
+                        busy_s: r.get(3)?,
+                        idle_allocated_s: r.get(4)?,
+                        unscheduled_s: r.get(5)?,
+                        energy_j: r.get(6)?,
+                    },
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Raw ledger rows in [from_s, to_s) (reports, tests).
+    pub fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT hour, institute, account, user, job, node, gpu, capacity_s, allocated_s, busy_s,
+                        idle_allocated_s, unscheduled_s, energy_j
+                 FROM ledger WHERE hour >= ?1 AND hour < ?2 ORDER BY hour, institute, account, user, job, node, gpu",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![from_s, to_s], |r| {
+                Ok(Charge {
+                    hour: r.get(0)?,
+                    key: crate::accounting::LedgerKey {
+                        institute: r.get(1)?,
+                        account: r.get(2)?,
+                        user: r.get(3)?,
+                        job: r.get(4)?,
+                        node: r.get(5)?,
+                        gpu: r.get(6)?,
+                    },
+                    amounts: Amounts {
+                        capacity_s: r.get(7)?,
+                        allocated_s: r.get(8)?,
+                        busy_s: r.get(9)?,
+                        idle_allocated_s: r.get(10)?,
+                        unscheduled_s: r.get(11)?,
+                        energy_j: r.get(12)?,
+                    },
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// History points at a resolution ("raw", "minute" or "hour").
+    pub fn history(
+        &self,
+        resolution: &str,
+        from_ms: i64,
+        to_ms: i64,
+        node: Option<&str>,
+        gpu: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryPoint>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
+                 WHERE resolution = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (?4 IS NULL OR node = ?4)
+                   AND (?5 IS NULL OR gpu = ?5)
+                 ORDER BY ts_ms, node, gpu LIMIT ?6",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![resolution, from_ms, to_ms, node, gpu, limit as i64], |r| {
+                Ok(HistoryPoint {
+                    node: r.get(0)?,
+                    gpu: r.get(1)?,
+                    ts_ms: r.get(2)?,
+                    util: r.get(3)?,
+                    mem_used: r.get(4)?,
+                    power_w: r.get(5)?,
+                    temp: r.get(6)?,
+                    allocated: r.get(7)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Downsamples raw history into minutes and minutes into hours (complete
+    /// buckets only), then prunes each resolution past its retention and the
+    /// dedup record past the dedup horizon. Returns rows deleted.
+    pub fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        for (from, to, bucket) in [("raw", "minute", 60_000i64), ("minute", "hour", 3_600_000)] {
+            let done: i64 = tx
+                .query_row(
+                    &format!("SELECT COALESCE(MAX(ts_ms) + {bucket}, 0) FROM history WHERE resolution = ?1"),
+                    [to],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let upto = now_ms.div_euclid(bucket) * bucket;
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+                     SELECT ?1, node, gpu, (ts_ms / {bucket}) * {bucket}, AVG(util), AVG(mem_used), AVG(power_w),
+                            AVG(temp), AVG(allocated)
+                     FROM history WHERE resolution = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
+                     GROUP BY node, gpu, ts_ms / {bucket}"
+                ),
+                params![to, from, done, upto],
+            )
+            .map_err(err)?;
+        }
+        let mut deleted = 0;
+        for (res, keep_ms) in [("raw", keep.raw_ms), ("minute", keep.minute_ms), ("hour", keep.hour_ms)] {
+            deleted += tx
+                .execute("DELETE FROM history WHERE resolution = ?1 AND ts_ms < ?2", params![res, now_ms - keep_ms])
+                .map_err(err)?;
+        }
+        deleted += tx.execute("DELETE FROM seen WHERE end_ms < ?1", params![now_ms - keep.dedup_ms]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(deleted)
+    }
+}
+
+/// Retention, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub raw_ms: i64,
+    pub minute_ms: i64,
+    pub hour_ms: i64,
+    /// Reports older than this cannot be deduplicated and are refused.
+    pub dedup_ms: i64,
+}
+
+fn token_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.get(0)?,
+        hash: r.get(1)?,
+        role: r.get(2)?,
+        scope: r.get(3)?,
+        created_ms: r.get(4)?,
+        revoked_ms: r.get(5)?,
+    })
+}
+
+/// The ledger column a usage query groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Institute,
+    Account,
+    User,
+    Job,
+    Node,
+    Gpu,
+    Hour,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "institute" => Self::Institute,
+            "account" => Self::Account,
+            "user" => Self::User,
+            "job" => Self::Job,
+            "node" => Self::Node,
+            "gpu" => Self::Gpu,
+            "hour" => Self::Hour,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Institute => "institute",
+            Self::Account => "account",
+            Self::User => "user",
+            Self::Job => "job",
+            Self::Node => "node",
+            Self::Gpu => "gpu",
+            Self::Hour => "hour",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Hour => "CAST(hour AS TEXT)",
+            other => other.name(),
+        }
+    }
+}
