@@ -2,7 +2,9 @@
 
 pub mod accounting;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod time;

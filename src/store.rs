@@ -9,6 +9,7 @@ use crate::accounting::{Amounts, Charge, split_hours};
 use jazari_agent::wire::Report;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -33,6 +34,10 @@ CREATE TABLE IF NOT EXISTS coverage(
   PRIMARY KEY(hour, node)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes(
   node TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, last_report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history_raw(
+  node TEXT NOT NULL, ts_ms INTEGER NOT NULL, gpus TEXT NOT NULL,
+  PRIMARY KEY(node, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_raw_ts ON history_raw(ts_ms);
 CREATE TABLE IF NOT EXISTS history(
   resolution TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL, ts_ms INTEGER NOT NULL,
   util REAL, mem_used REAL, power_w REAL, temp REAL, allocated REAL,
@@ -84,6 +89,16 @@ pub struct UsageRow {
 pub struct BatchOutcome {
     pub accepted: usize,
     pub duplicates: usize,
+}
+
+/// Reports received from one node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CoverageRow {
+    pub node: String,
+    pub reports: i64,
+    pub covered_s: f64,
+    pub first_hour: i64,
+    pub last_hour: i64,
 }
 
 /// One point of history.
@@ -217,16 +232,13 @@ impl Store {
                 .map_err(err)?;
             let mut coverage = tx
                 .prepare_cached(
-                    "INSERT INTO coverage(hour, node, covered_s, reports) VALUES(?1, ?2, ?3, 1)
+                    "INSERT INTO coverage(hour, node, covered_s, reports) VALUES(?1, ?2, ?3, ?4)
                      ON CONFLICT(hour, node) DO UPDATE SET covered_s = covered_s + excluded.covered_s,
-                       reports = reports + 1",
+                       reports = reports + excluded.reports",
                 )
                 .map_err(err)?;
             let mut history = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
-                     VALUES('raw', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
+                .prepare_cached("INSERT OR REPLACE INTO history_raw(node, ts_ms, gpus) VALUES(?1, ?2, ?3)")
                 .map_err(err)?;
             let mut node = tx
                 .prepare_cached(
@@ -235,6 +247,11 @@ impl Store {
                        last_report = excluded.last_report WHERE excluded.last_seen_ms >= nodes.last_seen_ms",
                 )
                 .map_err(err)?;
+            // Charges and coverage of the fresh reports, summed per bucket and
+            // key before they touch the tables: a node replaying its spool
+            // sends many reports for the same GPUs and hours.
+            let mut sums: HashMap<(i64, &crate::accounting::LedgerKey), Amounts> = HashMap::new();
+            let mut cov: HashMap<(i64, &str), (f64, i64)> = HashMap::new();
             for batch in batches {
                 let mut out = BatchOutcome::default();
                 for (r, charges) in batch {
@@ -246,52 +263,44 @@ impl Store {
                     }
                     out.accepted += 1;
                     for c in charges {
-                        let a = &c.amounts;
-                        let k = &c.key;
-                        ledger
-                            .execute(params![
-                                c.hour,
-                                k.institute,
-                                k.account,
-                                k.user,
-                                k.job,
-                                k.node,
-                                k.gpu,
-                                a.capacity_s,
-                                a.allocated_s,
-                                a.busy_s,
-                                a.idle_allocated_s,
-                                a.unscheduled_s,
-                                a.energy_j
-                            ])
-                            .map_err(err)?;
+                        sums.entry((c.hour, &c.key)).or_default().add(&c.amounts);
                     }
                     let dt = r.interval_s();
-                    let mut cov = Vec::new();
-                    split_hours(r.interval_start_ms, r.interval_end_ms, |h, f| cov.push((h, f * dt)));
-                    for (h, s) in cov {
-                        coverage.execute(params![h, r.node, s]).map_err(err)?;
-                    }
-                    for g in &r.gpus {
-                        let allocated = crate::accounting::allocation(r, g).is_some();
-                        history
-                            .execute(params![
-                                r.node,
-                                crate::accounting::gpu_key(g),
-                                r.interval_end_ms,
-                                g.util_gpu_pct.map(|u| u as f64),
-                                g.mem_used_bytes.map(|b| b as f64),
-                                g.power_mw.map(|p| p as f64 / 1000.0),
-                                g.temperature_c.map(|t| t as f64),
-                                if allocated { 1.0 } else { 0.0 },
-                            ])
-                            .map_err(err)?;
-                    }
+                    // A report counts once, in the hour its interval ends.
+                    let end_hour = (r.interval_end_ms - 1).div_euclid(3_600_000) * 3600;
+                    split_hours(r.interval_start_ms, r.interval_end_ms, |h, f| {
+                        let e = cov.entry((h, r.node.as_str())).or_default();
+                        e.0 += f * dt;
+                        e.1 += i64::from(h == end_hour);
+                    });
+                    history.execute(params![r.node, r.interval_end_ms, raw_history(r)]).map_err(err)?;
                 }
                 outcomes.push(out);
             }
+            for ((hour, k), a) in &sums {
+                ledger
+                    .execute(params![
+                        hour,
+                        k.institute,
+                        k.account,
+                        k.user,
+                        k.job,
+                        k.node,
+                        k.gpu,
+                        a.capacity_s,
+                        a.allocated_s,
+                        a.busy_s,
+                        a.idle_allocated_s,
+                        a.unscheduled_s,
+                        a.energy_j
+                    ])
+                    .map_err(err)?;
+            }
+            for ((hour, node), (secs, n)) in &cov {
+                coverage.execute(params![hour, node, secs, n]).map_err(err)?;
+            }
             // The newest report of each node, once per group.
-            let mut last: std::collections::HashMap<&str, &Report> = Default::default();
+            let mut last: HashMap<&str, &Report> = HashMap::new();
             for (r, _) in batches.iter().flatten() {
                 let e = last.entry(r.node.as_str()).or_insert(r);
                 if r.interval_end_ms > e.interval_end_ms {
@@ -349,6 +358,42 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
+    /// Per node: reports received and seconds covered, for buckets starting in [from_s, to_s).
+    pub fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, SUM(reports), SUM(covered_s), MIN(hour), MAX(hour) FROM coverage
+                 WHERE hour >= ?1 AND hour < ?2 GROUP BY node ORDER BY node",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![from_s, to_s], |r| {
+                Ok(CoverageRow {
+                    node: r.get(0)?,
+                    reports: r.get(1)?,
+                    covered_s: r.get(2)?,
+                    first_hour: r.get(3)?,
+                    last_hour: r.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Per node and hour: seconds covered (report coverage and gaps).
+    pub fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 ORDER BY node, hour",
+            )
+            .map_err(self.err())?;
+        let rows =
+            st.query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
     /// Raw ledger rows in [from_s, to_s) (reports, tests).
     pub fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
         let mut st = self
@@ -395,6 +440,16 @@ impl Store {
         gpu: Option<&str>,
         limit: usize,
     ) -> Result<Vec<HistoryPoint>> {
+        if resolution == "raw" {
+            let mut out = Vec::new();
+            self.raw_history(from_ms, to_ms, node, |p| {
+                if gpu.is_none_or(|g| g == p.gpu) && out.len() < limit {
+                    out.push(p);
+                }
+            })?;
+            out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
+            return Ok(out);
+        }
         let mut st = self
             .conn
             .prepare_cached(
@@ -421,6 +476,36 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
+    /// Calls `f` for every per-GPU point of raw history in [from_ms, to_ms).
+    fn raw_history(&self, from_ms: i64, to_ms: i64, node: Option<&str>, mut f: impl FnMut(HistoryPoint)) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, ts_ms, gpus FROM history_raw WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR node = ?3)",
+            )
+            .map_err(self.err())?;
+        let mut rows = st.query(params![from_ms, to_ms, node]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let node: String = r.get(0).map_err(self.err())?;
+            let ts_ms: i64 = r.get(1).map_err(self.err())?;
+            let text: String = r.get(2).map_err(self.err())?;
+            let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
+            for g in gpus {
+                f(HistoryPoint {
+                    node: node.clone(),
+                    gpu: g.0,
+                    ts_ms,
+                    util: g.1,
+                    mem_used: g.2,
+                    power_w: g.3,
+                    temp: g.4,
+                    allocated: g.5,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Downsamples raw history into minutes and minutes into hours (complete
     /// buckets only), then prunes each resolution past its retention and the
     /// dedup record past the dedup horizon. Returns rows deleted.
@@ -428,29 +513,68 @@ impl Store {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
-        for (from, to, bucket) in [("raw", "minute", 60_000i64), ("minute", "hour", 3_600_000)] {
-            let done: i64 = tx
-                .query_row(
-                    &format!("SELECT COALESCE(MAX(ts_ms) + {bucket}, 0) FROM history WHERE resolution = ?1"),
-                    [to],
-                    |r| r.get(0),
+        // Raw → minute, in Rust (raw rows hold all GPUs of a report).
+        let done: i64 = tx
+            .query_row("SELECT COALESCE(MAX(ts_ms) + 60000, 0) FROM history WHERE resolution = 'minute'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let upto = now_ms.div_euclid(60_000) * 60_000;
+        let mut acc: HashMap<(String, String, i64), [(f64, u32); 5]> = HashMap::new();
+        {
+            let mut st = tx
+                .prepare("SELECT node, ts_ms, gpus FROM history_raw WHERE ts_ms >= ?1 AND ts_ms < ?2")
+                .map_err(err)?;
+            let mut rows = st.query(params![done, upto]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                let node: String = r.get(0).map_err(err)?;
+                let ts: i64 = r.get(1).map_err(err)?;
+                let text: String = r.get(2).map_err(err)?;
+                let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
+                for g in gpus {
+                    let e = acc.entry((node.clone(), g.0.clone(), ts.div_euclid(60_000) * 60_000)).or_default();
+                    for (slot, v) in e.iter_mut().zip([g.1, g.2, g.3, g.4, g.5]) {
+                        if let Some(v) = v {
+                            slot.0 += v;
+                            slot.1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+                     VALUES('minute', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(err)?;
-            let upto = now_ms.div_euclid(bucket) * bucket;
-            tx.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
-                     SELECT ?1, node, gpu, (ts_ms / {bucket}) * {bucket}, AVG(util), AVG(mem_used), AVG(power_w),
-                            AVG(temp), AVG(allocated)
-                     FROM history WHERE resolution = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
-                     GROUP BY node, gpu, ts_ms / {bucket}"
-                ),
-                params![to, from, done, upto],
-            )
-            .map_err(err)?;
+            let mean = |s: (f64, u32)| (s.1 > 0).then(|| s.0 / s.1 as f64);
+            for ((node, gpu, ts), v) in &acc {
+                ins.execute(params![node, gpu, ts, mean(v[0]), mean(v[1]), mean(v[2]), mean(v[3]), mean(v[4])])
+                    .map_err(err)?;
+            }
         }
+        // Minute → hour, in SQL.
+        let done: i64 = tx
+            .query_row("SELECT COALESCE(MAX(ts_ms) + 3600000, 0) FROM history WHERE resolution = 'hour'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let upto = now_ms.div_euclid(3_600_000) * 3_600_000;
+        tx.execute(
+            "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+             SELECT 'hour', node, gpu, (ts_ms / 3600000) * 3600000, AVG(util), AVG(mem_used), AVG(power_w),
+                    AVG(temp), AVG(allocated)
+             FROM history WHERE resolution = 'minute' AND ts_ms >= ?1 AND ts_ms < ?2
+             GROUP BY node, gpu, ts_ms / 3600000",
+            params![done, upto],
+        )
+        .map_err(err)?;
         let mut deleted = 0;
-        for (res, keep_ms) in [("raw", keep.raw_ms), ("minute", keep.minute_ms), ("hour", keep.hour_ms)] {
+        deleted +=
+            tx.execute("DELETE FROM history_raw WHERE ts_ms < ?1", params![now_ms - keep.raw_ms]).map_err(err)?;
+        for (res, keep_ms) in [("minute", keep.minute_ms), ("hour", keep.hour_ms)] {
             deleted += tx
                 .execute("DELETE FROM history WHERE resolution = ?1 AND ts_ms < ?2", params![res, now_ms - keep_ms])
                 .map_err(err)?;
@@ -459,6 +583,29 @@ impl Store {
         tx.commit().map_err(err)?;
         Ok(deleted)
     }
+}
+
+/// One GPU in a raw history row: key, utilisation, memory used, power (W),
+/// temperature, allocated (1 or 0).
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct RawGpu(String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+fn raw_history(r: &Report) -> String {
+    let gpus: Vec<RawGpu> = r
+        .gpus
+        .iter()
+        .map(|g| {
+            RawGpu(
+                crate::accounting::gpu_key(g),
+                g.util_gpu_pct.map(f64::from),
+                g.mem_used_bytes.map(|b| b as f64),
+                g.power_mw.map(|p| p as f64 / 1000.0),
+                g.temperature_c.map(f64::from),
+                Some(if crate::accounting::allocation(r, g).is_some() { 1.0 } else { 0.0 }),
+            )
+        })
+        .collect();
+    serde_json::to_string(&gpus).expect("history serialises")
 }
 
 /// Retention, in milliseconds.

@@ -50,21 +50,28 @@ pub fn decompress(encoding: Option<&str>, body: &[u8], max: usize) -> Result<Vec
 
 /// Decodes one report or an array of reports, naming the field at fault.
 pub fn decode(body: &[u8]) -> Result<Vec<Report>, Refusal> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    let result = if first == Some(&b'[') {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize::<_, Vec<Report>>(de)
-    } else {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize::<_, Report>(de).map(|r| vec![r])
-    };
-    result.map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            Refusal::new(400, format!("report is not valid: {inner}"))
+    let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    // Fast path without path tracking; decode again to name the field only on error.
+    let fast = if array { serde_json::from_slice(body) } else { serde_json::from_slice(body).map(|r| vec![r]) };
+    fast.map_err(|_| {
+        let result = if array {
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            serde_path_to_error::deserialize::<_, Vec<Report>>(de).map(drop)
         } else {
-            Refusal::new(400, format!("report field `{path}`: {inner}"))
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            serde_path_to_error::deserialize::<_, Report>(de).map(drop)
+        };
+        match result {
+            Ok(()) => Refusal::new(400, "report is not valid JSON for the wire format"),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path.is_empty() || path == "." {
+                    Refusal::new(400, format!("report is not valid: {inner}"))
+                } else {
+                    Refusal::new(400, format!("report field `{path}`: {inner}"))
+                }
+            }
         }
     })
 }

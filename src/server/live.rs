@@ -56,6 +56,37 @@ impl Live {
         }
     }
 
+    /// Takes in a batch: events of all reports, the state of the newest per node.
+    pub fn update_batch<'a>(&mut self, reports: impl Iterator<Item = &'a Report>, now_ms: i64) {
+        let mut newest: HashMap<&str, &Report> = HashMap::new();
+        let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
+        for r in reports {
+            let e = newest.entry(r.node.as_str()).or_insert(r);
+            if r.interval_end_ms > e.interval_end_ms {
+                *e = r;
+            }
+            if !r.events.is_empty() {
+                events.entry(r.node.as_str()).or_default().extend(&r.events);
+            }
+        }
+        for (node, r) in newest {
+            self.update(r, now_ms);
+            let older: Vec<Event> = events
+                .remove(node)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| !r.events.contains(e))
+                .cloned()
+                .collect();
+            if let Some(n) = self.nodes.get_mut(node) {
+                n.events.extend(older);
+                while n.events.len() > EVENTS_KEPT {
+                    n.events.pop_front();
+                }
+            }
+        }
+    }
+
     /// Forgets jobs not seen on any node.
     pub fn prune_jobs(&mut self) {
         let running: std::collections::HashSet<&str> =

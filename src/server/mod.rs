@@ -45,8 +45,9 @@ pub struct App {
     ready: std::sync::atomic::AtomicBool,
 }
 
-/// A batch for the writer, and where to send its outcome.
-type WriteJob = (Vec<(Report, Vec<accounting::Charge>)>, oneshot::Sender<Result<BatchOutcome, String>>);
+/// A batch for the writer, and where to send its outcome (with the batch back).
+type Batch = Vec<(Report, Vec<accounting::Charge>)>;
+type WriteJob = (Batch, oneshot::Sender<Result<(BatchOutcome, Batch), String>>);
 
 fn now_ms() -> i64 {
     jazari_agent::now_ms()
@@ -133,7 +134,7 @@ impl App {
     }
 
     /// Sends a batch to the writer and waits for the commit.
-    async fn write(&self, batch: Vec<(Report, Vec<accounting::Charge>)>) -> Result<BatchOutcome, ApiError> {
+    async fn write(&self, batch: Batch) -> Result<(BatchOutcome, Batch), ApiError> {
         let (tx, rx) = oneshot::channel();
         self.writer
             .send((batch, tx))
@@ -154,13 +155,10 @@ impl App {
                 (r, c)
             })
             .collect();
-        let outcome = self.write(batch.clone()).await?;
+        let (outcome, batch) = self.write(batch).await?;
         if outcome.accepted > 0 {
             let now = now_ms();
-            let mut live = self.live.write().unwrap();
-            for (r, _) in &batch {
-                live.update(r, now);
-            }
+            self.live.write().unwrap().update_batch(batch.iter().map(|(r, _)| r), now);
         }
         Ok(outcome)
     }
@@ -176,11 +174,11 @@ fn writer(mut store: Store, mut rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let (batches, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        let (batches, replies): (Vec<Batch>, Vec<_>) = jobs.into_iter().unzip();
         match store.apply(&batches) {
             Ok(outcomes) => {
-                for (reply, o) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(o));
+                for ((reply, o), b) in replies.into_iter().zip(outcomes).zip(batches) {
+                    let _ = reply.send(Ok((o, b)));
                 }
             }
             Err(e) => {
@@ -236,6 +234,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/jobs", get(get_jobs))
         .route("/api/v1/usage", get(get_usage))
         .route("/api/v1/history", get(get_history))
+        .route("/api/v1/coverage", get(get_coverage))
         .route("/api/v1/institutes", get(get_institutes))
         .with_state(app)
 }
@@ -404,6 +403,24 @@ pub fn usage_json(a: &accounting::Amounts) -> serde_json::Value {
         "unscheduled_gpu_seconds": a.unscheduled_s,
         "energy_joules": a.energy_j,
     })
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn get_coverage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    app.reader(&headers)?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let (from_s, to_s) = (from_ms.div_euclid(3_600_000) * 3600, (to_ms + 3_599_999).div_euclid(3_600_000) * 3600);
+    let rows = app.read.lock().unwrap().coverage(from_s, to_s).map_err(ApiError::internal)?;
+    Ok(Json(json!({ "nodes": rows })).into_response())
 }
 
 #[derive(Deserialize)]

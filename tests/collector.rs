@@ -1,0 +1,294 @@
+//! End to end: real `jazari serve` and `jazari-agent` processes over loopback HTTP.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+fn once_report(node: &str) -> Vec<u8> {
+    let out = Command::new(agent_bin())
+        .args(["once", "--node", node])
+        .env("JAZARI_NVML_LIB", fake_lib())
+        .env("FAKE_NVML_CONFIG", scenario("h200x8"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn agent_push_shows_the_node_and_charges_institutes() {
+    let c = Collector::start();
+    let spool = TempDir::new("spool");
+    let status =
+        agent_run(&c.url, &c.node_token_file, spool.path(), "gpu-a1", &["--interval", "300ms", "--count", "4"])
+            .status()
+            .unwrap();
+    assert!(status.success());
+    let cluster = c.get("/api/v1/cluster");
+    let node = &cluster["nodes"][0];
+    assert_eq!(node["name"], "gpu-a1");
+    assert_eq!(node["gpus"].as_array().unwrap().len(), 8);
+    assert_eq!(cluster["summary"]["gpus_idle_allocated"], 2, "carol's job holds GPUs 6-7 idle");
+    let usage = c.usage("institute");
+    // alice's job 4711 (nlp-lab) on 4 GPUs, bob's 4712 (vision-lab) on 2, carol's 4713 (climate) idle on 2.
+    let alloc = |i: &str| usage[i]["allocated_gpu_seconds"].as_f64().unwrap();
+    assert!(alloc("ibn-sina") > 0.0 && alloc("al-haytham") > 0.0 && alloc("al-biruni") > 0.0);
+    assert!((alloc("ibn-sina") - 2.0 * alloc("al-haytham")).abs() < 1e-6, "4 GPUs against 2");
+    let carol = &usage["al-biruni"];
+    assert_eq!(carol["idle_allocated_gpu_seconds"], carol["allocated_gpu_seconds"]);
+    assert_eq!(carol["busy_gpu_seconds"].as_f64().unwrap(), 0.0);
+    // Node and jobs endpoints.
+    assert_eq!(c.get("/api/v1/nodes/gpu-a1")["gpus"][0]["processes"][0]["user"], "alice");
+    let jobs = c.get("/api/v1/jobs");
+    let ids: Vec<&str> = jobs["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["4711", "4712", "4713"]);
+    let carol_job = &jobs["jobs"][2];
+    assert_eq!(carol_job["idle_gpus"], 2);
+    assert_eq!(carol_job["institute"], "al-biruni");
+    // History at report resolution.
+    let h = c.get("/api/v1/history?node=gpu-a1&resolution=raw");
+    assert_eq!(h["points"].as_array().unwrap().len(), 4 * 8);
+    // Coverage: 4 reports.
+    assert_eq!(c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"][0]["reports"], 4);
+    // Prometheus.
+    let metrics = ureq::get(&format!("{}/metrics", c.url)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("jazari_gpu_utilization_ratio{node=\"gpu-a1\""), "{metrics}");
+    assert!(!metrics.contains("4711"), "no job labels on series");
+}
+
+#[test]
+fn the_same_batch_posted_ten_times_counts_once() {
+    let c = Collector::start();
+    let one = once_report("n-dedup");
+    let batch = format!("[{}]", String::from_utf8(one).unwrap().trim());
+    let node = c.with_token(&c.node_token);
+    let mut answers = vec![];
+    let mut usages = vec![];
+    for _ in 0..10 {
+        let (status, body) = node.post_json("/api/v1/reports", batch.as_bytes(), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+        answers.push(serde_json::from_str::<Value>(&body).unwrap());
+        usages.push(c.usage("institute"));
+    }
+    assert_eq!(answers[0], serde_json::json!({"accepted": 1, "duplicates": 0}));
+    for a in &answers[1..] {
+        assert_eq!(a, &serde_json::json!({"accepted": 0, "duplicates": 1}));
+    }
+    assert!(!usages[0].is_empty());
+    assert!(usages.iter().all(|u| u == &usages[0]), "usage changed after the first post");
+    // zstd and gzip bodies are the same report: still a duplicate.
+    let (status, body) = node.post_json("/api/v1/reports", batch.as_bytes(), Some(3)).unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"accepted":0,"duplicates":1}"#));
+}
+
+/// Each rejection has its status, and nothing is stored.
+#[test]
+fn rejections_have_their_status_and_store_nothing() {
+    let c = Collector::start();
+    let good = String::from_utf8(once_report("n-reject")).unwrap();
+    let post = |token: Option<&str>, body: &[u8], encoding: Option<&str>| -> (u16, String) {
+        let mut req = ureq::post(&format!("{}/api/v1/reports", c.url)).config().http_status_as_error(false).build();
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(e) = encoding {
+            req = req.header("Content-Encoding", e);
+        }
+        let mut resp = req.send(body).unwrap();
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+    };
+    let nothing_stored = |c: &Collector| {
+        assert!(c.usage("institute").is_empty(), "ledger written");
+        assert!(c.get("/api/v1/cluster")["nodes"].as_array().unwrap().is_empty(), "live state written");
+        assert!(c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"].as_array().unwrap().is_empty());
+    };
+    // 401: no token, unknown token, wrong secret: the same answer.
+    let (s1, b1) = post(None, good.as_bytes(), None);
+    let (s2, b2) = post(Some("jzr_nosuchid_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), good.as_bytes(), None);
+    let mut wrong = c.node_token.clone();
+    wrong.pop();
+    wrong.push('#');
+    let (s3, b3) = post(Some(&wrong), good.as_bytes(), None);
+    assert_eq!((s1, s2, s3), (401, 401, 401));
+    assert!(b1 == b2 && b2 == b3, "unknown and wrong tokens get the same answer");
+    // An admin token cannot send reports.
+    assert_eq!(post(Some(&c.admin), good.as_bytes(), None).0, 403);
+    // 413: too large as sent, and a small zstd body that inflates past the limit.
+    let huge = vec![b' '; 9 << 20];
+    assert_eq!(post(Some(&c.node_token), &huge, None).0, 413);
+    let bomb = zstd::encode_all(&vec![b' '; 70 << 20][..], 19).unwrap();
+    assert!(bomb.len() < 1 << 20);
+    assert_eq!(post(Some(&c.node_token), &bomb, Some("zstd")).0, 413);
+    // 400: not JSON, a wrongly typed field (named), a value out of range (named).
+    let (s, b) = post(Some(&c.node_token), b"{not json", None);
+    assert_eq!(s, 400, "{b}");
+    let mut v: Value = serde_json::from_str(&good).unwrap();
+    v["gpus"][2]["util_gpu_pct"] = Value::from("busy");
+    let (s, b) = post(Some(&c.node_token), v.to_string().as_bytes(), None);
+    assert_eq!(s, 400);
+    assert!(b.contains("gpus[2].util_gpu_pct"), "{b}");
+    let mut v: Value = serde_json::from_str(&good).unwrap();
+    v["gpus"][1]["util_gpu_pct"] = Value::from(250);
+    let (s, b) = post(Some(&c.node_token), v.to_string().as_bytes(), None);
+    assert_eq!(s, 400);
+    assert!(b.contains("gpus[1].util_gpu_pct") && b.contains("250"), "{b}");
+    // A batch with one bad report stores none of it.
+    let mut bad = serde_json::from_str::<Value>(&good).unwrap();
+    bad["interval_end_ms"] = Value::from(0);
+    let batch = format!("[{good},{bad}]");
+    assert_eq!(post(Some(&c.node_token), batch.as_bytes(), None).0, 400);
+    // 403: a node token for another node.
+    let n1 = token_add(&c.config, &c.store, &["--node", "other-node"]);
+    let (s, b) = post(Some(&n1), good.as_bytes(), None);
+    assert_eq!(s, 403);
+    assert!(b.contains("other-node") && b.contains("n-reject"), "{b}");
+    // 415: an encoding we do not read.
+    assert_eq!(post(Some(&c.node_token), good.as_bytes(), Some("br")).0, 415);
+    nothing_stored(&c);
+    // And the good report still goes in.
+    assert_eq!(post(Some(&c.node_token), good.as_bytes(), None).0, 200);
+    assert!(!c.usage("institute").is_empty());
+}
+
+#[test]
+fn readers_need_a_reading_token_and_institutes_see_only_their_own() {
+    let c = Collector::start();
+    let spool = TempDir::new("spool");
+    assert!(
+        agent_run(&c.url, &c.node_token_file, spool.path(), "n-priv", &["--interval", "200ms", "--count", "2"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A node token cannot read.
+    let err = c.with_token(&c.node_token).get::<Value>("/api/v1/cluster").unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    // An institute token sees its own users and jobs, not the others'.
+    let vision = token_add(&c.config, &c.store, &["--institute", "al-haytham"]);
+    let cl: Value = c.with_token(&vision).get("/api/v1/cluster").unwrap();
+    let text = cl.to_string();
+    assert!(text.contains("bob") && text.contains("4712"));
+    assert!(!text.contains("alice") && !text.contains("4711") && !text.contains("carol"), "{text}");
+    let usage: Value = c.with_token(&vision).get("/api/v1/usage?from=2000-01-01&to=2100-01-01").unwrap();
+    let rows = usage["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["institute"], "al-haytham");
+    let err = c.with_token(&vision).get::<Value>("/api/v1/usage?institute=ibn-sina").unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let jobs: Value = c.with_token(&vision).get("/api/v1/jobs").unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
+    // Unknown group and unknown institute are explained.
+    let err = c.admin().get::<Value>("/api/v1/usage?group_by=planet").unwrap_err().to_string();
+    assert!(err.contains("planet") && err.contains("institute, account"), "{err}");
+    let err = c.admin().get::<Value>("/api/v1/usage?institute=nope").unwrap_err().to_string();
+    assert!(err.contains("ibn-sina"), "{err}");
+}
+
+/// The collector goes away while the agent samples, then comes back: every
+/// sampled interval is counted once.
+#[test]
+fn collector_outage_loses_nothing_and_counts_nothing_twice() {
+    let outage = std::env::var("JAZARI_TEST_OUTAGE_S").ok().and_then(|s| s.parse().ok()).unwrap_or(4.0);
+    let mut c = Collector::start();
+    let spool = TempDir::new("spool");
+    let interval = 0.25;
+    let count = ((outage + 3.0) / interval) as u64;
+    let mut agent = Proc(
+        agent_run(
+            &c.url,
+            &c.node_token_file,
+            spool.path(),
+            "n-outage",
+            &["--interval", "250ms", "--count", &count.to_string()],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    c.stop();
+    std::thread::sleep(Duration::from_secs_f64(outage));
+    c.restart();
+    let status = agent.0.wait().unwrap();
+    assert!(status.success());
+    let cov = c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01");
+    let node = &cov["nodes"][0];
+    assert_eq!(node["reports"].as_u64().unwrap(), count, "every sampled report arrived once");
+    let covered = node["covered_s"].as_f64().unwrap();
+    // The reports tile time: the sum of intervals is the sampling span (count × interval, give or take a tick).
+    assert!((covered - count as f64 * interval).abs() < 2.0 * interval, "covered {covered} s for {count} reports");
+    let capacity = c.total("capacity_gpu_seconds");
+    assert!((capacity - 8.0 * covered).abs() < 1e-6, "capacity {capacity} vs 8 × {covered}");
+}
+
+#[test]
+fn an_agent_restarted_with_a_full_spool_replays_it_once() {
+    let mut c = Collector::start();
+    let spool = TempDir::new("spool");
+    c.stop();
+    // Collector away: 5 reports wait in the spool; the agent gives up waiting and exits.
+    let out = agent_run(
+        &c.url,
+        &c.node_token_file,
+        spool.path(),
+        "n-spool",
+        &["--interval", "100ms", "--count", "5", "--linger", "1s"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    c.restart();
+    // A new agent instance replays the old reports first, then sends its own.
+    let out = agent_run(&c.url, &c.node_token_file, spool.path(), "n-spool", &["--interval", "100ms", "--count", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let node = &c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"][0];
+    assert_eq!(node["reports"], 7);
+    // Run once more: nothing left to replay, nothing counted twice.
+    let out = agent_run(&c.url, &c.node_token_file, spool.path(), "n-spool", &["--interval", "100ms", "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"][0]["reports"], 8);
+}
+
+#[test]
+fn bad_config_and_token_commands_explain_themselves() {
+    let d = TempDir::new("cfg");
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "cluster = \"x\"\n[nodes]\nintervall = \"10s\"\n").unwrap();
+    let out = Command::new(jazari_bin()).arg("check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("intervall") && err.contains('3'), "{err}");
+    let out =
+        Command::new(jazari_bin()).arg("check-config").arg(root().join("config/jazari.example.toml")).output().unwrap();
+    assert!(out.status.success());
+    let out = Command::new(jazari_bin()).arg("gen-config").output().unwrap();
+    std::fs::write(d.path().join("gen.toml"), &out.stdout).unwrap();
+    assert!(Command::new(jazari_bin()).arg("check-config").arg(d.path().join("gen.toml")).status().unwrap().success());
+    let out = Command::new(jazari_bin())
+        .args(["token", "add", "--institute", "atlantis", "--config"])
+        .arg(root().join("config/jazari.example.toml"))
+        .arg("--store")
+        .arg(d.path().join("s.sqlite"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ibn-sina"));
+    // A store in a folder that does not exist.
+    let out = Command::new(jazari_bin())
+        .args(["serve", "--config"])
+        .arg(root().join("config/jazari.example.toml"))
+        .args(["--store", "/nonexistent/dir/s.sqlite", "--listen", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
