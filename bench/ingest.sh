@@ -4,7 +4,7 @@
 # batch latency percentiles (the client runs on the same machine and shares
 # its CPUs).
 #
-#   bench/ingest.sh [--nodes 1000] [--batch 20] [--threads 4] [--duration 20s]
+#   bench/ingest.sh [jazari sim options; default: --nodes 1000 --gpus-per-node 8 --batch 20 --threads 16 --duration 20s]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p jazari
@@ -17,5 +17,6 @@ PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 JAZARI_LOG=warn $J serve --config $CFG --store "$T/store.sqlite" --listen 127.0.0.1:$PORT &
 SERVE=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.1; done
-$J sim --load --url http://127.0.0.1:$PORT --token-file "$T/node.token" --nodes 1000 --gpus-per-node 8 --batch 20 --threads 4 --duration 20s "$@"
+if [ $# = 0 ]; then set -- --nodes 1000 --gpus-per-node 8 --batch 20 --threads 16 --duration 20s; fi
+$J sim --load --url http://127.0.0.1:$PORT --token-file "$T/node.token" "$@"
 echo "store size        $(du -h "$T/store.sqlite" | cut -f1) (+ WAL $(du -h "$T/store.sqlite-wal" 2>/dev/null | cut -f1))"

@@ -7,6 +7,11 @@ use jazari::config::Config;
 use jazari::store::Store;
 use std::path::{Path, PathBuf};
 
+// The collector decodes many small JSON objects per report: mimalloc keeps
+// allocation off the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Jazari: watch and account for shared GPU clusters.
 #[derive(Parser, Debug)]
 #[command(name = "jazari", version, about, long_about = None)]

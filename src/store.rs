@@ -20,9 +20,8 @@ CREATE TABLE IF NOT EXISTS tokens(
   id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL,
   created_ms INTEGER NOT NULL, revoked_ms INTEGER);
 CREATE TABLE IF NOT EXISTS seen(
-  node TEXT NOT NULL, instance TEXT NOT NULL, seq INTEGER NOT NULL, end_ms INTEGER NOT NULL,
-  PRIMARY KEY(node, instance, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_end ON seen(end_ms);
+  node TEXT NOT NULL, instance TEXT NOT NULL, upto INTEGER NOT NULL, extra TEXT NOT NULL, last_ms INTEGER NOT NULL,
+  PRIMARY KEY(node, instance)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger(
   hour INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL,
   job TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL,
@@ -207,15 +206,21 @@ impl Store {
 
     /// Applies several batches in one transaction (group commit). Each batch
     /// gets its own outcome. Nothing is written unless everything is.
-    pub fn apply(&mut self, batches: &[Vec<(Report, Vec<Charge>)>]) -> Result<Vec<BatchOutcome>> {
+    pub fn apply(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
         let mut outcomes = Vec::with_capacity(batches.len());
         {
-            let mut seen = tx
-                .prepare_cached("INSERT OR IGNORE INTO seen(node, instance, seq, end_ms) VALUES(?1, ?2, ?3, ?4)")
+            let mut seen_get =
+                tx.prepare_cached("SELECT upto, extra FROM seen WHERE node = ?1 AND instance = ?2").map_err(err)?;
+            let mut seen_put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO seen(node, instance, upto, extra, last_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(err)?;
+            // What each agent instance has delivered, loaded once per group.
+            let mut marks: HashMap<(&str, &str), Seen> = HashMap::new();
             let mut ledger = tx
                 .prepare_cached(
                     "INSERT INTO ledger(hour, institute, account, user, job, node, gpu,
@@ -254,10 +259,19 @@ impl Store {
             let mut cov: HashMap<(i64, &str), (f64, i64)> = HashMap::new();
             for batch in batches {
                 let mut out = BatchOutcome::default();
-                for (r, charges) in batch {
-                    let fresh =
-                        seen.execute(params![r.node, r.instance, r.seq as i64, r.interval_end_ms]).map_err(err)? == 1;
-                    if !fresh {
+                for Prepared { report: r, charges, history: raw, .. } in batch {
+                    let key = (r.node.as_str(), r.instance.as_str());
+                    if let std::collections::hash_map::Entry::Vacant(e) = marks.entry(key) {
+                        let row: Option<(i64, String)> = seen_get
+                            .query_row(params![key.0, key.1], |x| Ok((x.get(0)?, x.get(1)?)))
+                            .optional()
+                            .map_err(err)?;
+                        let mark = row.map(|(upto, extra)| Seen::from_row(upto, &extra)).unwrap_or_default();
+                        e.insert(mark);
+                    }
+                    let mark = marks.get_mut(&key).expect("loaded");
+                    mark.last_ms = mark.last_ms.max(r.interval_end_ms);
+                    if !mark.insert(r.seq as i64) {
                         out.duplicates += 1;
                         continue;
                     }
@@ -273,9 +287,13 @@ impl Store {
                         e.0 += f * dt;
                         e.1 += i64::from(h == end_hour);
                     });
-                    history.execute(params![r.node, r.interval_end_ms, raw_history(r)]).map_err(err)?;
+                    history.execute(params![r.node, r.interval_end_ms, raw]).map_err(err)?;
                 }
                 outcomes.push(out);
+            }
+            for ((node_name, instance), mark) in &marks {
+                let (upto, extra) = mark.to_row();
+                seen_put.execute(params![node_name, instance, upto, extra, mark.last_ms]).map_err(err)?;
             }
             for ((hour, k), a) in &sums {
                 ledger
@@ -300,16 +318,17 @@ impl Store {
                 coverage.execute(params![hour, node, secs, n]).map_err(err)?;
             }
             // The newest report of each node, once per group.
-            let mut last: HashMap<&str, &Report> = HashMap::new();
-            for (r, _) in batches.iter().flatten() {
-                let e = last.entry(r.node.as_str()).or_insert(r);
-                if r.interval_end_ms > e.interval_end_ms {
-                    *e = r;
+            let mut last: HashMap<&str, (i64, &str)> = HashMap::new();
+            for p in batches.iter().flatten() {
+                let Some(text) = &p.snapshot else { continue };
+                let r = &p.report;
+                let e = last.entry(r.node.as_str()).or_insert((r.interval_end_ms, text));
+                if r.interval_end_ms > e.0 {
+                    *e = (r.interval_end_ms, text);
                 }
             }
-            for r in last.values() {
-                let text = serde_json::to_string(r).expect("reports serialise");
-                node.execute(params![r.node, r.interval_end_ms, text]).map_err(err)?;
+            for (node_name, (end_ms, text)) in last {
+                node.execute(params![node_name, end_ms, text]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
@@ -579,7 +598,7 @@ impl Store {
                 .execute("DELETE FROM history WHERE resolution = ?1 AND ts_ms < ?2", params![res, now_ms - keep_ms])
                 .map_err(err)?;
         }
-        deleted += tx.execute("DELETE FROM seen WHERE end_ms < ?1", params![now_ms - keep.dedup_ms]).map_err(err)?;
+        deleted += tx.execute("DELETE FROM seen WHERE last_ms < ?1", params![now_ms - keep.dedup_ms]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted)
     }
@@ -589,6 +608,79 @@ impl Store {
 /// temperature, allocated (1 or 0).
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct RawGpu(String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+/// The sequence numbers one agent instance has delivered: all up to `upto`,
+/// and the few beyond it that came early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub upto: i64,
+    pub extra: std::collections::BTreeSet<i64>,
+    pub last_ms: i64,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self { upto: -1, extra: Default::default(), last_ms: 0 }
+    }
+}
+
+impl Seen {
+    fn from_row(upto: i64, extra: &str) -> Self {
+        let extra = extra.split(',').filter_map(|x| x.parse().ok()).collect();
+        Self { upto, extra, last_ms: 0 }
+    }
+
+    fn to_row(&self) -> (i64, String) {
+        (self.upto, self.extra.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+    }
+
+    /// Records `seq`; false when it was already delivered.
+    pub fn insert(&mut self, seq: i64) -> bool {
+        if seq <= self.upto || !self.extra.insert(seq) {
+            return false;
+        }
+        while self.extra.remove(&(self.upto + 1)) {
+            self.upto += 1;
+        }
+        true
+    }
+}
+
+/// A report ready for the writer: decoded, charged, and with the text the
+/// store keeps made outside the writer thread.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub report: Report,
+    pub charges: Vec<Charge>,
+    /// Raw history row (all GPUs of the report).
+    pub history: String,
+    /// The report as JSON, for the newest report of each node in a batch.
+    pub snapshot: Option<String>,
+}
+
+impl Prepared {
+    /// Prepares a batch; the newest report of each node carries its snapshot.
+    pub fn batch(reports: Vec<Report>, charge: impl Fn(&Report) -> Vec<Charge>) -> Vec<Prepared> {
+        let mut newest: HashMap<&str, (i64, usize)> = HashMap::new();
+        for (i, r) in reports.iter().enumerate() {
+            let e = newest.entry(r.node.as_str()).or_insert((r.interval_end_ms, i));
+            if r.interval_end_ms > e.0 {
+                *e = (r.interval_end_ms, i);
+            }
+        }
+        let keep: std::collections::HashSet<usize> = newest.values().map(|v| v.1).collect();
+        reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, report)| Prepared {
+                charges: charge(&report),
+                history: raw_history(&report),
+                snapshot: keep.contains(&i).then(|| serde_json::to_string(&report).expect("reports serialise")),
+                report,
+            })
+            .collect()
+    }
+}
 
 fn raw_history(r: &Report) -> String {
     let gpus: Vec<RawGpu> = r
@@ -672,5 +764,29 @@ impl GroupBy {
             Self::Hour => "CAST(hour AS TEXT)",
             other => other.name(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_counts_each_sequence_number_once_whatever_the_order() {
+        let mut s = Seen::default();
+        assert!(s.insert(0));
+        assert!(s.insert(2));
+        assert!(!s.insert(2));
+        assert!(!s.insert(0));
+        assert_eq!((s.upto, s.extra.len()), (0, 1));
+        assert!(s.insert(1));
+        assert_eq!((s.upto, s.extra.len()), (2, 0));
+        let (upto, extra) = s.to_row();
+        let mut back = Seen::from_row(upto, &extra);
+        assert!(!back.insert(1));
+        assert!(back.insert(7));
+        let (u, e) = back.to_row();
+        assert_eq!((u, e.as_str()), (2, "7"));
+        assert_eq!(Seen::from_row(u, &e).extra.len(), 1);
     }
 }

@@ -83,6 +83,10 @@ struct RunArgs {
     /// Stop after this many reports (default: run until stopped).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    /// On stop, how long to keep trying to deliver what the spool holds before exiting
+    /// (what is left stays in the spool for the next start).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    linger: Duration,
 }
 
 /// The agent configuration file.
@@ -222,12 +226,14 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
         let _ = wake_tx.send(());
         Ok(())
     })?;
-    // With --count, give the sender a moment to deliver what was sampled.
-    if args.count.is_some() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && spool.lock().unwrap().pending().unwrap_or(0) > 0 {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    // Give the sender a moment to deliver what was sampled.
+    let deadline = Instant::now() + args.linger;
+    while Instant::now() < deadline && spool.lock().unwrap().pending().unwrap_or(0) > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = spool.lock().unwrap().pending().unwrap_or(0);
+    if left > 0 {
+        tracing::info!(left, "stopping with reports in the spool; they are sent at the next start");
     }
     stop.store(true, Ordering::Relaxed);
     drop(wake_tx);

@@ -11,7 +11,7 @@ pub mod live;
 use crate::accounting::{self, InstituteMap, Policy};
 use crate::auth::{self, Role};
 use crate::config::Config;
-use crate::store::{BatchOutcome, GroupBy, Keep, Store};
+use crate::store::{BatchOutcome, GroupBy, Keep, Prepared, Store};
 use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -33,6 +33,12 @@ use tokio::sync::{mpsc, oneshot};
 /// How long reports are remembered for deduplication; older ones are refused.
 pub const DEDUP_HORIZON_MS: i64 = 30 * 86_400_000;
 
+/// A verified token: when, what it may do (None: refused), the full secret presented.
+type CachedToken = (Instant, Option<Role>, String);
+
+/// A Prometheus gauge: name, help, and how to read it off a GPU.
+type Gauge = (&'static str, &'static str, fn(&jazari_agent::wire::Gpu) -> Option<f64>);
+
 /// Shared state of a running collector.
 pub struct App {
     pub cfg: Config,
@@ -41,12 +47,12 @@ pub struct App {
     writer: mpsc::Sender<WriteJob>,
     read: Mutex<Store>,
     pub live: RwLock<Live>,
-    tokens: Mutex<HashMap<String, (Instant, Option<Role>, String)>>,
+    tokens: Mutex<HashMap<String, CachedToken>>,
     ready: std::sync::atomic::AtomicBool,
 }
 
 /// A batch for the writer, and where to send its outcome (with the batch back).
-type Batch = Vec<(Report, Vec<accounting::Charge>)>;
+type Batch = Vec<Prepared>;
 type WriteJob = (Batch, oneshot::Sender<Result<(BatchOutcome, Batch), String>>);
 
 fn now_ms() -> i64 {
@@ -148,17 +154,11 @@ impl App {
     /// Ingests a decoded, validated batch (used by the HTTP handler and the
     /// embedded demo) and updates live state after the commit.
     pub async fn ingest(&self, reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
-        let batch: Vec<_> = reports
-            .into_iter()
-            .map(|r| {
-                let c = accounting::charges(&r, &self.map, self.policy);
-                (r, c)
-            })
-            .collect();
+        let batch = Prepared::batch(reports, |r| accounting::charges(r, &self.map, self.policy));
         let (outcome, batch) = self.write(batch).await?;
         if outcome.accepted > 0 {
             let now = now_ms();
-            self.live.write().unwrap().update_batch(batch.iter().map(|(r, _)| r), now);
+            self.live.write().unwrap().update_batch(batch.iter().map(|p| &p.report), now);
         }
         Ok(outcome)
     }
@@ -503,7 +503,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     ] {
         let _ = writeln!(out, "jazari_gpus{{state=\"{state}\"}} {n}");
     }
-    let gauges: [(&str, &str, fn(&jazari_agent::wire::Gpu) -> Option<f64>); 4] = [
+    let gauges: [Gauge; 4] = [
         ("jazari_gpu_utilization_ratio", "NVML GPU utilisation (share of time a kernel ran), 0-1.", |g| {
             g.util_gpu_pct.map(|u| u as f64 / 100.0)
         }),
