@@ -129,6 +129,9 @@ pub struct Institute {
     /// Kubernetes namespaces.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// GPU-hour grant; absent for an institute without a quota.
+    #[serde(default)]
+    pub quota: Option<crate::quota::QuotaSpec>,
 }
 
 impl Institute {
@@ -176,6 +179,16 @@ impl Config {
             }
             if !ids.insert(inst.id.as_str()) {
                 return Err(format!("institute `{}` is defined twice", inst.id));
+            }
+            if let Some(q) = &inst.quota {
+                q.validate().map_err(|e| format!("institute `{}`: {e}", inst.id))?;
+                if let Some(a) = q.accounts.keys().find(|a| !inst.accounts.contains(a)) {
+                    return Err(format!(
+                        "institute `{}`: quota.accounts.{a} is not one of its accounts ({})",
+                        inst.id,
+                        inst.accounts.join(", ")
+                    ));
+                }
             }
             for (kind, list) in [
                 ("accounts", &inst.accounts),
@@ -303,6 +316,23 @@ mod tests {
                 .contains("twice")
         );
         assert!(parse("[[institutes]]\nid = \"Bad Id\"\n").unwrap_err().to_string().contains("Bad Id"));
+    }
+
+    #[test]
+    fn quota_errors_name_the_institute_and_the_key() {
+        let err = parse("[[institutes]]\nid = \"a\"\naccounts = [\"x\"]\n[institutes.quota]\ngpu_hours = 10\nperiod = \"fortnight\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("institute `a`") && err.contains("quota.period") && err.contains("fortnight"), "{err}");
+        let err = parse("[[institutes]]\nid = \"a\"\naccounts = [\"x\"]\n[institutes.quota]\ngpu_hours = 10\nperiod = \"year\"\naccounts = { y = 5 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("quota.accounts.y"), "{err}");
+        let err =
+            parse("[[institutes]]\nid = \"a\"\n[institutes.quota]\ngpu_hours = 10\nperiod = \"year\"\nbudget = 3\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("budget"), "{err}");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 pub mod accounting;
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod config;
+pub mod quota;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -41,6 +41,41 @@ enum Command {
     GenConfig,
     /// Simulated agents pushing real reports to a collector (load tests, demos).
     Sim(SimArgs),
+    /// Quota burn-down per institute: granted, used, in flight, projection.
+    Quota(QuotaArgs),
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// Collector URL [env: JAZARI_URL] [default: http://127.0.0.1:9470].
+    #[arg(long)]
+    url: Option<String>,
+    /// File holding an admin or institute token [env: JAZARI_TOKEN_FILE].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct QuotaArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Only this institute.
+    #[arg(long, value_name = "ID")]
+    institute: Option<String>,
+    /// Break use down by Slurm account or by user.
+    #[arg(long, value_enum)]
+    by: Option<jazari::cli::quota::By>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: QuotaFormat,
+    /// Evaluate at this date (YYYY-MM-DD or an RFC 3339 UTC time) instead of now.
+    #[arg(long, value_name = "DATE")]
+    at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum QuotaFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -165,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sim(a) => sim(a),
+        Command::Quota(a) => quota(a),
         Command::GenConfig => {
             print!("{}", jazari::config::EXAMPLE);
             Ok(())
@@ -231,6 +267,29 @@ fn token(cmd: TokenCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn quota(a: QuotaArgs) -> Result<()> {
+    let client = jazari::client::Client::from_args(a.client.url.as_deref(), a.client.token_file.as_deref())?;
+    let mut query = vec![];
+    if let Some(i) = &a.institute {
+        query.push(format!("institute={i}"));
+    }
+    if let Some(at) = &a.at {
+        jazari::time::parse_instant(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+        query.push(format!("at={at}"));
+    }
+    let path = format!("/api/v1/quotas?{}", query.join("&"));
+    let v: serde_json::Value = client.get(&path)?;
+    match a.format {
+        QuotaFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        QuotaFormat::Table => {
+            let items: Vec<jazari::quota::BurnDown> = serde_json::from_value(v["institutes"].clone())
+                .context("the collector's quota answer is not what this client expects")?;
+            print!("{}", jazari::cli::quota::table(&items, a.by));
+        }
+    }
+    Ok(())
 }
 
 fn sim(a: SimArgs) -> Result<()> {

@@ -413,6 +413,38 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
+    /// An institute's ledger in [from_s, to_s), summed over nodes and GPUs.
+    pub fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<crate::quota::UseRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT hour, account, user, job, SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s),
+                        SUM(unscheduled_s), SUM(energy_j)
+                 FROM ledger WHERE institute = ?1 AND hour >= ?2 AND hour < ?3
+                 GROUP BY hour, account, user, job",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![institute, from_s, to_s], |r| {
+                Ok(crate::quota::UseRow {
+                    hour: r.get(0)?,
+                    account: r.get(1)?,
+                    user: r.get(2)?,
+                    job: r.get(3)?,
+                    amounts: Amounts {
+                        capacity_s: r.get(4)?,
+                        allocated_s: r.get(5)?,
+                        busy_s: r.get(6)?,
+                        idle_allocated_s: r.get(7)?,
+                        unscheduled_s: r.get(8)?,
+                        energy_j: r.get(9)?,
+                    },
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
     /// Raw ledger rows in [from_s, to_s) (reports, tests).
     pub fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
         let mut st = self

@@ -201,7 +201,7 @@ fn collector_outage_loses_nothing_and_counts_nothing_twice() {
             &c.node_token_file,
             spool.path(),
             "n-outage",
-            &["--interval", "250ms", "--count", &count.to_string()],
+            &["--interval", "250ms", "--count", &count.to_string(), "--linger", "120s"],
         )
         .spawn()
         .unwrap(),

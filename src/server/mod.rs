@@ -236,6 +236,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/history", get(get_history))
         .route("/api/v1/coverage", get(get_coverage))
         .route("/api/v1/institutes", get(get_institutes))
+        .route("/api/v1/quotas", get(get_quotas))
         .with_state(app)
 }
 
@@ -457,6 +458,78 @@ async fn get_history(
             .map_err(ApiError::internal)?
     };
     Ok(Json(json!({ "resolution": resolution, "points": points })).into_response())
+}
+
+#[derive(Deserialize)]
+struct QuotaQuery {
+    institute: Option<String>,
+    at: Option<String>,
+}
+
+async fn get_quotas(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<QuotaQuery>,
+) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let now = now_ms();
+    let at = match q.at.as_deref() {
+        Some(s) => crate::time::parse_instant(s).map_err(|e| ApiError::bad(format!("at: {e}")))?,
+        None => now,
+    };
+    if let Some(i) = &q.institute
+        && app.cfg.institute(i).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
+        ));
+    }
+    if let (Some(mine), Some(asked)) = (role.institute(), q.institute.as_deref())
+        && mine != asked
+    {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
+    }
+    // Running jobs and GPUs in use only make sense now.
+    let live_now = (at - now).abs() < 60_000;
+    let (jobs, gpus_in_use) = if live_now {
+        let live = app.live.read().unwrap();
+        let jobs = live.jobs_view(&app.map, app.view_policy(), Viewer { institute: None }, now);
+        let view = live.cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), Viewer { institute: None }, now);
+        let gpus: HashMap<String, u32> = view.institutes.iter().map(|i| (i.id.clone(), i.gpus_in_use as u32)).collect();
+        (jobs, gpus)
+    } else {
+        (vec![], HashMap::new())
+    };
+    let mut out = Vec::new();
+    for inst in app
+        .cfg
+        .institutes
+        .iter()
+        .filter(|i| q.institute.as_deref().is_none_or(|x| x == i.id) && role.institute().is_none_or(|m| m == i.id))
+    {
+        let spec = inst.quota.as_ref();
+        let period =
+            spec.map(|s| s.period_at(at)).unwrap_or_else(|| crate::quota::Period::containing("month", at).unwrap());
+        let from_s = (period.start_ms.min(at - 7 * 86_400_000)).div_euclid(3_600_000) * 3600;
+        let to_s = (at + 3_599_999).div_euclid(3_600_000) * 3600;
+        let rows = app.read.lock().unwrap().use_rows(&inst.id, from_s, to_s).map_err(ApiError::internal)?;
+        let running: Vec<crate::quota::RunningJob> = jobs
+            .iter()
+            .filter(|j| j.institute == inst.id)
+            .map(|j| crate::quota::RunningJob { id: j.id.clone(), gpus: j.gpu_count as u32, remaining_s: None })
+            .collect();
+        out.push(crate::quota::burn_down(
+            &inst.id,
+            inst.display_name(),
+            spec,
+            at,
+            &rows,
+            &running,
+            gpus_in_use.get(&inst.id).copied().unwrap_or(0),
+        ));
+    }
+    Ok(Json(json!({ "at_ms": at, "utilisation_signal": "nvml_gpu_utilization", "institutes": out })).into_response())
 }
 
 async fn get_institutes(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
