@@ -10,3 +10,4 @@ pub mod server;
 pub mod sim;
 pub mod store;
 pub mod time;
+pub mod tui;

@@ -43,6 +43,36 @@ enum Command {
     Sim(SimArgs),
     /// Quota burn-down per institute: granted, used, in flight, projection.
     Quota(QuotaArgs),
+    /// The dashboard: nodes, GPUs, jobs, institutes and history, live.
+    Top(TopArgs),
+    /// A collector, a simulated cluster and the dashboard on it; no set-up needed.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+struct TopArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Time between fetches.
+    #[arg(long, default_value = "2s", value_parser = jazari::config::duration::parse)]
+    refresh: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Simulated nodes.
+    #[arg(long, default_value_t = 32)]
+    nodes: usize,
+    /// GPUs per simulated node.
+    #[arg(long, default_value_t = 8)]
+    gpus_per_node: usize,
+    /// Collector configuration whose institutes the simulated jobs belong to
+    /// [default: the embedded example].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Report interval of the simulated agents.
+    #[arg(long, default_value = "2s", value_parser = jazari::config::duration::parse)]
+    interval: std::time::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -174,7 +204,9 @@ fn load(store: &StoreArgs) -> Result<(Config, PathBuf)> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The dashboard owns the terminal: it logs to a file.
+    let log_file = matches!(cli.command, Command::Top(_) | Command::Demo(_)).then(jazari::tui::log_path);
+    init_logging(log_file.as_deref());
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -201,6 +233,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sim(a) => sim(a),
         Command::Quota(a) => quota(a),
+        Command::Top(a) => {
+            let client = jazari::client::Client::from_args(a.client.url.as_deref(), a.client.token_file.as_deref())?;
+            jazari::tui::run(client, a.refresh)
+        }
+        Command::Demo(a) => demo(a),
         Command::GenConfig => {
             print!("{}", jazari::config::EXAMPLE);
             Ok(())
@@ -267,6 +304,98 @@ fn token(cmd: TokenCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn demo(a: DemoArgs) -> Result<()> {
+    use jazari::sim;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    anyhow::ensure!(a.nodes > 0 && a.gpus_per_node > 0, "--nodes and --gpus-per-node must be at least 1");
+    let mut cfg = match &a.config {
+        Some(p) => Config::load(p)?,
+        None => Config::parse(jazari::config::EXAMPLE, Path::new("(embedded example)"))?,
+    };
+    cfg.nodes.interval = a.interval;
+    cfg.retention.prune_every = std::time::Duration::from_secs(15);
+    let dir = std::env::temp_dir().join(format!("jazari-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let store_path = dir.join("demo.sqlite");
+    let (admin, node) = {
+        let s = Store::open(&store_path)?;
+        let now = jazari_agent::now_ms();
+        (auth::create(&s, &Role::Admin, now)?.1, auth::create(&s, &Role::Node("*".into()), now)?.1)
+    };
+    let tenants = sim::tenants_from(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(%url, store = %store_path.display(), "demo collector");
+    let app = jazari::server::App::open(cfg, store_path.clone())?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(jazari::server::run(app, store_path, listener, async {
+        let _ = stop_rx.await;
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spec =
+        sim::SimSpec { nodes: a.nodes, gpus_per_node: a.gpus_per_node, seed: 7, prefix: "gpu".into(), faults: true };
+    let sim_thread = {
+        let client = jazari::client::Client::new(&url, &node, std::time::Duration::from_secs(30));
+        let stop = stop.clone();
+        let interval = a.interval;
+        std::thread::spawn(move || {
+            // A day of history first, then live reports.
+            if let Err(e) = sim::backfill(&client, &spec, tenants.clone(), 24, 300_000) {
+                tracing::warn!("demo backfill failed: {e}");
+            }
+            sim::realtime(&client, &spec, tenants, interval, &stop);
+        })
+    };
+    let agent = own_agent(&url, &node, &dir, a.interval);
+    let client = jazari::client::Client::new(&url, &admin, std::time::Duration::from_secs(10));
+    let result = jazari::tui::run(client, std::time::Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    if let Some(mut child) = agent {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = sim_thread.join();
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    result
+}
+
+/// On a machine with NVIDIA GPUs, the node's own agent joins the demo when a
+/// `jazari-agent` binary sits next to this one or on PATH.
+fn own_agent(url: &str, token: &str, dir: &Path, interval: std::time::Duration) -> Option<std::process::Child> {
+    if !Path::new("/dev/nvidiactl").exists() {
+        return None;
+    }
+    let beside = std::env::current_exe().ok()?.with_file_name("jazari-agent");
+    let exe = if beside.exists() { beside } else { PathBuf::from("jazari-agent") };
+    let token_file = dir.join("node.token");
+    std::fs::write(&token_file, token).ok()?;
+    let child = std::process::Command::new(exe)
+        .args(["run", "--collector", url, "--token-file"])
+        .arg(&token_file)
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .arg("--interval")
+        .arg(format!("{}ms", interval.as_millis()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok();
+    if child.is_some() {
+        tracing::info!("this machine's GPUs join the demo");
+    }
+    child
 }
 
 fn quota(a: QuotaArgs) -> Result<()> {
@@ -344,9 +473,27 @@ fn open_store(path: &Path) -> Result<Store> {
     Store::open(path).with_context(|| "opening the store".to_string())
 }
 
-fn init_logging() {
+fn init_logging(file: Option<&Path>) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("JAZARI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(path) = file {
+        let opened = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(path));
+        let writer = match opened {
+            Ok(f) => std::sync::Mutex::new(Box::new(f) as Box<dyn std::io::Write + Send>),
+            Err(_) => std::sync::Mutex::new(Box::new(std::io::sink()) as Box<dyn std::io::Write + Send>),
+        };
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .with_target(false)
+            .with_ansi(false)
+            .init();
+        return;
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -119,7 +119,7 @@ impl SimCluster {
                 gpus: spec.gpus_per_node,
                 jobs: vec![],
                 silent_after_ms: (spec.faults && i == spec.nodes.saturating_sub(1) && spec.nodes > 2)
-                    .then_some(start_ms + 90_000),
+                    .then_some(start_ms + 45_000),
                 xid_gpu: (spec.faults && i == 1).then_some(3.min(spec.gpus_per_node as u32 - 1)),
             })
             .collect();
@@ -343,7 +343,7 @@ mod tests {
         }
         assert!(idle_allocated > 0, "some jobs leave their GPUs idle");
         assert!(xids > 0, "one GPU raises XIDs");
-        // The silent node stops after 90 s.
+        // The silent node stops after 45 s.
         assert_eq!(c.reports(200_000).len(), 7);
     }
 }
@@ -447,6 +447,35 @@ pub fn load(
     }
     total.seconds = began.elapsed().as_secs_f64();
     total
+}
+
+/// Sends `hours` of past reports, `step` apart, as agents draining their
+/// spools would (one node's reports per batch), so a fresh collector has
+/// history to show.
+pub fn backfill(
+    client: &crate::client::Client,
+    spec: &SimSpec,
+    tenants: Vec<Tenant>,
+    hours: i64,
+    step_ms: i64,
+) -> Result<u64, String> {
+    let now = jazari_agent::now_ms();
+    let start = now - hours * 3_600_000;
+    let mut c = SimCluster::new(&SimSpec { faults: false, seed: spec.seed ^ 0x5eed, ..spec.clone() }, tenants, start);
+    let per_node = ((now - start) / step_ms - 1).max(0) as usize;
+    let mut sent = 0;
+    for n in 0..c.len() {
+        let reports: Vec<Report> = (0..per_node).filter_map(|_| c.next_report(n, step_ms)).collect();
+        for chunk in reports.chunks(200) {
+            let json = serde_json::to_vec(chunk).expect("reports serialise");
+            match client.post_json("/api/v1/reports", &json, Some(1)) {
+                Ok((200, _)) => sent += chunk.len() as u64,
+                Ok((status, body)) => return Err(format!("collector answered {status}: {body}")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(sent)
 }
 
 /// Runs simulated agents in real time: every `interval`, each node posts its

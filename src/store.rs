@@ -90,6 +90,16 @@ pub struct BatchOutcome {
     pub duplicates: usize,
 }
 
+/// One bucket of a cluster-wide series.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct SeriesPoint {
+    pub ts_ms: i64,
+    pub util_pct: Option<f64>,
+    pub power_w: f64,
+    pub allocated_gpus: f64,
+    pub gpus: u64,
+}
+
 /// Reports received from one node.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CoverageRow {
@@ -525,6 +535,58 @@ impl Store {
             })
             .map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Cluster-wide series in buckets of `bucket_ms`: mean utilisation, power
+    /// and allocated GPUs, from history at `resolution`.
+    pub fn cluster_series(
+        &self,
+        resolution: &str,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        #[derive(Default)]
+        struct Acc {
+            n: f64,
+            util: f64,
+            util_n: f64,
+            power: f64,
+            allocated: f64,
+            gpus: std::collections::HashSet<(String, String)>,
+        }
+        let mut acc: std::collections::BTreeMap<i64, Acc> = Default::default();
+        let mut add = |p: HistoryPoint| {
+            let a = acc.entry(p.ts_ms.div_euclid(bucket_ms) * bucket_ms).or_default();
+            a.n += 1.0;
+            if let Some(u) = p.util {
+                a.util += u;
+                a.util_n += 1.0;
+            }
+            a.power += p.power_w.unwrap_or(0.0);
+            a.allocated += p.allocated.unwrap_or(0.0);
+            a.gpus.insert((p.node, p.gpu));
+        };
+        if resolution == "raw" {
+            self.raw_history(from_ms, to_ms, None, &mut add)?;
+        } else {
+            for p in self.history(resolution, from_ms, to_ms, None, None, usize::MAX)? {
+                add(p);
+            }
+        }
+        Ok(acc
+            .into_iter()
+            .map(|(ts_ms, a)| {
+                let gpus = a.gpus.len() as f64;
+                SeriesPoint {
+                    ts_ms,
+                    util_pct: (a.util_n > 0.0).then(|| a.util / a.util_n),
+                    power_w: a.power / a.n * gpus,
+                    allocated_gpus: a.allocated / a.n * gpus,
+                    gpus: gpus as u64,
+                }
+            })
+            .collect())
     }
 
     /// Calls `f` for every per-GPU point of raw history in [from_ms, to_ms).

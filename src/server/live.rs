@@ -3,7 +3,7 @@
 
 use crate::accounting::{InstituteMap, UNASSIGNED, allocation, gpu_key};
 use jazari_agent::wire::{Event, Gpu, Health, Host, Process, Report};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 const EVENTS_KEPT: usize = 50;
@@ -109,7 +109,7 @@ pub struct ViewPolicy {
     pub idle_threshold_pct: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterView {
     pub cluster: String,
     pub generated_ms: i64,
@@ -118,7 +118,7 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub nodes: usize,
     pub nodes_reporting: usize,
@@ -131,11 +131,11 @@ pub struct Summary {
     pub power_w: f64,
     /// Mean NVML GPU utilisation over reporting GPUs, percent.
     pub mean_util_pct: Option<f64>,
-    pub utilisation_signal: &'static str,
+    pub utilisation_signal: String,
     pub jobs: usize,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct InstituteLive {
     pub id: String,
     pub gpus_in_use: usize,
@@ -143,7 +143,7 @@ pub struct InstituteLive {
     pub mean_util_pct: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeView {
     pub name: String,
     pub stale: bool,
@@ -155,7 +155,7 @@ pub struct NodeView {
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GpuView {
     #[serde(flatten)]
     pub gpu: Gpu,
@@ -164,7 +164,7 @@ pub struct GpuView {
     pub unhealthy: bool,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct Allocation {
     pub job: Option<String>,
     pub institute: String,
@@ -172,7 +172,7 @@ pub struct Allocation {
     pub user: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobOnNode {
     pub id: String,
     pub institute: String,
@@ -183,7 +183,7 @@ pub struct JobOnNode {
 }
 
 /// A running job across nodes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     pub id: String,
     pub scheduler: String,
@@ -200,7 +200,7 @@ pub struct JobView {
     pub run_time_s: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobGpu {
     pub node: String,
     pub uuid: String,
@@ -225,7 +225,7 @@ impl Live {
         viewer: Viewer,
         now_ms: i64,
     ) -> ClusterView {
-        let mut summary = Summary { utilisation_signal: "nvml_gpu_utilization", ..Default::default() };
+        let mut summary = Summary { utilisation_signal: "nvml_gpu_utilization".into(), ..Default::default() };
         let mut inst: BTreeMap<String, (usize, std::collections::HashSet<String>, f64, usize)> = BTreeMap::new();
         let mut util_sum = 0.0;
         let mut util_n = 0usize;

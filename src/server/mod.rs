@@ -235,6 +235,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/usage", get(get_usage))
         .route("/api/v1/history", get(get_history))
         .route("/api/v1/coverage", get(get_coverage))
+        .route("/api/v1/history/cluster", get(get_cluster_history))
         .route("/api/v1/institutes", get(get_institutes))
         .route("/api/v1/quotas", get(get_quotas))
         .with_state(app)
@@ -425,6 +426,47 @@ async fn get_coverage(
 }
 
 #[derive(Deserialize)]
+struct SeriesQuery {
+    /// 1h, 24h, 7d, ...
+    window: Option<String>,
+    points: Option<usize>,
+}
+
+async fn get_cluster_history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SeriesQuery>,
+) -> Result<Response, ApiError> {
+    app.reader(&headers)?;
+    let window = q.window.as_deref().unwrap_or("24h");
+    let window_ms =
+        crate::config::duration::parse(window).map_err(|e| ApiError::bad(format!("window: {e}")))?.as_millis() as i64;
+    let points = q.points.unwrap_or(120).clamp(2, 2000) as i64;
+    let now = now_ms();
+    let ret = &app.cfg.retention;
+    let resolution = if window_ms <= ret.raw.as_millis() as i64 {
+        "raw"
+    } else if window_ms <= ret.minute.as_millis() as i64 {
+        "minute"
+    } else {
+        "hour"
+    };
+    let min_bucket = match resolution {
+        "raw" => 1000,
+        "minute" => 60_000,
+        _ => 3_600_000,
+    };
+    let bucket = (window_ms / points).max(min_bucket);
+    let from = (now - window_ms).div_euclid(bucket) * bucket;
+    let series = {
+        let store = app.read.lock().unwrap();
+        store.cluster_series(resolution, from, now, bucket).map_err(ApiError::internal)?
+    };
+    Ok(Json(json!({ "window": window, "resolution": resolution, "bucket_ms": bucket, "points": series }))
+        .into_response())
+}
+
+#[derive(Deserialize)]
 struct HistoryQuery {
     from: Option<String>,
     to: Option<String>,
@@ -598,14 +640,18 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// Runs the collector until SIGINT or SIGTERM.
-pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<()> {
-    let keep = Keep {
+/// Retention settings of a config, for the store.
+pub fn keep_of(cfg: &Config) -> Keep {
+    Keep {
         raw_ms: cfg.retention.raw.as_millis() as i64,
         minute_ms: cfg.retention.minute.as_millis() as i64,
         hour_ms: cfg.retention.hour.as_millis() as i64,
         dedup_ms: DEDUP_HORIZON_MS,
-    };
+    }
+}
+
+/// Runs the collector until SIGINT or SIGTERM.
+pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<()> {
     let app = App::open(cfg, store_path.clone())?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -615,9 +661,22 @@ pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<(
         nodes = app.live.read().unwrap().nodes.len(),
         "collector ready"
     );
+    run(app, store_path, listener, shutdown()).await?;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` completes, pruning history on the
+/// configured schedule (also used by `jazari demo`).
+pub async fn run(
+    app: Arc<App>,
+    store_path: PathBuf,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let keep = keep_of(&app.cfg);
     let pruner = {
         let every = app.cfg.retention.prune_every;
-        let store_path = store_path.clone();
         let app = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -637,9 +696,8 @@ pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<(
             }
         })
     };
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await.context("serving HTTP")?;
+    axum::serve(listener, router(app)).with_graceful_shutdown(stop).await.context("serving HTTP")?;
     pruner.abort();
-    tracing::info!("collector stopped");
     Ok(())
 }
 

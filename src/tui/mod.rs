@@ -1,0 +1,196 @@
+//! `jazari top`: the dashboard.
+//!
+//! A background thread fetches from the collector on the refresh interval and
+//! reconnects with capped backoff; the draw loop only reads the last state, so
+//! a slow or absent collector never stalls the screen.
+
+pub mod render;
+pub mod state;
+
+use crate::client::Client;
+use anyhow::Result;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use state::{App, Data, Link, WINDOWS};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// What the fetcher shares with the draw loop.
+#[derive(Default)]
+struct Shared {
+    data: Option<Data>,
+    link: Link,
+    fresh: bool,
+}
+
+/// Fetches everything the views need, once.
+pub fn fetch(client: &Client, window: usize) -> Result<Data, crate::client::ClientError> {
+    #[derive(serde::Deserialize)]
+    struct Jobs {
+        jobs: Vec<crate::server::live::JobView>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Quotas {
+        institutes: Vec<crate::quota::BurnDown>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Series {
+        points: Vec<crate::store::SeriesPoint>,
+    }
+    let cluster: crate::server::live::ClusterView = client.get("/api/v1/cluster")?;
+    let jobs: Jobs = client.get("/api/v1/jobs")?;
+    let quotas: Quotas = client.get("/api/v1/quotas")?;
+    let recent: Series = client.get("/api/v1/history/cluster?window=24h&points=240")?;
+    let history: Series = client.get(&format!("/api/v1/history/cluster?window={}&points=300", WINDOWS[window].0))?;
+    Ok(Data {
+        cluster: Some(cluster),
+        jobs: jobs.jobs,
+        quotas: quotas.institutes,
+        recent: recent.points,
+        history: history.points,
+        fetched_ms: jazari_agent::now_ms(),
+    })
+}
+
+fn fetcher(
+    client: Client,
+    refresh: Duration,
+    shared: Arc<Mutex<Shared>>,
+    window: Arc<AtomicUsize>,
+    paused: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    wake: mpsc::Receiver<()>,
+) {
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let mut wait = refresh;
+        if !paused.load(Ordering::Relaxed) {
+            match fetch(&client, window.load(Ordering::Relaxed)) {
+                Ok(d) => {
+                    failures = 0;
+                    let mut s = shared.lock().unwrap();
+                    s.data = Some(d);
+                    s.link = Link::default();
+                    s.fresh = true;
+                }
+                Err(e) => {
+                    tracing::warn!("fetch failed: {e}");
+                    // Capped exponential backoff: 1, 2, 4, … 30 s.
+                    wait = Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30));
+                    failures += 1;
+                    let now = jazari_agent::now_ms();
+                    let mut s = shared.lock().unwrap();
+                    let since = s.link.error.as_ref().map(|e| e.1).unwrap_or(now);
+                    let msg = match &e {
+                        crate::client::ClientError::Unreachable { why, .. } => why.clone(),
+                        crate::client::ClientError::Refused { status, message, .. } => format!("{status}: {message}"),
+                    };
+                    s.link = Link { error: Some((msg, since)), retry_ms: Some(now + wait.as_millis() as i64) };
+                    s.fresh = true;
+                }
+            }
+        }
+        match wake.recv_timeout(wait) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Names a key as the key table does.
+fn key_name(code: KeyCode) -> Option<String> {
+    Some(match code {
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Tab => "Tab".into(),
+        KeyCode::BackTab => "BackTab".into(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Esc => "Esc".into(),
+        KeyCode::Up => "Up".into(),
+        KeyCode::Down => "Down".into(),
+        KeyCode::PageUp => "PageUp".into(),
+        KeyCode::PageDown => "PageDown".into(),
+        KeyCode::Home => "Home".into(),
+        KeyCode::End => "End".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        _ => return None,
+    })
+}
+
+/// Whether colour is allowed: `NO_COLOR` set to anything non-empty turns it off.
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Runs the dashboard until `q`.
+pub fn run(client: Client, refresh: Duration) -> Result<()> {
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let window = Arc::new(AtomicUsize::new(1));
+    let paused = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (wake_tx, wake_rx) = mpsc::channel();
+    let mut app = App { url: client.base().to_string(), ..Default::default() };
+    app.ui.color = color_allowed();
+    let th = {
+        let (shared, window, paused, stop) = (shared.clone(), window.clone(), paused.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("fetch".into())
+            .spawn(move || fetcher(client, refresh, shared, window, paused, stop, wake_rx))?
+    };
+    // ratatui::init restores the terminal on panic too.
+    let mut terminal = ratatui::init();
+    let result = (|| -> Result<()> {
+        loop {
+            {
+                let mut s = shared.lock().unwrap();
+                if s.fresh {
+                    s.fresh = false;
+                    if let Some(d) = s.data.take() {
+                        app.set_data(d);
+                    }
+                    if s.link.error.is_some() {
+                        app.link = s.link.clone();
+                    }
+                }
+            }
+            terminal.draw(|f| render::draw(f, &mut app, jazari_agent::now_ms()))?;
+            if event::poll(Duration::from_millis(250))?
+                && let Event::Key(k) = event::read()?
+                && k.kind != KeyEventKind::Release
+            {
+                if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                    break;
+                }
+                let Some(name) = key_name(k.code) else { continue };
+                if app.ui.filtering {
+                    app.filter_key(&name);
+                } else if let Some(cmd) = state::command_for(&name, k.modifiers.contains(KeyModifiers::SHIFT)) {
+                    let before = app.ui.window;
+                    app.apply(cmd);
+                    paused.store(app.ui.paused, Ordering::Relaxed);
+                    if app.ui.window != before {
+                        window.store(app.ui.window, Ordering::Relaxed);
+                        let _ = wake_tx.send(());
+                    }
+                }
+                if app.ui.quit {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    })();
+    ratatui::restore();
+    stop.store(true, Ordering::Relaxed);
+    drop(wake_tx);
+    let _ = th.join();
+    result
+}
+
+/// Where the dashboard logs (never to the terminal it draws on).
+pub fn log_path() -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("jazari").join("top.log")
+}

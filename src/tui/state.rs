@@ -1,0 +1,383 @@
+//! Dashboard state: what was fetched, what the user is looking at, and the
+//! key table. Pure: no terminal, no network.
+
+use crate::quota::BurnDown;
+use crate::server::live::{ClusterView, JobView, NodeView};
+use crate::store::SeriesPoint;
+
+/// The last data fetched from the collector.
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    pub cluster: Option<ClusterView>,
+    pub jobs: Vec<JobView>,
+    pub quotas: Vec<BurnDown>,
+    /// Cluster series for the overview (recent hours).
+    pub recent: Vec<SeriesPoint>,
+    /// Cluster series for the History view's window.
+    pub history: Vec<SeriesPoint>,
+    /// When the data was fetched (ms).
+    pub fetched_ms: i64,
+}
+
+/// Connection state shown in the banner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    /// Last error and since when (ms), while the collector is unreachable.
+    pub error: Option<(String, i64)>,
+    /// When the next try is (ms).
+    pub retry_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Overview,
+    Nodes,
+    Jobs,
+    Institutes,
+    History,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [View::Overview, View::Nodes, View::Jobs, View::Institutes, View::History];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Overview => "Overview",
+            View::Nodes => "Nodes",
+            View::Jobs => "Jobs",
+            View::Institutes => "Institutes",
+            View::History => "History",
+        }
+    }
+
+    fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+}
+
+/// History windows.
+pub const WINDOWS: [(&str, i64); 3] = [("1h", 3_600_000), ("24h", 86_400_000), ("7d", 7 * 86_400_000)];
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    NextView,
+    PrevView,
+    Goto(View),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Enter,
+    Back,
+    Filter,
+    Sort,
+    Pause,
+    Help,
+    Window,
+    Quit,
+}
+
+/// The key table: what each key does. Shown by `?`.
+pub const KEYS: &[(&str, &str, Command)] = &[
+    ("Tab", "next view", Command::NextView),
+    ("Shift-Tab", "previous view", Command::PrevView),
+    ("1", "overview", Command::Goto(View::Overview)),
+    ("2", "nodes", Command::Goto(View::Nodes)),
+    ("3", "jobs", Command::Goto(View::Jobs)),
+    ("4", "institutes", Command::Goto(View::Institutes)),
+    ("5", "history", Command::Goto(View::History)),
+    ("↑ k", "move up", Command::Up),
+    ("↓ j", "move down", Command::Down),
+    ("PgUp PgDn", "page up / down", Command::PageUp),
+    ("g G", "first / last", Command::Top),
+    ("Enter", "open", Command::Enter),
+    ("Esc", "back, clear filter", Command::Back),
+    ("/", "filter", Command::Filter),
+    ("s", "sort by next column", Command::Sort),
+    ("w", "history window 1h / 24h / 7d", Command::Window),
+    ("p", "pause refresh", Command::Pause),
+    ("?", "this help", Command::Help),
+    ("q", "quit", Command::Quit),
+];
+
+/// Maps a key (as crossterm names it) to a command.
+pub fn command_for(code: &str, shift: bool) -> Option<Command> {
+    Some(match code {
+        "Tab" if shift => Command::PrevView,
+        "Tab" => Command::NextView,
+        "BackTab" => Command::PrevView,
+        "1" => Command::Goto(View::Overview),
+        "2" => Command::Goto(View::Nodes),
+        "3" => Command::Goto(View::Jobs),
+        "4" => Command::Goto(View::Institutes),
+        "5" => Command::Goto(View::History),
+        "Up" | "k" => Command::Up,
+        "Down" | "j" => Command::Down,
+        "PageUp" => Command::PageUp,
+        "PageDown" => Command::PageDown,
+        "Home" | "g" => Command::Top,
+        "End" | "G" => Command::Bottom,
+        "Enter" => Command::Enter,
+        "Esc" => Command::Back,
+        "/" => Command::Filter,
+        "s" => Command::Sort,
+        "w" => Command::Window,
+        "p" => Command::Pause,
+        "?" => Command::Help,
+        "q" => Command::Quit,
+        _ => return None,
+    })
+}
+
+/// Columns the Nodes table sorts by.
+pub const NODE_SORTS: [&str; 5] = ["name", "util", "power", "temp", "jobs"];
+/// Columns the Jobs table sorts by.
+pub const JOB_SORTS: [&str; 5] = ["id", "util", "gpus", "runtime", "institute"];
+
+/// Everything the screen shows besides the data.
+#[derive(Debug, Clone)]
+pub struct UiState {
+    pub view: View,
+    /// Selected row per view.
+    pub selected: [usize; 5],
+    /// Drill-down: a node name, job id or institute id.
+    pub detail: Option<String>,
+    pub filter: String,
+    pub filtering: bool,
+    pub sort: [usize; 5],
+    pub paused: bool,
+    pub help: bool,
+    pub window: usize,
+    pub quit: bool,
+    pub color: bool,
+    /// Rows visible in the current table (set while drawing).
+    pub page: usize,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        Self {
+            view: View::Overview,
+            selected: [0; 5],
+            detail: None,
+            filter: String::new(),
+            filtering: false,
+            sort: [0; 5],
+            paused: false,
+            help: false,
+            window: 1,
+            quit: false,
+            color: true,
+            page: 10,
+        }
+    }
+}
+
+/// The whole dashboard state.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    pub ui: UiState,
+    pub data: Data,
+    pub link: Link,
+    pub url: String,
+}
+
+impl App {
+    /// Nodes in table order (filtered, sorted).
+    pub fn nodes(&self) -> Vec<&NodeView> {
+        let Some(c) = &self.data.cluster else { return vec![] };
+        let f = self.ui.filter.to_lowercase();
+        let mut v: Vec<&NodeView> = c
+            .nodes
+            .iter()
+            .filter(|n| {
+                f.is_empty()
+                    || n.name.to_lowercase().contains(&f)
+                    || n.jobs.iter().any(|j| {
+                        j.id.contains(&f)
+                            || j.institute.contains(&f)
+                            || j.user.as_deref().is_some_and(|u| u.contains(&f))
+                    })
+            })
+            .collect();
+        let key = self.ui.sort[View::Nodes.index()];
+        match NODE_SORTS[key % NODE_SORTS.len()] {
+            "util" => v.sort_by(|a, b| node_util(b).total_cmp(&node_util(a))),
+            "power" => v.sort_by(|a, b| node_power(b).total_cmp(&node_power(a))),
+            "temp" => v.sort_by_key(|n| std::cmp::Reverse(n.gpus.iter().filter_map(|g| g.gpu.temperature_c).max())),
+            "jobs" => v.sort_by_key(|n| std::cmp::Reverse(n.jobs.len())),
+            _ => v.sort_by(|a, b| a.name.cmp(&b.name)),
+        }
+        v
+    }
+
+    /// Jobs in table order.
+    pub fn jobs(&self) -> Vec<&JobView> {
+        let f = self.ui.filter.to_lowercase();
+        let mut v: Vec<&JobView> = self
+            .data
+            .jobs
+            .iter()
+            .filter(|j| {
+                f.is_empty()
+                    || j.id.contains(&f)
+                    || j.institute.contains(&f)
+                    || j.user.as_deref().is_some_and(|u| u.to_lowercase().contains(&f))
+                    || j.account.as_deref().is_some_and(|a| a.contains(&f))
+            })
+            .collect();
+        let key = self.ui.sort[View::Jobs.index()];
+        match JOB_SORTS[key % JOB_SORTS.len()] {
+            "util" => v.sort_by(|a, b| a.mean_util_pct.unwrap_or(0.0).total_cmp(&b.mean_util_pct.unwrap_or(0.0))),
+            "gpus" => v.sort_by_key(|j| std::cmp::Reverse(j.gpu_count)),
+            "runtime" => v.sort_by(|a, b| b.run_time_s.unwrap_or(0.0).total_cmp(&a.run_time_s.unwrap_or(0.0))),
+            "institute" => v.sort_by(|a, b| a.institute.cmp(&b.institute).then(a.id.cmp(&b.id))),
+            _ => v.sort_by(|a, b| natural(&a.id, &b.id)),
+        }
+        v
+    }
+
+    /// Institutes in table order.
+    pub fn institutes(&self) -> Vec<&BurnDown> {
+        let f = self.ui.filter.to_lowercase();
+        self.data
+            .quotas
+            .iter()
+            .filter(|q| f.is_empty() || q.institute.contains(&f) || q.name.to_lowercase().contains(&f))
+            .collect()
+    }
+
+    fn rows(&self) -> usize {
+        match (self.ui.view, &self.ui.detail) {
+            (View::Nodes, None) => self.nodes().len(),
+            (View::Jobs, None) => self.jobs().len(),
+            (View::Institutes, None) => self.institutes().len(),
+            _ => 0,
+        }
+    }
+
+    fn sel(&mut self) -> &mut usize {
+        let i = self.ui.view.index();
+        &mut self.ui.selected[i]
+    }
+
+    pub fn selected(&self) -> usize {
+        self.ui.selected[self.ui.view.index()]
+    }
+
+    /// Applies a command.
+    pub fn apply(&mut self, cmd: Command) {
+        if self.ui.help {
+            // Any key closes the help, q still quits.
+            self.ui.help = false;
+            if cmd == Command::Quit {
+                self.ui.quit = true;
+            }
+            return;
+        }
+        let rows = self.rows();
+        let page = self.ui.page.max(1);
+        match cmd {
+            Command::NextView | Command::PrevView => {
+                let n = View::ALL.len();
+                let i = self.ui.view.index();
+                let j = if cmd == Command::NextView { (i + 1) % n } else { (i + n - 1) % n };
+                self.switch(View::ALL[j]);
+            }
+            Command::Goto(v) => self.switch(v),
+            Command::Up => *self.sel() = self.selected().saturating_sub(1),
+            Command::Down => *self.sel() = (self.selected() + 1).min(rows.saturating_sub(1)),
+            Command::PageUp => *self.sel() = self.selected().saturating_sub(page),
+            Command::PageDown => *self.sel() = (self.selected() + page).min(rows.saturating_sub(1)),
+            Command::Top => *self.sel() = 0,
+            Command::Bottom => *self.sel() = rows.saturating_sub(1),
+            Command::Enter => {
+                if self.ui.detail.is_none() {
+                    let i = self.selected();
+                    self.ui.detail = match self.ui.view {
+                        View::Nodes => self.nodes().get(i).map(|n| n.name.clone()),
+                        View::Jobs => self.jobs().get(i).map(|j| j.id.clone()),
+                        View::Institutes => self.institutes().get(i).map(|q| q.institute.clone()),
+                        _ => None,
+                    };
+                }
+            }
+            Command::Back => {
+                if self.ui.detail.is_some() {
+                    self.ui.detail = None;
+                } else {
+                    self.ui.filter.clear();
+                }
+            }
+            Command::Filter => {
+                self.ui.filtering = true;
+                self.ui.filter.clear();
+            }
+            Command::Sort => {
+                let i = self.ui.view.index();
+                self.ui.sort[i] += 1;
+            }
+            Command::Pause => self.ui.paused = !self.ui.paused,
+            Command::Help => self.ui.help = true,
+            Command::Window => self.ui.window = (self.ui.window + 1) % WINDOWS.len(),
+            Command::Quit => self.ui.quit = true,
+        }
+    }
+
+    fn switch(&mut self, v: View) {
+        self.ui.view = v;
+        self.ui.detail = None;
+        self.ui.filter.clear();
+    }
+
+    /// Typing into the filter: a character, Backspace, Enter (done) or Esc (cancel).
+    pub fn filter_key(&mut self, code: &str) {
+        match code {
+            "Enter" => self.ui.filtering = false,
+            "Esc" => {
+                self.ui.filtering = false;
+                self.ui.filter.clear();
+            }
+            "Backspace" => {
+                self.ui.filter.pop();
+            }
+            c if c.chars().count() == 1 => self.ui.filter.push_str(c),
+            _ => {}
+        }
+        *self.sel() = 0;
+    }
+
+    /// Takes in newly fetched data, keeping selections in range.
+    pub fn set_data(&mut self, data: Data) {
+        self.data = data;
+        self.link.error = None;
+        self.link.retry_ms = None;
+        for v in View::ALL {
+            let i = v.index();
+            let view = self.ui.view;
+            self.ui.view = v;
+            let rows = if self.ui.detail.is_some() && v == view { usize::MAX } else { self.rows() };
+            self.ui.view = view;
+            self.ui.selected[i] = self.ui.selected[i].min(rows.saturating_sub(1));
+        }
+    }
+}
+
+pub fn node_util(n: &NodeView) -> f64 {
+    let u: Vec<f64> = n.gpus.iter().filter_map(|g| g.gpu.util_gpu_pct.map(f64::from)).collect();
+    if u.is_empty() { 0.0 } else { u.iter().sum::<f64>() / u.len() as f64 }
+}
+
+pub fn node_power(n: &NodeView) -> f64 {
+    n.gpus.iter().filter_map(|g| g.gpu.power_mw).map(|p| p as f64 / 1000.0).sum()
+}
+
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
