@@ -6,6 +6,8 @@
 
 pub mod render;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 use crate::client::Client;
 use anyhow::Result;

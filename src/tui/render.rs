@@ -93,7 +93,9 @@ fn header(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         let label = format!(" {}:{} ", i + 1, v.title());
         spans.push(if *v == app.ui.view { Span::styled(label, t.selected()) } else { Span::raw(label) });
     }
-    spans.push(Span::styled("  ?:keys q:quit", t.dim()));
+    if area.width >= 96 {
+        spans.push(Span::styled("  ?:keys q:quit", t.dim()));
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -195,7 +197,7 @@ fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             ),
         ]),
         Line::from(format!(
-            " nodes {}/{} reporting · jobs {} · power {:.1} kW · mean utilisation {util} (NVML: kernel running)",
+            " nodes {}/{} reporting · jobs {} · power {:.1} kW · util {util} (NVML: a kernel ran)",
             s.nodes_reporting,
             s.nodes,
             s.jobs,
@@ -385,22 +387,29 @@ fn node_cell(n: &NodeView, t: &Theme) -> Span<'static> {
 
 // ---- nodes ----
 
-fn table_state(app: &App, rows: usize, area: Rect) -> TableState {
+/// The rows worth building: a window of the table around the selection
+/// (tables of thousands of nodes only build what shows).
+fn window(app: &App, rows: usize, area: Rect) -> (usize, usize, TableState) {
+    let page = area.height.saturating_sub(2).max(1) as usize;
+    let sel = app.selected().min(rows.saturating_sub(1));
+    let start = sel.saturating_sub(page.saturating_sub(1)).min(rows.saturating_sub(page));
+    let end = (start + page).min(rows);
     let mut st = TableState::default();
     if rows > 0 {
-        st.select(Some(app.selected().min(rows - 1)));
+        st.select(Some(sel - start));
     }
-    let _ = area;
-    st
+    (start, end, st)
 }
 
 fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     app.ui.page = area.height.saturating_sub(2) as usize;
     let sort = NODE_SORTS[app.ui.sort[1] % NODE_SORTS.len()];
     let list = app.nodes();
+    let n = list.len();
+    let (start, end, mut st) = window(app, n, area);
     let header =
         Row::new(vec!["NODE", "GPUS", "UTIL", "", "MEM", "POWER", "TEMP", "JOBS", "STATE", "SEEN"]).style(t.bold());
-    let rows: Vec<Row> = list
+    let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|n| {
             let u = node_util(n);
@@ -440,7 +449,6 @@ fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             ])
         })
         .collect();
-    let n = rows.len();
     let title = format!(" {} nodes · sorted by {sort} (s) · / filter · Enter opens ", n);
     let widths = [
         Constraint::Length(18),
@@ -454,7 +462,6 @@ fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(13),
         Constraint::Length(6),
     ];
-    let mut st = table_state(app, n, area);
     f.render_stateful_widget(
         Table::new(rows, widths)
             .header(header)
@@ -613,9 +620,11 @@ fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     app.ui.page = area.height.saturating_sub(2) as usize;
     let sort = JOB_SORTS[app.ui.sort[2] % JOB_SORTS.len()];
     let list = app.jobs();
+    let n = list.len();
+    let (start, end, mut st) = window(app, n, area);
     let header =
         Row::new(vec!["JOB", "USER", "ACCOUNT", "INSTITUTE", "GPUS", "UTIL", "MEM GiB", "RUN", "FLAG"]).style(t.bold());
-    let rows: Vec<Row> = list
+    let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|j| {
             let flag = if j.idle_gpus > 0 { format!("{} IDLE", j.idle_gpus) } else { String::new() };
@@ -633,7 +642,6 @@ fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             ])
         })
         .collect();
-    let n = rows.len();
     let title = format!(" {n} running jobs · sorted by {sort} (s) · / filter · Enter opens ");
     let widths = [
         Constraint::Length(9),
@@ -646,7 +654,6 @@ fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(7),
         Constraint::Length(7),
     ];
-    let mut st = table_state(app, n, area);
     f.render_stateful_widget(
         Table::new(rows, widths)
             .header(header)
@@ -726,9 +733,11 @@ fn job_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
 fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     app.ui.page = area.height.saturating_sub(2) as usize;
     let list = app.institutes();
+    let n = list.len();
+    let (start, end, mut st) = window(app, n, area);
     let header = Row::new(vec!["INSTITUTE", "PERIOD", "GRANTED", "USED", "", "PROJECTED", "RUNS OUT", "GPUS", "STATE"])
         .style(t.bold());
-    let rows: Vec<Row> = list
+    let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|q| {
             let style = match q.state {
@@ -767,7 +776,6 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             ])
         })
         .collect();
-    let n = rows.len();
     let widths = [
         Constraint::Length(14),
         Constraint::Length(8),
@@ -779,7 +787,6 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(6),
         Constraint::Length(9),
     ];
-    let mut st = table_state(app, n, area);
     f.render_stateful_widget(
         Table::new(rows, widths)
             .header(header)
