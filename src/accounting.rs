@@ -33,7 +33,7 @@ pub struct LedgerKey {
 }
 
 /// The quantities a ledger row accumulates.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Amounts {
     pub capacity_s: f64,
     pub allocated_s: f64,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod quota;
+pub mod report;
 pub mod server;
 pub mod sim;
 pub mod store;

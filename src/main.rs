@@ -47,6 +47,41 @@ enum Command {
     Top(TopArgs),
     /// A collector, a simulated cluster and the dashboard on it; no set-up needed.
     Demo(DemoArgs),
+    /// Usage summary for a period (funding reviews): csv, json, md or html.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["period", "from"])))]
+struct ReportArgs {
+    /// A year, quarter or month: 2026, 2026-Q1, 2026-03.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    period: Option<String>,
+    /// First day (YYYY-MM-DD); with --to.
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Last day, inclusive (YYYY-MM-DD).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Only this institute.
+    #[arg(long, value_name = "ID")]
+    institute: Option<String>,
+    /// Replace user names with stable pseudonyms.
+    #[arg(long)]
+    anonymise: bool,
+    #[arg(long, value_enum)]
+    format: jazari::report::Format,
+    /// Write here (atomically: nothing is left behind on failure) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Read the store directly on the collector host, with this collector config, instead of the API.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "token_file"])]
+    config: Option<PathBuf>,
+    /// With --config: the store (overrides the config's).
+    #[arg(long, value_name = "FILE", requires = "config")]
+    store: Option<PathBuf>,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 #[derive(Args, Debug)]
@@ -238,6 +273,7 @@ fn run(cli: Cli) -> Result<()> {
             jazari::tui::run(client, a.refresh)
         }
         Command::Demo(a) => demo(a),
+        Command::Report(a) => report(a),
         Command::GenConfig => {
             print!("{}", jazari::config::EXAMPLE);
             Ok(())
@@ -304,6 +340,92 @@ fn token(cmd: TokenCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    use jazari::report::{self as rep, ReportPeriod};
+    let period = match (&a.period, &a.from, &a.to) {
+        (Some(p), _, _) => ReportPeriod::named(p),
+        (None, Some(f), Some(t)) => ReportPeriod::dates(f, t),
+        _ => Err("give --period, or --from and --to".into()),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    eprintln!("jazari report: {} ({} to {}), reading the ledger…", period.label, period.first_day, period.last_day);
+    let data: rep::Report = match &a.config {
+        Some(cfg_path) => {
+            let cfg = Config::load(cfg_path)?;
+            if let Some(i) = &a.institute
+                && cfg.institute(i).is_none()
+                && i != jazari::accounting::UNASSIGNED
+            {
+                bail!("no institute `{i}` in {}; known institutes: {}", cfg_path.display(), cfg.institute_ids());
+            }
+            let path = a.store.clone().unwrap_or_else(|| cfg.store.clone());
+            let store = open_store(&path)?;
+            let days = store.day_rows(period.start_s, period.end_s, None)?;
+            let hours = store.hour_rows(period.start_s, period.end_s)?;
+            let coverage = store.coverage_hours(period.start_s, period.end_s)?;
+            let inp = rep::Inputs {
+                cluster_name: &cfg.cluster,
+                institutes: &cfg.institutes,
+                days: &days,
+                hours: &hours,
+                coverage: &coverage,
+                now_s: jazari_agent::now_ms() / 1000,
+            };
+            let opts =
+                rep::Options { institute: a.institute.clone(), anonymise: a.anonymise, salt: cfg.cluster.clone() };
+            rep::build(&inp, &period, &opts, jazari_agent::now_ms())
+        }
+        None => {
+            let client = jazari::client::Client::from_args(a.client.url.as_deref(), a.client.token_file.as_deref())?;
+            let mut q = match &a.period {
+                Some(p) => format!("period={p}"),
+                None => format!("from={}&to={}", period.first_day, period.last_day),
+            };
+            if let Some(i) = &a.institute {
+                q.push_str(&format!("&institute={i}"));
+            }
+            if a.anonymise {
+                q.push_str("&anonymise=true");
+            }
+            client.get(&format!("/api/v1/report?{q}"))?
+        }
+    };
+    if data.total.allocated_gpu_hours == 0.0
+        && data.total.unscheduled_gpu_hours == 0.0
+        && data.cluster.figures.capacity_gpu_hours == 0.0
+    {
+        eprintln!("jazari report: warning: the ledger holds no data for {}; the report is empty", period.label);
+    }
+    eprintln!("jazari report: {} institutes, rendering {:?}…", data.institutes.len(), a.format);
+    let text = rep::render(&data, a.format);
+    match &a.out {
+        Some(path) => {
+            let tmp = path.with_file_name(format!(
+                ".{}.tmp-{}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+                std::process::id()
+            ));
+            let res = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, path));
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                bail!("cannot write {}: {e}", path.display());
+            }
+            eprintln!(
+                "jazari report: wrote {} ({} bytes) in {:.2} s",
+                path.display(),
+                text.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 fn demo(a: DemoArgs) -> Result<()> {

@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS ledger(
   capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
   idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
   PRIMARY KEY(hour, institute, account, user, job, node, gpu)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_day(
+  day INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL, job TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(day, institute, account, user, job)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_hour(
+  hour INTEGER NOT NULL, institute TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(hour, institute)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS coverage(
   hour INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL, reports INTEGER NOT NULL,
   PRIMARY KEY(hour, node)) WITHOUT ROWID;
@@ -98,6 +108,17 @@ pub struct SeriesPoint {
     pub power_w: f64,
     pub allocated_gpus: f64,
     pub gpus: u64,
+}
+
+/// One row of the daily roll-up.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DayRow {
+    pub day: i64,
+    pub institute: String,
+    pub account: String,
+    pub user: String,
+    pub job: String,
+    pub amounts: Amounts,
 }
 
 /// Reports received from one node.
@@ -327,6 +348,64 @@ impl Store {
             for ((hour, node), (secs, n)) in &cov {
                 coverage.execute(params![hour, node, secs, n]).map_err(err)?;
             }
+            // Roll-ups the reports read: per day and job (no node or GPU), and per hour and institute.
+            let mut day: HashMap<(i64, &str, &str, &str, &str), Amounts> = HashMap::new();
+            let mut hour: HashMap<(i64, &str), Amounts> = HashMap::new();
+            for ((h, k), a) in &sums {
+                day.entry((h.div_euclid(86400) * 86400, &k.institute, &k.account, &k.user, &k.job)).or_default().add(a);
+                hour.entry((*h, &k.institute)).or_default().add(a);
+            }
+            let mut up_day = tx
+                .prepare_cached(
+                    "INSERT INTO ledger_day(day, institute, account, user, job, capacity_s, allocated_s, busy_s,
+                       idle_allocated_s, unscheduled_s, energy_j) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT(day, institute, account, user, job) DO UPDATE SET
+                       capacity_s = capacity_s + excluded.capacity_s, allocated_s = allocated_s + excluded.allocated_s,
+                       busy_s = busy_s + excluded.busy_s, idle_allocated_s = idle_allocated_s + excluded.idle_allocated_s,
+                       unscheduled_s = unscheduled_s + excluded.unscheduled_s, energy_j = energy_j + excluded.energy_j",
+                )
+                .map_err(err)?;
+            for ((d, i, acc, u, j), a) in &day {
+                up_day
+                    .execute(params![
+                        d,
+                        i,
+                        acc,
+                        u,
+                        j,
+                        a.capacity_s,
+                        a.allocated_s,
+                        a.busy_s,
+                        a.idle_allocated_s,
+                        a.unscheduled_s,
+                        a.energy_j
+                    ])
+                    .map_err(err)?;
+            }
+            let mut up_hour = tx
+                .prepare_cached(
+                    "INSERT INTO ledger_hour(hour, institute, capacity_s, allocated_s, busy_s, idle_allocated_s,
+                       unscheduled_s, energy_j) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(hour, institute) DO UPDATE SET
+                       capacity_s = capacity_s + excluded.capacity_s, allocated_s = allocated_s + excluded.allocated_s,
+                       busy_s = busy_s + excluded.busy_s, idle_allocated_s = idle_allocated_s + excluded.idle_allocated_s,
+                       unscheduled_s = unscheduled_s + excluded.unscheduled_s, energy_j = energy_j + excluded.energy_j",
+                )
+                .map_err(err)?;
+            for ((h, i), a) in &hour {
+                up_hour
+                    .execute(params![
+                        h,
+                        i,
+                        a.capacity_s,
+                        a.allocated_s,
+                        a.busy_s,
+                        a.idle_allocated_s,
+                        a.unscheduled_s,
+                        a.energy_j
+                    ])
+                    .map_err(err)?;
+            }
             // The newest report of each node, once per group.
             let mut last: HashMap<&str, (i64, &str)> = HashMap::new();
             for p in batches.iter().flatten() {
@@ -450,6 +529,66 @@ impl Store {
                         energy_j: r.get(9)?,
                     },
                 })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Daily roll-up rows (day, institute, account, user, job) for days starting in [from_s, to_s).
+    pub fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT day, institute, account, user, job, capacity_s, allocated_s, busy_s, idle_allocated_s,
+                        unscheduled_s, energy_j
+                 FROM ledger_day WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR institute = ?3)",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![from_s, to_s, institute], |r| {
+                Ok(DayRow {
+                    day: r.get(0)?,
+                    institute: r.get(1)?,
+                    account: r.get(2)?,
+                    user: r.get(3)?,
+                    job: r.get(4)?,
+                    amounts: Amounts {
+                        capacity_s: r.get(5)?,
+                        allocated_s: r.get(6)?,
+                        busy_s: r.get(7)?,
+                        idle_allocated_s: r.get(8)?,
+                        unscheduled_s: r.get(9)?,
+                        energy_j: r.get(10)?,
+                    },
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+    }
+
+    /// Hourly roll-up per institute for hours starting in [from_s, to_s).
+    pub fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<(i64, String, Amounts)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT hour, institute, capacity_s, allocated_s, busy_s, idle_allocated_s, unscheduled_s, energy_j
+                 FROM ledger_hour WHERE hour >= ?1 AND hour < ?2",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![from_s, to_s], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Amounts {
+                        capacity_s: r.get(2)?,
+                        allocated_s: r.get(3)?,
+                        busy_s: r.get(4)?,
+                        idle_allocated_s: r.get(5)?,
+                        unscheduled_s: r.get(6)?,
+                        energy_j: r.get(7)?,
+                    },
+                ))
             })
             .map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())

@@ -238,6 +238,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/history/cluster", get(get_cluster_history))
         .route("/api/v1/institutes", get(get_institutes))
         .route("/api/v1/quotas", get(get_quotas))
+        .route("/api/v1/report", get(get_report))
         .with_state(app)
 }
 
@@ -572,6 +573,84 @@ async fn get_quotas(
         ));
     }
     Ok(Json(json!({ "at_ms": at, "utilisation_signal": "nvml_gpu_utilization", "institutes": out })).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    institute: Option<String>,
+    anonymise: Option<bool>,
+}
+
+async fn get_report(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let period = match (&q.period, &q.from, &q.to) {
+        (Some(p), None, None) => crate::report::ReportPeriod::named(p),
+        (None, Some(f), Some(t)) => crate::report::ReportPeriod::dates(f, t),
+        _ => Err("give `period` (2026, 2026-Q1, 2026-03) or both `from` and `to`".to_string()),
+    }
+    .map_err(ApiError::bad)?;
+    let institute = match (role.institute(), q.institute.as_deref()) {
+        (Some(mine), Some(asked)) if mine != asked => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
+        }
+        (Some(mine), _) => Some(mine.to_string()),
+        (None, asked) => asked.map(str::to_string),
+    };
+    if let Some(i) = &institute
+        && app.cfg.institute(i).is_none()
+        && i != accounting::UNASSIGNED
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
+        ));
+    }
+    let app2 = app.clone();
+    let report = tokio::task::spawn_blocking(move || -> Result<crate::report::Report, ApiError> {
+        let store = app2.read.lock().unwrap();
+        // Institute tokens never receive other institutes' rows.
+        let days = store.day_rows(period.start_s, period.end_s, None).map_err(ApiError::internal)?;
+        let hours = store.hour_rows(period.start_s, period.end_s).map_err(ApiError::internal)?;
+        let coverage = store.coverage_hours(period.start_s, period.end_s).map_err(ApiError::internal)?;
+        drop(store);
+        let opts = crate::report::Options {
+            institute: institute.clone(),
+            anonymise: q.anonymise.unwrap_or(false),
+            salt: app2.cfg.cluster.clone(),
+        };
+        let inp = crate::report::Inputs {
+            cluster_name: &app2.cfg.cluster,
+            institutes: &app2.cfg.institutes,
+            days: &days,
+            hours: &hours,
+            coverage: &coverage,
+            now_s: now_ms() / 1000,
+        };
+        let mut r = crate::report::build(&inp, &period, &opts, now_ms());
+        if role.institute().is_some() {
+            // The cluster-wide total would reveal the others' use.
+            r.total = r.institutes.iter().fold(crate::report::Figures::default(), |mut t, i| {
+                t.allocated_gpu_hours += i.figures.allocated_gpu_hours;
+                t.utilised_gpu_hours += i.figures.utilised_gpu_hours;
+                t.idle_allocated_gpu_hours += i.figures.idle_allocated_gpu_hours;
+                t.unscheduled_gpu_hours += i.figures.unscheduled_gpu_hours;
+                t.energy_kwh += i.figures.energy_kwh;
+                t.capacity_gpu_hours += i.figures.capacity_gpu_hours;
+                t
+            });
+        }
+        Ok(r)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(report).into_response())
 }
 
 async fn get_institutes(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
