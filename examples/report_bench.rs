@@ -101,7 +101,7 @@ fn main() {
         let t0 = Instant::now();
         let days = store.day_rows(year.start_s, year.end_s, None).unwrap();
         let hours = store.hour_rows(year.start_s, year.end_s).unwrap();
-        let coverage = store.coverage_hours(year.start_s, year.end_s).unwrap();
+        let coverage = store.coverage_input(year.start_s, year.end_s).unwrap();
         let inp = Inputs {
             cluster_name: &cfg.cluster,
             institutes: &cfg.institutes,
@@ -114,13 +114,13 @@ fn main() {
         let text = report::render(&r, f);
         std::fs::write(dir.join(format!("report.{f:?}").to_lowercase()), &text).unwrap();
         println!(
-            "{:<5} {:.3} s  ({} bytes; {} day rows, {} hour rows, {} coverage rows read)",
+            "{:<5} {:.3} s  ({} bytes; {} day rows, {} hour rows, {} nodes' coverage read)",
             format!("{f:?}").to_lowercase(),
             t0.elapsed().as_secs_f64(),
             text.len(),
             days.len(),
             hours.len(),
-            coverage.len()
+            coverage.spans.len()
         );
     }
     if !args.iter().any(|a| a == "--keep") {

@@ -28,6 +28,8 @@ pub struct Config {
     #[serde(default)]
     pub retention: Retention,
     #[serde(default)]
+    pub scheduler: crate::scheduler::SchedulerConfig,
+    #[serde(default)]
     pub institutes: Vec<Institute>,
 }
 
@@ -212,6 +214,7 @@ impl Config {
                 self.ingest.idle_threshold_pct
             ));
         }
+        self.scheduler.validate()?;
         if self.nodes.stale_after_intervals == 0 {
             return Err("nodes.stale_after_intervals must be at least 1".into());
         }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod quota;
 pub mod report;
+pub mod scheduler;
 pub mod server;
 pub mod sim;
 pub mod store;

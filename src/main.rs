@@ -365,7 +365,7 @@ fn report(a: ReportArgs) -> Result<()> {
             let store = open_store(&path)?;
             let days = store.day_rows(period.start_s, period.end_s, None)?;
             let hours = store.hour_rows(period.start_s, period.end_s)?;
-            let coverage = store.coverage_hours(period.start_s, period.end_s)?;
+            let coverage = store.coverage_input(period.start_s, period.end_s)?;
             let inp = rep::Inputs {
                 cluster_name: &cfg.cluster,
                 institutes: &cfg.institutes,

@@ -209,6 +209,9 @@ pub struct BurnDown {
     pub runs_out_ms: Option<i64>,
     pub gpus_in_use: u32,
     pub max_gpus: Option<u32>,
+    /// GPUs asked for by the institute's pending jobs (queue pressure), when the scheduler says.
+    #[serde(default)]
+    pub queued_gpus: Option<u32>,
     pub busy_gpu_hours: f64,
     /// Busy over allocated GPU-hours, percent (NVML GPU utilisation).
     pub efficiency_pct: Option<f64>,
@@ -368,6 +371,7 @@ pub fn burn_down(
         runs_out_ms: runs_out,
         gpus_in_use,
         max_gpus: spec.and_then(|s| s.max_gpus),
+        queued_gpus: None,
         busy_gpu_hours: busy,
         efficiency_pct: (allocated > 0.0).then(|| busy / allocated * 100.0),
         state,

@@ -489,6 +489,50 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
+    /// Coverage of [from_s, to_s) for reports, summarised in SQL.
+    pub fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<crate::report::CoverageInput> {
+        let e = self.err();
+        let mut out = crate::report::CoverageInput::default();
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, MIN(hour), MAX(hour), SUM(MIN(covered_s, 3600.0)) FROM coverage
+                 WHERE hour >= ?1 AND hour < ?2 GROUP BY node ORDER BY node",
+            )
+            .map_err(&e)?;
+        out.spans = st
+            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(&e)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(&e)?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 AND covered_s < 3240.0",
+            )
+            .map_err(&e)?;
+        out.short = st
+            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&e)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(&e)?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, prev, hour FROM (
+                   SELECT node, hour, LAG(hour) OVER (PARTITION BY node ORDER BY hour) AS prev
+                   FROM coverage WHERE hour >= ?1 AND hour < ?2)
+                 WHERE prev IS NOT NULL AND hour - prev > 3600",
+            )
+            .map_err(&e)?;
+        out.holes = st
+            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&e)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(&e)?;
+        Ok(out)
+    }
+
     /// Per node and hour: seconds covered (report coverage and gaps).
     pub fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
         let mut st = self

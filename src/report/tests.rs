@@ -82,7 +82,7 @@ fn report(period: &ReportPeriod, opts: &Options) -> (Report, Vec<DayRow>) {
         institutes: &cfg.institutes,
         days: &days,
         hours: &hours,
-        coverage: &cov,
+        coverage: &CoverageInput::from_hours(&cov),
         now_s: period.end_s + DAY,
     };
     (build(&inp, period, opts, 1_790_000_000_000), days)
@@ -170,7 +170,7 @@ fn sub_periods_add_up_to_the_whole() {
             institutes: &cfg.institutes,
             days: &days,
             hours: &hours,
-            coverage: &cov,
+            coverage: &CoverageInput::from_hours(&cov),
             now_s: q.end_s,
         };
         parts += build(&inp, &p, &Options::default(), 0).total.allocated_gpu_hours;

@@ -48,6 +48,8 @@ pub struct App {
     read: Mutex<Store>,
     pub live: RwLock<Live>,
     tokens: Mutex<HashMap<String, CachedToken>>,
+    /// The last scheduler poll.
+    pub sched: RwLock<crate::scheduler::Snapshot>,
     ready: std::sync::atomic::AtomicBool,
 }
 
@@ -82,6 +84,7 @@ impl App {
             read: Mutex::new(read),
             live: RwLock::new(live),
             tokens: Mutex::new(HashMap::new()),
+            sched: RwLock::new(Default::default()),
             ready: true.into(),
             cfg,
         }))
@@ -153,7 +156,14 @@ impl App {
 
     /// Ingests a decoded, validated batch (used by the HTTP handler and the
     /// embedded demo) and updates live state after the commit.
-    pub async fn ingest(&self, reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
+    pub async fn ingest(&self, mut reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
+        if self.cfg.scheduler.kind != "none" {
+            let snap = self.sched.read().unwrap();
+            let slack = 2 * self.cfg.scheduler.interval.as_millis() as i64 + 60_000;
+            for r in reports.iter_mut().filter(|r| snap.covers(r.interval_end_ms, slack)) {
+                crate::scheduler::enrich(r, &snap, &self.cfg.scheduler.gpu_index);
+            }
+        }
         let batch = Prepared::batch(reports, |r| accounting::charges(r, &self.map, self.policy));
         let (outcome, batch) = self.write(batch).await?;
         if outcome.accepted > 0 {
@@ -239,6 +249,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/institutes", get(get_institutes))
         .route("/api/v1/quotas", get(get_quotas))
         .route("/api/v1/report", get(get_report))
+        .route("/api/v1/findings", get(get_findings))
+        .route("/api/v1/scheduler", get(get_scheduler))
         .with_state(app)
 }
 
@@ -544,6 +556,13 @@ async fn get_quotas(
     } else {
         (vec![], HashMap::new())
     };
+    let snap = app.sched.read().unwrap().clone();
+    let sched_jobs: HashMap<&str, &crate::scheduler::slurm::SchedJob> = if live_now {
+        snap.jobs.iter().filter(|j| j.running()).map(|j| (j.id.as_str(), j)).collect()
+    } else {
+        HashMap::new()
+    };
+    let queued = crate::scheduler::queued_gpus(&snap, &app.map);
     let mut out = Vec::new();
     for inst in app
         .cfg
@@ -560,9 +579,16 @@ async fn get_quotas(
         let running: Vec<crate::quota::RunningJob> = jobs
             .iter()
             .filter(|j| j.institute == inst.id)
-            .map(|j| crate::quota::RunningJob { id: j.id.clone(), gpus: j.gpu_count as u32, remaining_s: None })
+            .map(|j| crate::quota::RunningJob {
+                id: j.id.clone(),
+                gpus: j.gpu_count as u32,
+                remaining_s: sched_jobs
+                    .get(j.id.as_str())
+                    .and_then(|s| Some((s.start_s? + s.time_limit_s?) as f64 - now as f64 / 1000.0))
+                    .map(|r| r.max(0.0)),
+            })
             .collect();
-        out.push(crate::quota::burn_down(
+        let mut b = crate::quota::burn_down(
             &inst.id,
             inst.display_name(),
             spec,
@@ -570,7 +596,11 @@ async fn get_quotas(
             &rows,
             &running,
             gpus_in_use.get(&inst.id).copied().unwrap_or(0),
-        ));
+        );
+        if live_now && app.cfg.scheduler.kind != "none" {
+            b.queued_gpus = Some(queued.get(&inst.id).copied().unwrap_or(0));
+        }
+        out.push(b);
     }
     Ok(Json(json!({ "at_ms": at, "utilisation_signal": "nvml_gpu_utilization", "institutes": out })).into_response())
 }
@@ -618,7 +648,7 @@ async fn get_report(
         // Institute tokens never receive other institutes' rows.
         let days = store.day_rows(period.start_s, period.end_s, None).map_err(ApiError::internal)?;
         let hours = store.hour_rows(period.start_s, period.end_s).map_err(ApiError::internal)?;
-        let coverage = store.coverage_hours(period.start_s, period.end_s).map_err(ApiError::internal)?;
+        let coverage = store.coverage_input(period.start_s, period.end_s).map_err(ApiError::internal)?;
         drop(store);
         let opts = crate::report::Options {
             institute: institute.clone(),
@@ -651,6 +681,45 @@ async fn get_report(
     .await
     .map_err(ApiError::internal)??;
     Ok(Json(report).into_response())
+}
+
+async fn get_findings(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    if role.institute().is_some() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "findings span institutes: use an admin token"));
+    }
+    let snap = app.sched.read().unwrap().clone();
+    let list = crate::scheduler::findings(
+        &app.live.read().unwrap(),
+        &snap,
+        app.view_policy().stale_after_ms,
+        now_ms(),
+        &app.cfg.scheduler.gpu_index,
+    );
+    Ok(Json(json!({ "scheduler": app.cfg.scheduler.kind, "scheduler_ok": snap.error.is_none() && snap.fetched_ms > 0, "findings": list })).into_response())
+}
+
+async fn get_scheduler(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let role = app.reader(&headers)?;
+    let snap = app.sched.read().unwrap().clone();
+    let jobs: Vec<_> = snap
+        .jobs
+        .iter()
+        .filter(|j| {
+            role.institute().is_none_or(|i| app.map.resolve(j.account.as_deref(), j.user.as_deref(), None) == i)
+        })
+        .collect();
+    let queued = crate::scheduler::queued_gpus(&snap, &app.map);
+    let queued: HashMap<&String, &u32> =
+        queued.iter().filter(|(i, _)| role.institute().is_none_or(|m| m == i.as_str())).collect();
+    Ok(Json(json!({
+        "kind": app.cfg.scheduler.kind,
+        "fetched_ms": snap.fetched_ms,
+        "error": snap.error,
+        "jobs": jobs,
+        "queued_gpus": queued,
+    }))
+    .into_response())
 }
 
 async fn get_institutes(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -775,8 +844,44 @@ pub async fn run(
             }
         })
     };
+    let poller = (app.cfg.scheduler.kind == "slurm").then(|| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let cfg = app.cfg.scheduler.clone();
+            let mut tick = tokio::time::interval(cfg.interval);
+            let mut was_ok: Option<bool> = None;
+            loop {
+                tick.tick().await;
+                let c = cfg.clone();
+                let res = tokio::task::spawn_blocking(move || crate::scheduler::poll(&c))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                let now = now_ms();
+                let mut snap = app.sched.write().unwrap();
+                match res {
+                    Ok(jobs) => {
+                        if was_ok != Some(true) {
+                            tracing::info!(jobs = jobs.len(), "Slurm answered; allocations come from the scheduler");
+                        }
+                        was_ok = Some(true);
+                        *snap = crate::scheduler::Snapshot { fetched_ms: now, jobs, error: None };
+                    }
+                    Err(e) => {
+                        if was_ok != Some(false) {
+                            tracing::warn!("Slurm unavailable ({e}); carrying on with the agents' facts alone");
+                        }
+                        was_ok = Some(false);
+                        snap.error = Some(e);
+                    }
+                }
+            }
+        })
+    });
     axum::serve(listener, router(app)).with_graceful_shutdown(stop).await.context("serving HTTP")?;
     pruner.abort();
+    if let Some(p) = poller {
+        p.abort();
+    }
     Ok(())
 }
 
