@@ -292,3 +292,24 @@ fn bad_config_and_token_commands_explain_themselves() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn without_slurm_the_collector_says_so_and_carries_on() {
+    let example = std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap();
+    let cfg = example.replace(
+        "[ingest]",
+        "[scheduler]\nkind = \"slurm\"\ncommand = [\"/nonexistent/squeue\", \"--json\"]\ninterval = \"500ms\"\n\n[ingest]",
+    );
+    let c = Collector::start_with_config(&cfg);
+    let spool = TempDir::new("spool");
+    assert!(
+        agent_run(&c.url, &c.node_token_file, spool.path(), "n-noslurm", &["--interval", "300ms", "--count", "3"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = c.get("/api/v1/scheduler");
+    assert!(s["error"].as_str().unwrap().contains("/nonexistent/squeue"), "{s}");
+    // The agents' facts alone still charge the institutes.
+    assert!(c.usage("institute")["ibn-sina"]["allocated_gpu_seconds"].as_f64().unwrap() > 0.0);
+}
