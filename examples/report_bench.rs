@@ -100,8 +100,12 @@ fn main() {
     for f in [Format::Csv, Format::Json, Format::Md, Format::Html] {
         let t0 = Instant::now();
         let days = store.day_rows(year.start_s, year.end_s, None).unwrap();
+        let t_days = t0.elapsed().as_secs_f64();
         let hours = store.hour_rows(year.start_s, year.end_s).unwrap();
+        let t_hours = t0.elapsed().as_secs_f64() - t_days;
         let coverage = store.coverage_input(year.start_s, year.end_s).unwrap();
+        let t_cov = t0.elapsed().as_secs_f64() - t_days - t_hours;
+        eprintln!("  read: day rows {t_days:.3} s, hour rows {t_hours:.3} s, coverage {t_cov:.3} s");
         let inp = Inputs {
             cluster_name: &cfg.cluster,
             institutes: &cfg.institutes,

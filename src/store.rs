@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS ledger_hour(
 CREATE TABLE IF NOT EXISTS coverage(
   hour INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL, reports INTEGER NOT NULL,
   PRIMARY KEY(hour, node)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coverage_node ON coverage(node, hour);
+CREATE TABLE IF NOT EXISTS coverage_day(
+  day INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL,
+  PRIMARY KEY(day, node)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes(
   node TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, last_report TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS history_raw(
@@ -345,8 +349,19 @@ impl Store {
                     ])
                     .map_err(err)?;
             }
+            let mut cov_day: HashMap<(i64, &str), f64> = HashMap::new();
             for ((hour, node), (secs, n)) in &cov {
                 coverage.execute(params![hour, node, secs, n]).map_err(err)?;
+                *cov_day.entry((hour.div_euclid(86400) * 86400, node)).or_default() += secs;
+            }
+            let mut up_cov_day = tx
+                .prepare_cached(
+                    "INSERT INTO coverage_day(day, node, covered_s) VALUES(?1, ?2, ?3)
+                     ON CONFLICT(day, node) DO UPDATE SET covered_s = covered_s + excluded.covered_s",
+                )
+                .map_err(err)?;
+            for ((day, node), secs) in &cov_day {
+                up_cov_day.execute(params![day, node, secs]).map_err(err)?;
             }
             // Roll-ups the reports read: per day and job (no node or GPU), and per hour and institute.
             let mut day: HashMap<(i64, &str, &str, &str, &str), Amounts> = HashMap::new();
@@ -489,47 +504,68 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
 
-    /// Coverage of [from_s, to_s) for reports, summarised in SQL.
+    /// Coverage of [from_s, to_s) (whole days) for reports: from the daily
+    /// roll-up, reading hour by hour only the first and last day of each node
+    /// and the days that are not fully covered.
     pub fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<crate::report::CoverageInput> {
         let e = self.err();
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, day, covered_s FROM coverage_day WHERE day >= ?1 AND day < ?2 ORDER BY node, day",
+            )
+            .map_err(&e)?;
+        let days: Vec<(String, i64, f64)> = st
+            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&e)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(&e)?;
+        let mut hours_of = self
+            .conn
+            .prepare_cached(
+                "SELECT hour, covered_s FROM coverage WHERE node = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour",
+            )
+            .map_err(&e)?;
         let mut out = crate::report::CoverageInput::default();
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, MIN(hour), MAX(hour), SUM(MIN(covered_s, 3600.0)) FROM coverage
-                 WHERE hour >= ?1 AND hour < ?2 GROUP BY node ORDER BY node",
-            )
-            .map_err(&e)?;
-        out.spans = st
-            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(&e)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(&e)?;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 AND covered_s < 3240.0",
-            )
-            .map_err(&e)?;
-        out.short = st
-            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&e)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(&e)?;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, prev, hour FROM (
-                   SELECT node, hour, LAG(hour) OVER (PARTITION BY node ORDER BY hour) AS prev
-                   FROM coverage WHERE hour >= ?1 AND hour < ?2)
-                 WHERE prev IS NOT NULL AND hour - prev > 3600",
-            )
-            .map_err(&e)?;
-        out.holes = st
-            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&e)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(&e)?;
+        let mut i = 0;
+        while i < days.len() {
+            let node = days[i].0.clone();
+            let mut j = i;
+            while j < days.len() && days[j].0 == node {
+                j += 1;
+            }
+            let node_days = &days[i..j];
+            // Present hours as runs [start, end), and the hour-level detail where needed.
+            let mut runs: Vec<(i64, i64)> = Vec::new();
+            let mut got = 0.0;
+            for (k, (_, day, covered)) in node_days.iter().enumerate() {
+                let edge = k == 0 || k + 1 == node_days.len();
+                if *covered >= 86_040.0 && !edge {
+                    got += covered.min(86_400.0);
+                    push_run(&mut runs, *day, day + 86_400);
+                    continue;
+                }
+                let rows: Vec<(i64, f64)> = hours_of
+                    .query_map(params![node, day, day + 86_400], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(&e)?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(&e)?;
+                for (h, c) in rows {
+                    got += c.min(3600.0);
+                    if c < 3240.0 {
+                        out.short.push((node.clone(), h, c));
+                    }
+                    push_run(&mut runs, h, h + 3600);
+                }
+            }
+            if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+                out.spans.push((node.clone(), first.0, last.1 - 3600, got));
+                for w in runs.windows(2) {
+                    out.holes.push((node.clone(), w[0].1 - 3600, w[1].0));
+                }
+            }
+            i = j;
+        }
         Ok(out)
     }
 
@@ -923,6 +959,14 @@ impl Seen {
     }
 }
 
+/// Adds [start, end) to sorted runs, merging with the last when they touch.
+fn push_run(runs: &mut Vec<(i64, i64)>, start: i64, end: i64) {
+    match runs.last_mut() {
+        Some(last) if last.1 >= start => last.1 = last.1.max(end),
+        _ => runs.push((start, end)),
+    }
+}
+
 /// A report ready for the writer: decoded, charged, and with the text the
 /// store keeps made outside the writer thread.
 #[derive(Debug, Clone)]
@@ -1047,6 +1091,55 @@ impl GroupBy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_from_the_daily_roll_up_matches_the_hours() {
+        use jazari_agent::wire::{Host, WIRE_VERSION};
+        let dir = std::env::temp_dir().join(format!("jazari-cov-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("s.sqlite")).unwrap();
+        let day0 = 1_767_225_600; // 2026-01-01
+        let mut batch = vec![];
+        let mut t = day0 * 1000;
+        let mut seq = 0;
+        // Four days every 10 minutes, with a 5-hour hole on day 2 and a short hour on day 3.
+        while t < (day0 + 4 * 86_400) * 1000 {
+            let next = t + 600_000;
+            let h = (t / 1000 - day0) / 3600;
+            let hole = (30..35).contains(&h);
+            let short = h == 60 && (t / 1000) % 3600 >= 1800;
+            if !hole && !short {
+                let report = Report {
+                    version: WIRE_VERSION,
+                    node: "n1".into(),
+                    instance: "i".into(),
+                    seq,
+                    interval_start_ms: t,
+                    interval_end_ms: next,
+                    host: Host::default(),
+                    gpus: vec![],
+                    jobs: vec![],
+                    events: vec![],
+                };
+                seq += 1;
+                batch.push(Prepared { report, charges: vec![], history: "[]".into(), snapshot: None });
+            }
+            t = next;
+        }
+        store.apply(&[batch]).unwrap();
+        let (from, to) = (day0, day0 + 4 * 86_400);
+        let mut fast = store.coverage_input(from, to).unwrap();
+        let mut slow = crate::report::CoverageInput::from_hours(&store.coverage_hours(from, to).unwrap());
+        for c in [&mut fast, &mut slow] {
+            c.short.sort_by_key(|a| a.1);
+            c.holes.sort();
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.holes, vec![("n1".to_string(), day0 + 29 * 3600, day0 + 35 * 3600)]);
+        assert_eq!(fast.short.len(), 1);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn seen_counts_each_sequence_number_once_whatever_the_order() {

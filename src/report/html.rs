@@ -191,12 +191,11 @@ fn utilisation(r: &Report) -> String {
     }
     let _ = write!(
         s,
-        r##"<text x="{}" y="{}" font-size="11" fill="#3a9d5d">allocated / capacity</text><text x="{}" y="{}" font-size="11" fill="#1b6ca8">utilised / allocated ({})</text>"##,
+        r##"<text x="{}" y="{}" font-size="11" fill="#3a9d5d">allocated / capacity</text><text x="{}" y="{}" font-size="11" fill="#1b6ca8">utilised / allocated (NVML)</text>"##,
         left + 120.0,
         hgt - 12.0,
         left + 280.0,
-        hgt - 12.0,
-        "NVML"
+        hgt - 12.0
     );
     s + "</svg>"
 }

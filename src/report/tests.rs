@@ -6,7 +6,10 @@ use crate::config::{Config, EXAMPLE};
 
 const DAY: i64 = 86_400;
 
-fn ledger(period: &ReportPeriod) -> (Vec<DayRow>, Vec<(i64, String, Amounts)>, Vec<(String, i64, f64)>) {
+/// Daily rows, hourly institute rows and (node, hour, covered) rows.
+type Ledger = (Vec<DayRow>, Vec<(i64, String, Amounts)>, Vec<(String, i64, f64)>);
+
+fn ledger(period: &ReportPeriod) -> Ledger {
     let mut days = vec![];
     let mut hours = vec![];
     let mut cov = vec![];
