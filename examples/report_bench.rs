@@ -43,7 +43,7 @@ fn main() {
                 for g in 0..gpus {
                     // Jobs of 4 GPUs lasting a day; one GPU in 16 idle capacity.
                     let inst = (n * 7 + g / 4 + (h / 24) as u32) % 20;
-                    let idle = (n + g + h as u32) % 16 == 0;
+                    let idle = (n + g + h as u32).is_multiple_of(16);
                     let job = format!("{}", (h / 24) * 1000 + (n * 2 + g / 4) as i64);
                     let util = ((n * 13 + g * 7 + h as u32) % 100) as f64;
                     let key = if idle {
