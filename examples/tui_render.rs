@@ -49,6 +49,7 @@ fn main() {
             quotas: vec![],
             recent: vec![],
             history: vec![],
+            findings: vec![],
             fetched_ms: at,
         }
     };

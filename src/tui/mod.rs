@@ -44,12 +44,23 @@ pub fn fetch(client: &Client, window: usize) -> Result<Data, crate::client::Clie
     let quotas: Quotas = client.get("/api/v1/quotas")?;
     let recent: Series = client.get("/api/v1/history/cluster?window=24h&points=240")?;
     let history: Series = client.get(&format!("/api/v1/history/cluster?window={}&points=300", WINDOWS[window].0))?;
+    #[derive(serde::Deserialize)]
+    struct Findings {
+        findings: Vec<crate::scheduler::Finding>,
+    }
+    // Findings span institutes: an institute token is refused them, which is fine.
+    let findings = match client.get::<Findings>("/api/v1/findings") {
+        Ok(f) => f.findings,
+        Err(crate::client::ClientError::Refused { status: 403, .. }) => vec![],
+        Err(e) => return Err(e),
+    };
     Ok(Data {
         cluster: Some(cluster),
         jobs: jobs.jobs,
         quotas: quotas.institutes,
         recent: recent.points,
         history: history.points,
+        findings,
         fetched_ms: jazari_agent::now_ms(),
     })
 }

@@ -171,11 +171,12 @@ fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     };
     let s = &c.summary;
     let inst_rows = (app.data.quotas.len().max(c.institutes.len()) as u16 + 1).min(area.height / 3).max(2);
-    let rest = area.height.saturating_sub(2 + inst_rows);
+    let rest = area.height.saturating_sub(3 + inst_rows);
     let spark_rows = if rest >= 10 { (rest / 3).clamp(3, 8) } else { 0 };
     let heat_rows = heatmap_rows(&c.nodes, area.width).min(rest.saturating_sub(spark_rows)).max(2);
+    let sum_rows = if app.data.findings.is_empty() { 2 } else { 3 };
     let [sum, inst, heat, spark] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(sum_rows),
         Constraint::Length(inst_rows),
         Constraint::Length(heat_rows),
         Constraint::Min(spark_rows),
@@ -204,6 +205,13 @@ fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             s.power_w / 1000.0
         )),
     ];
+    let mut lines = lines;
+    if let Some(first) = app.data.findings.first() {
+        lines.push(Line::styled(
+            format!(" ! {} scheduler/agent findings: {}", app.data.findings.len(), first.message),
+            t.warn(),
+        ));
+    }
     f.render_widget(Paragraph::new(lines), sum);
     institutes_compact(f, inst, app, t);
     heatmap(f, heat, &c.nodes, t);
@@ -732,11 +740,13 @@ fn job_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
 
 fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     app.ui.page = area.height.saturating_sub(2) as usize;
+    let narrow = area.width < 100;
     let list = app.institutes();
     let n = list.len();
     let (start, end, mut st) = window(app, n, area);
-    let header = Row::new(vec!["INSTITUTE", "PERIOD", "GRANTED", "USED", "", "PROJECTED", "RUNS OUT", "GPUS", "STATE"])
-        .style(t.bold());
+    let header =
+        Row::new(vec!["INSTITUTE", "PERIOD", "GRANTED", "USED", "USE", "PROJECTED", "RUNS OUT", "GPUS (+Q)", "STATE"])
+            .style(t.bold());
     let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|q| {
@@ -746,12 +756,13 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 _ => Style::default(),
             };
             let gauge = match q.used_pct {
+                Some(p) if narrow => format!("{p:>3.0}%"),
                 Some(p) => format!("{} {:>3.0}%", bar(p / 100.0, 8), p),
                 None => String::new(),
             };
             let proj = match (q.projected_gpu_hours, q.projected_pct) {
-                (Some(v), Some(p)) => format!("{} ({p:.0}%)", hours(v)),
-                (Some(v), None) => hours(v),
+                (Some(v), Some(p)) if !narrow => format!("{} ({p:.0}%)", hours(v)),
+                (Some(v), _) => hours(v),
                 _ => "-".into(),
             };
             Row::new(vec![
@@ -762,9 +773,11 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 Cell::from(gauge).style(style),
                 Cell::from(proj),
                 Cell::from(q.runs_out_ms.map(crate::time::format_date).unwrap_or_else(|| "-".into())),
-                Cell::from(match q.max_gpus {
-                    Some(c) => format!("{}/{c}", q.gpus_in_use),
-                    None => q.gpus_in_use.to_string(),
+                Cell::from(match (q.max_gpus, q.queued_gpus) {
+                    (Some(c), Some(w)) if w > 0 => format!("{}/{c} +{w}", q.gpus_in_use),
+                    (None, Some(w)) if w > 0 => format!("{} +{w}", q.gpus_in_use),
+                    (Some(c), _) => format!("{}/{c}", q.gpus_in_use),
+                    (None, _) => q.gpus_in_use.to_string(),
                 }),
                 Cell::from(match q.state {
                     QState::Ok => "ok",
@@ -776,15 +789,16 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             ])
         })
         .collect();
+    // At 80 columns: no period column, no gauge bars.
     let widths = [
         Constraint::Length(14),
+        Constraint::Length(if narrow { 0 } else { 8 }),
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(13),
-        Constraint::Length(15),
+        Constraint::Length(if narrow { 4 } else { 13 }),
+        Constraint::Length(if narrow { 9 } else { 15 }),
         Constraint::Length(10),
-        Constraint::Length(6),
+        Constraint::Length(10),
         Constraint::Length(9),
     ];
     f.render_stateful_widget(

@@ -15,6 +15,8 @@ pub struct Data {
     pub recent: Vec<SeriesPoint>,
     /// Cluster series for the History view's window.
     pub history: Vec<SeriesPoint>,
+    /// Disagreements between the scheduler and the agents (admin tokens only).
+    pub findings: Vec<crate::scheduler::Finding>,
     /// When the data was fetched (ms).
     pub fetched_ms: i64,
 }

@@ -76,6 +76,7 @@ pub fn fixed_app(nodes: usize) -> App {
         quotas,
         recent: series(240, 360_000),
         history: series(300, 288_000),
+        findings: vec![],
         fetched_ms: NOW - 1_000,
     });
     app
@@ -207,6 +208,24 @@ fn navigation_filter_sort_and_drill_down() {
     assert!(!app.ui.help, "any key closes the help");
     app.apply(Command::Quit);
     assert!(app.ui.quit);
+}
+
+#[test]
+fn findings_and_queue_pressure_are_on_screen() {
+    let mut app = fixed_app(4);
+    app.data.findings.push(crate::scheduler::Finding {
+        kind: "wrong_gpu".into(),
+        node: "gpu0001".into(),
+        gpu: Some("GPU-x".into()),
+        job: Some("12".into()),
+        message: "process 7 of job 12 runs on GPU 1 of gpu0001, which Slurm gave to job 10".into(),
+    });
+    app.data.quotas[0].queued_gpus = Some(6);
+    let s = render(&mut app, 120, 30);
+    assert!(s.contains("1 scheduler/agent findings: process 7 of job 12"), "{s}");
+    app.apply(Command::Goto(View::Institutes));
+    let s = render(&mut app, 120, 30);
+    assert!(s.contains("+6"), "{s}");
 }
 
 #[test]
