@@ -1093,6 +1093,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn history_is_downsampled_to_minutes_and_hours_then_pruned() {
+        use jazari_agent::wire::{Gpu, Host, WIRE_VERSION};
+        let dir = std::env::temp_dir().join(format!("jazari-hist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("s.sqlite")).unwrap();
+        let t0 = 1_767_225_600_000i64; // 2026-01-01T00:00:00Z
+        // Two minutes of reports every 10 s: utilisation 10, 20, … in the first minute, 70 in the second.
+        let reports: Vec<Report> = (0..12)
+            .map(|k| Report {
+                version: WIRE_VERSION,
+                node: "n1".into(),
+                instance: "i".into(),
+                seq: k as u64,
+                interval_start_ms: t0 + k * 10_000,
+                interval_end_ms: t0 + (k + 1) * 10_000 - 1,
+                host: Host::default(),
+                gpus: vec![Gpu {
+                    index: 0,
+                    uuid: Some("GPU-a".into()),
+                    util_gpu_pct: Some(if k < 6 { 10 * (k as u32 + 1) } else { 70 }),
+                    power_mw: Some(100_000),
+                    ..Default::default()
+                }],
+                jobs: vec![],
+                events: vec![],
+            })
+            .collect();
+        store.apply(&[Prepared::batch(reports, |_| vec![])]).unwrap();
+        let keep =
+            Keep { raw_ms: 3_600_000, minute_ms: 48 * 3_600_000, hour_ms: 400 * 86_400_000, dedup_ms: 30 * 86_400_000 };
+        // Ten minutes later: minutes are done, the hour is not, raw is kept.
+        store.downsample_and_prune(t0 + 600_000, &keep).unwrap();
+        let minutes = store.history("minute", t0, t0 + 3_600_000, None, None, 100).unwrap();
+        assert_eq!(minutes.len(), 2);
+        assert_eq!(minutes[0].util, Some(35.0), "mean of 10..60");
+        assert_eq!(minutes[1].util, Some(70.0));
+        assert_eq!(minutes[0].power_w, Some(100.0));
+        assert!(store.history("hour", t0, t0 + 7_200_000, None, None, 100).unwrap().is_empty());
+        assert_eq!(store.history("raw", t0, t0 + 3_600_000, None, None, 100).unwrap().len(), 12);
+        // Two hours later: the hour is done and raw history past its hour of retention is gone.
+        let n = store.downsample_and_prune(t0 + 2 * 3_600_000 + 60_000, &keep).unwrap();
+        let hours = store.history("hour", t0, t0 + 7_200_000, None, None, 100).unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].util, Some(52.5), "mean of the two minutes");
+        assert!(store.history("raw", t0, t0 + 3_600_000, None, None, 100).unwrap().is_empty());
+        assert!(n >= 12);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn coverage_from_the_daily_roll_up_matches_the_hours() {
         use jazari_agent::wire::{Host, WIRE_VERSION};
         let dir = std::env::temp_dir().join(format!("jazari-cov-{}", std::process::id()));

@@ -295,11 +295,7 @@ fn bad_config_and_token_commands_explain_themselves() {
 
 #[test]
 fn without_slurm_the_collector_says_so_and_carries_on() {
-    let example = std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap();
-    let cfg = example.replace(
-        "[ingest]",
-        "[scheduler]\nkind = \"slurm\"\ncommand = [\"/nonexistent/squeue\", \"--json\"]\ninterval = \"500ms\"\n\n[ingest]",
-    );
+    let cfg = config_with_slurm(r#"["/nonexistent/squeue", "--json"]"#, "500ms");
     let c = Collector::start_with_config(&cfg);
     let spool = TempDir::new("spool");
     assert!(
@@ -312,4 +308,25 @@ fn without_slurm_the_collector_says_so_and_carries_on() {
     assert!(s["error"].as_str().unwrap().contains("/nonexistent/squeue"), "{s}");
     // The agents' facts alone still charge the institutes.
     assert!(c.usage("institute")["ibn-sina"]["allocated_gpu_seconds"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn refused_reports_go_to_the_dead_letter_file_and_are_not_retried() {
+    let c = Collector::start();
+    let other = c.dir.path().join("other.token");
+    std::fs::write(&other, token_add(&c.config, &c.store, &["--node", "someone-else"])).unwrap();
+    let spool = TempDir::new("spool");
+    let out = agent_run(&c.url, &other, spool.path(), "n-refused", &["--interval", "100ms", "--count", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dead = std::fs::read_to_string(spool.path().join("dead-letter.ndjson")).unwrap();
+    assert_eq!(dead.lines().count(), 3, "each refused report kept once");
+    for line in dead.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["node"], "n-refused");
+    }
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("403") && log.contains("someone-else"), "{log}");
+    assert!(c.usage("institute").is_empty());
 }

@@ -66,11 +66,7 @@ fn slurm_allocations_drive_the_ledger() {
     let queued = sbatch(&["--gres=gpu:2", "-A", "nlp-lab", "-t", "10", "-J", "jazari-queued"]);
     jobs.0.push(queued.clone());
 
-    let example = std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap();
-    let cfg = example.replace(
-        "[ingest]",
-        "[scheduler]\nkind = \"slurm\"\ncommand = [\"squeue\", \"--json\"]\ninterval = \"1s\"\ngpu_index = \"nvml\"\n\n[ingest]",
-    );
+    let cfg = config_with_slurm(r#"["squeue", "--json"]"#, "1s");
     let c = Collector::start_with_config(&cfg);
     wait_until("the collector to read Slurm", Duration::from_secs(20), || {
         let s: Value = c.get("/api/v1/scheduler");

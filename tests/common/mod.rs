@@ -214,3 +214,11 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// The example config with the Slurm adapter on, running `command` every `interval`.
+pub fn config_with_slurm(command: &str, interval: &str) -> String {
+    let example = std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap();
+    let from = "kind = \"none\"\ncommand = [\"squeue\", \"--json\"]\ninterval = \"30s\"";
+    assert!(example.contains(from), "the example's [scheduler] section changed; update tests/common");
+    example.replace(from, &format!("kind = \"slurm\"\ncommand = {command}\ninterval = \"{interval}\""))
+}
