@@ -465,17 +465,7 @@ impl Store {
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
         let rows = st
             .query_map(params![from_s, to_s, institute], |r| {
-                Ok(UsageRow {
-                    key: r.get(0)?,
-                    amounts: Amounts {
-                        capacity_s: r.get(1)?,
-                        allocated_s: r.get(2)?,
-                        busy_s: r.get(3)?,
-                        idle_allocated_s: r.get(4)?,
-                        unscheduled_s: r.get(5)?,
-                        energy_j: r.get(6)?,
-                    },
-                })
+                Ok(UsageRow { key: r.get(0)?, amounts: amounts_at(r, 1)? })
             })
             .map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
@@ -600,14 +590,7 @@ impl Store {
                     account: r.get(1)?,
                     user: r.get(2)?,
                     job: r.get(3)?,
-                    amounts: Amounts {
-                        capacity_s: r.get(4)?,
-                        allocated_s: r.get(5)?,
-                        busy_s: r.get(6)?,
-                        idle_allocated_s: r.get(7)?,
-                        unscheduled_s: r.get(8)?,
-                        energy_j: r.get(9)?,
-                    },
+                    amounts: amounts_at(r, 4)?,
                 })
             })
             .map_err(self.err())?;
@@ -632,14 +615,7 @@ impl Store {
                     account: r.get(2)?,
                     user: r.get(3)?,
                     job: r.get(4)?,
-                    amounts: Amounts {
-                        capacity_s: r.get(5)?,
-                        allocated_s: r.get(6)?,
-                        busy_s: r.get(7)?,
-                        idle_allocated_s: r.get(8)?,
-                        unscheduled_s: r.get(9)?,
-                        energy_j: r.get(10)?,
-                    },
+                    amounts: amounts_at(r, 5)?,
                 })
             })
             .map_err(self.err())?;
@@ -656,20 +632,7 @@ impl Store {
             )
             .map_err(self.err())?;
         let rows = st
-            .query_map(params![from_s, to_s], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    Amounts {
-                        capacity_s: r.get(2)?,
-                        allocated_s: r.get(3)?,
-                        busy_s: r.get(4)?,
-                        idle_allocated_s: r.get(5)?,
-                        unscheduled_s: r.get(6)?,
-                        energy_j: r.get(7)?,
-                    },
-                ))
-            })
+            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, amounts_at(r, 2)?)))
             .map_err(self.err())?;
         rows.collect::<std::result::Result<_, _>>().map_err(self.err())
     }
@@ -696,14 +659,7 @@ impl Store {
                         node: r.get(5)?,
                         gpu: r.get(6)?,
                     },
-                    amounts: Amounts {
-                        capacity_s: r.get(7)?,
-                        allocated_s: r.get(8)?,
-                        busy_s: r.get(9)?,
-                        idle_allocated_s: r.get(10)?,
-                        unscheduled_s: r.get(11)?,
-                        energy_j: r.get(12)?,
-                    },
+                    amounts: amounts_at(r, 7)?,
                 })
             })
             .map_err(self.err())?;
@@ -1029,6 +985,18 @@ pub struct Keep {
     pub hour_ms: i64,
     /// Reports older than this cannot be deduplicated and are refused.
     pub dedup_ms: i64,
+}
+
+/// The six ledger amounts, in table order, from column `first` on.
+fn amounts_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Amounts> {
+    Ok(Amounts {
+        capacity_s: r.get(first)?,
+        allocated_s: r.get(first + 1)?,
+        busy_s: r.get(first + 2)?,
+        idle_allocated_s: r.get(first + 3)?,
+        unscheduled_s: r.get(first + 4)?,
+        energy_j: r.get(first + 5)?,
+    })
 }
 
 fn token_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRow> {

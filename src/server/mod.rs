@@ -367,22 +367,7 @@ async fn get_usage(
     let group_by = GroupBy::parse(group).ok_or_else(|| {
         ApiError::bad(format!("group_by `{group}` is not one of institute, account, user, job, node, gpu, hour"))
     })?;
-    let institute = match (role.institute(), q.institute.as_deref()) {
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
-        }
-        (Some(mine), _) => Some(mine.to_string()),
-        (None, asked) => asked.map(str::to_string),
-    };
-    if let Some(i) = &institute
-        && app.cfg.institute(i).is_none()
-        && i != accounting::UNASSIGNED
-    {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
-        ));
-    }
+    let institute = scoped_institute(&app, &role, q.institute.as_deref())?;
     // Buckets starting in [from, to): from rounds down, to rounds up to the hour.
     let from_s = from_ms.div_euclid(3_600_000) * 3600;
     let to_s = (to_ms + 3_599_999).div_euclid(3_600_000) * 3600;
@@ -406,6 +391,28 @@ async fn get_usage(
         "rows": rows,
     }))
     .into_response())
+}
+
+/// The institute a read is limited to: an institute token's own (asking for
+/// another is refused), else the one asked for, which must exist.
+fn scoped_institute(app: &App, role: &Role, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+    let institute = match (role.institute(), asked) {
+        (Some(mine), Some(asked)) if mine != asked => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
+        }
+        (Some(mine), _) => Some(mine.to_string()),
+        (None, asked) => asked.map(str::to_string),
+    };
+    if let Some(i) = &institute
+        && app.cfg.institute(i).is_none()
+        && i != accounting::UNASSIGNED
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
+        ));
+    }
+    Ok(institute)
 }
 
 /// The API's names for ledger amounts.
@@ -626,22 +633,7 @@ async fn get_report(
         _ => Err("give `period` (2026, 2026-Q1, 2026-03) or both `from` and `to`".to_string()),
     }
     .map_err(ApiError::bad)?;
-    let institute = match (role.institute(), q.institute.as_deref()) {
-        (Some(mine), Some(asked)) if mine != asked => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "an institute token reads its own institute only"));
-        }
-        (Some(mine), _) => Some(mine.to_string()),
-        (None, asked) => asked.map(str::to_string),
-    };
-    if let Some(i) = &institute
-        && app.cfg.institute(i).is_none()
-        && i != accounting::UNASSIGNED
-    {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids()),
-        ));
-    }
+    let institute = scoped_institute(&app, &role, q.institute.as_deref())?;
     let app2 = app.clone();
     let report = tokio::task::spawn_blocking(move || -> Result<crate::report::Report, ApiError> {
         let store = app2.read.lock().unwrap();
