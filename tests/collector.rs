@@ -116,8 +116,23 @@ fn rejections_have_their_status_and_store_nothing() {
     // An admin token cannot send reports.
     assert_eq!(post(Some(&c.admin), good.as_bytes(), None).0, 403);
     // 413: too large as sent, and a small zstd body that inflates past the limit.
-    let huge = vec![b' '; 9 << 20];
-    assert_eq!(post(Some(&c.node_token), &huge, None).0, 413);
+    // Too large as sent: announced with Expect: 100-continue, so the refusal
+    // comes before the body is sent (a client streaming it would race the close).
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+        write!(
+            s,
+            "POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            c.node_token,
+            9 << 20
+        )
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    }
     let bomb = zstd::encode_all(&vec![b' '; 70 << 20][..], 19).unwrap();
     assert!(bomb.len() < 1 << 20);
     assert_eq!(post(Some(&c.node_token), &bomb, Some("zstd")).0, 413);

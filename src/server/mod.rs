@@ -268,9 +268,15 @@ async fn post_reports(State(app): State<Arc<App>>, headers: HeaderMap, body: Bod
     let role = app.authenticate(&headers)?;
     // 2. size, as sent and decompressed
     let max = app.cfg.ingest.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+    let too_large = || {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body is larger than ingest.max_body_bytes ({max} bytes)"))
-    })?;
+    };
+    // An announced length over the limit is refused before any of the body is read.
+    if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).is_some_and(|n| n > max)
+    {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| too_large())?;
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
     let max_plain = app.cfg.ingest.max_decompressed_bytes;
     let plain = ingest::decompress(encoding, &bytes, max_plain)?;
