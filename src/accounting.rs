@@ -159,7 +159,10 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
             let user = job.and_then(|j| j.user.clone()).or_else(|| {
                 gpu.processes.iter().find(|p| p.job.as_deref() == Some(alloc.id)).and_then(|p| p.user.clone())
             });
-            let institute = map.resolve(account.as_deref(), user.as_deref(), None).to_string();
+            let group = job.and_then(|j| j.group.clone()).or_else(|| {
+                gpu.processes.iter().find(|p| p.job.as_deref() == Some(alloc.id)).and_then(|p| p.group.clone())
+            });
+            let institute = map.resolve(account.as_deref(), user.as_deref(), group.as_deref()).to_string();
             let key = LedgerKey {
                 institute,
                 account: account.unwrap_or_default(),
@@ -187,7 +190,12 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
             let share = 1.0 / owners.len() as f64;
             for owner in owners {
                 let user = (!owner.is_empty() && !owner.starts_with("uid:")).then_some(owner.as_str());
-                let institute = map.resolve(None, user, None).to_string();
+                let group = gpu
+                    .processes
+                    .iter()
+                    .find(|p| p.user.clone().or_else(|| p.uid.map(|u| format!("uid:{u}"))).unwrap_or_default() == owner)
+                    .and_then(|p| p.group.as_deref());
+                let institute = map.resolve(None, user, group).to_string();
                 let key = LedgerKey { institute, user: owner.clone(), ..base.clone() };
                 let amounts = Amounts {
                     capacity_s: dt * share,
@@ -316,6 +324,18 @@ mod tests {
         assert_eq!(m.resolve(Some("nope"), Some("ua"), None), "a");
         assert_eq!(m.resolve(Some("acct-a"), Some("ub"), None), "a");
         assert_eq!(m.resolve(None, None, None), UNASSIGNED);
+    }
+
+    #[test]
+    fn an_unknown_user_is_charged_by_unix_group() {
+        let cfg =
+            Config::parse("[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n", std::path::Path::new("t.toml"))
+                .unwrap();
+        let map = InstituteMap::from_config(&cfg);
+        let p = Process { pid: 1, uid: Some(4242), group: Some("robotics".into()), ..Default::default() };
+        let c = charges(&report(0, 10_000, vec![gpu(0, 50, vec![p])], vec![]), &map, P);
+        assert_eq!(c[0].key.institute, "robots");
+        assert_eq!(c[0].key.user, "uid:4242");
     }
 
     #[test]

@@ -231,6 +231,7 @@ impl SimCluster {
                         pid: j.pids[k],
                         uid: Some(3000 + (j.id % 500) as u32),
                         user: Some(j.user.clone()),
+                        group: None,
                         gpu_mem_bytes: Some(((20.0 + util * 0.9) * (1u64 << 30) as f64) as u64),
                         job: Some(j.id.to_string()),
                         pod_uid: None,
@@ -284,6 +285,7 @@ impl SimCluster {
                 user: Some(j.user.clone()),
                 uid: Some(3000 + (j.id % 500) as u32),
                 account: Some(j.account.clone()),
+                group: None,
                 gpu_ids: Some(j.gpus.clone()),
                 processes: j.gpus.len() as u32 + 2,
             })

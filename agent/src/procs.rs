@@ -147,7 +147,16 @@ pub fn parse_stat(text: &str) -> Option<(u64, bool)> {
 
 /// Real uid from `/proc/PID/status`.
 pub fn parse_status_uid(text: &str) -> Option<u32> {
-    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    status_field(text, "Uid:")
+}
+
+/// Real gid from `/proc/PID/status`.
+pub fn parse_status_gid(text: &str) -> Option<u32> {
+    status_field(text, "Gid:")
+}
+
+fn status_field(text: &str, key: &str) -> Option<u32> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -156,6 +165,7 @@ pub fn parse_status_uid(text: &str) -> Option<u32> {
 pub struct ProcInfo {
     pub pid: u32,
     pub uid: Option<u32>,
+    pub gid: Option<u32>,
     pub comm: Option<String>,
     pub cgroup: CgroupFacts,
     pub env: SlurmEnv,
@@ -192,6 +202,7 @@ pub struct ProcScanner {
     root: PathBuf,
     cache: HashMap<u32, Entry>,
     users: UserNames,
+    groups: UserNames,
     scans: u64,
 }
 
@@ -206,7 +217,13 @@ impl ProcScanner {
     pub const VERIFY_EVERY: u64 = 6;
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), cache: HashMap::new(), users: UserNames::default(), scans: 0 }
+        Self {
+            root: root.into(),
+            cache: HashMap::new(),
+            users: UserNames::default(),
+            groups: UserNames { groups: true, ..Default::default() },
+            scans: 0,
+        }
     }
 
     /// Rescans the process table. Returns what the scan did.
@@ -269,6 +286,11 @@ impl ProcScanner {
         self.users.get(uid)
     }
 
+    /// Group name of a gid (group database, cached).
+    pub fn group_name(&mut self, gid: u32) -> Option<String> {
+        self.groups.get(gid)
+    }
+
     /// The jobs with at least one process on the node.
     pub fn jobs(&mut self) -> Vec<Job> {
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
@@ -292,6 +314,11 @@ impl ProcScanner {
             }
             if job.uid.is_none() {
                 job.uid = info.uid;
+            }
+            if job.group.is_none()
+                && let Some(gid) = info.gid
+            {
+                job.group = self.groups.get(gid);
             }
         }
         let mut out: Vec<Job> = jobs.into_values().collect();
@@ -321,6 +348,7 @@ fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
     let mut info = ProcInfo { pid, ..Default::default() };
     if let Ok(s) = std::fs::read_to_string(dir.join("status")) {
         info.uid = parse_status_uid(&s);
+        info.gid = parse_status_gid(&s);
     }
     if let Ok(s) = std::fs::read_to_string(dir.join("comm")) {
         info.comm = Some(s.trim_end().to_string());
@@ -335,11 +363,13 @@ fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
     info
 }
 
-/// uid → user name through the passwd database (NSS), cached. Unknown uids
-/// are asked again after a while, in case the directory catches up.
+/// uid → user name (or gid → group name) through the passwd (group)
+/// database (NSS), cached. Unknown ids are asked again after a while, in case
+/// the directory catches up.
 #[derive(Default)]
 struct UserNames {
     cache: HashMap<u32, (Option<String>, Instant)>,
+    groups: bool,
 }
 
 impl UserNames {
@@ -351,7 +381,7 @@ impl UserNames {
         {
             return name.clone();
         }
-        let name = lookup_user(uid);
+        let name = if self.groups { lookup_group(uid) } else { lookup_user(uid) };
         self.cache.insert(uid, (name.clone(), Instant::now()));
         name
     }
@@ -371,6 +401,23 @@ fn lookup_user(uid: u32) -> Option<String> {
             return None;
         }
         return Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned());
+    }
+}
+
+fn lookup_group(gid: u32) -> Option<String> {
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    loop {
+        let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || grp.gr_name.is_null() {
+            return None;
+        }
+        return Some(unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned());
     }
 }
 
@@ -495,7 +542,11 @@ pub(crate) mod tests {
                 format!("{pid} (python3) S 1 {pid} {pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start} 1 1 0"),
             )
             .unwrap();
-            std::fs::write(p.join("status"), format!("Name:\tpython3\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")).unwrap();
+            std::fs::write(
+                p.join("status"),
+                format!("Name:\tpython3\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+            )
+            .unwrap();
             std::fs::write(p.join("comm"), "python3\n").unwrap();
             std::fs::write(p.join("cgroup"), cgroup).unwrap();
             std::fs::write(p.join("environ"), environ).unwrap();
@@ -543,8 +594,9 @@ pub(crate) mod tests {
         assert_eq!(j14.account.as_deref(), Some("vision"));
         assert_eq!(j14.gpu_ids, Some(vec![2, 3]));
         assert_eq!(j14.user.as_deref(), Some("bob"));
-        // uid 0 resolves through passwd when the environment has no user.
+        // uid 0 resolves through passwd when the environment has no user, gid 0 through the group database.
         assert_eq!(jobs[1].user.as_deref(), Some("root"));
+        assert_eq!(jobs[1].group.as_deref(), Some("root"));
 
         // Second scan: nothing new to read.
         assert_eq!(s.scan(), ScanStats { processes: 5, read: 0 });

@@ -142,6 +142,7 @@ fn attribute(procs: &mut ProcScanner, jobs: &[Job], gpus: &mut [crate::wire::Gpu
         p.pod_uid = info.cgroup.pod_uid.clone();
         let job_user = p.job.as_deref().and_then(|id| by_id.get(id)).and_then(|j| j.user.clone());
         p.user = info.uid.and_then(|u| procs.user_name(u)).or(info.env.user.clone()).or(job_user);
+        p.group = info.gid.and_then(|g| procs.group_name(g));
     }
 }
 

@@ -217,6 +217,9 @@ pub struct Process {
     /// User name (passwd database, else the job's user), absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Name of the process's primary unix group (group database), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_mem_bytes: Option<u64>,
     /// Scheduler job id, as in [`Job::id`].
@@ -243,6 +246,9 @@ pub struct Job {
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// Primary unix group of the job's processes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// GPU ids as the scheduler numbers them on this node (`SLURM_JOB_GPUS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_ids: Option<Vec<u32>>,
@@ -318,6 +324,7 @@ mod tests {
             .prop_map(|(pid, uid, user, gpu_mem_bytes, job, pod_uid, command)| Process {
                 pid,
                 uid,
+                group: user.as_ref().map(|u| format!("g-{u}")),
                 user,
                 gpu_mem_bytes,
                 job,
@@ -423,6 +430,7 @@ mod tests {
             .prop_map(|(id, user, account, gpu_ids, processes)| Job {
                 scheduler: "slurm".into(),
                 id,
+                group: user.as_ref().map(|u| format!("g-{u}")),
                 user,
                 uid: None,
                 account,

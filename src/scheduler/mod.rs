@@ -142,6 +142,7 @@ pub fn enrich(r: &mut Report, snap: &Snapshot, gpu_index: &str) {
                 gpu_ids: Some(ids),
                 processes: 0,
                 uid: None,
+                group: None,
             }),
         }
     }

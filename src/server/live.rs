@@ -307,7 +307,8 @@ impl Live {
             let j = r.jobs.iter().find(|j| j.id == id);
             let account = j.and_then(|j| j.account.clone());
             let user = j.and_then(|j| j.user.clone());
-            (map.resolve(account.as_deref(), user.as_deref(), None).to_string(), account, user)
+            let group = j.and_then(|j| j.group.as_deref());
+            (map.resolve(account.as_deref(), user.as_deref(), group).to_string(), account, user)
         };
         let visible = |institute: &str| viewer.institute.is_none_or(|v| v == institute);
         let gpus = r
@@ -332,7 +333,7 @@ impl Live {
                     .map(|p| {
                         let institute = match &p.job {
                             Some(j) => job_inst(j).0,
-                            None => map.resolve(None, p.user.as_deref(), None).to_string(),
+                            None => map.resolve(None, p.user.as_deref(), p.group.as_deref()).to_string(),
                         };
                         if visible(&institute) {
                             p.clone()
@@ -352,7 +353,7 @@ impl Live {
             .jobs
             .iter()
             .filter_map(|j| {
-                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), None).to_string();
+                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref()).to_string();
                 visible(&institute).then(|| JobOnNode {
                     id: j.id.clone(),
                     institute,
@@ -387,7 +388,7 @@ impl Live {
                 continue;
             }
             for j in &r.jobs {
-                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), None).to_string();
+                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref()).to_string();
                 if viewer.institute.is_some_and(|v| v != institute) {
                     continue;
                 }
