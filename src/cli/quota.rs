@@ -66,9 +66,13 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
             hours(b.in_flight_gpu_hours),
             committed
         );
+        let queued = match b.queued_gpus {
+            Some(q) if q > 0 => format!(" · {q} GPUs queued"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "            burn {}/day over 7 days · efficiency {}",
+            "            burn {}/day over 7 days · efficiency {}{queued}",
             hours(b.burn_rate_gpu_hours_per_day),
             eff
         );
@@ -122,18 +126,17 @@ mod tests {
                 amounts: Amounts { allocated_s: 3600.0 * 90.0, busy_s: 3600.0 * 60.0, ..Default::default() },
             })
             .collect();
-        vec![
-            burn_down(
-                "ibn-sina",
-                "Ibn Sina",
-                Some(&spec),
-                at,
-                &rows,
-                &[RunningJob { id: "0".into(), gpus: 8, remaining_s: None }],
-                84,
-            ),
-            burn_down("a-very-long-institute-name", "Long", None, at, &[], &[], 0),
-        ]
+        let mut ibn = burn_down(
+            "ibn-sina",
+            "Ibn Sina",
+            Some(&spec),
+            at,
+            &rows,
+            &[RunningJob { id: "0".into(), gpus: 8, remaining_s: None }],
+            84,
+        );
+        ibn.queued_gpus = Some(16);
+        vec![ibn, burn_down("a-very-long-institute-name", "Long", None, at, &[], &[], 0)]
     }
 
     #[test]
@@ -147,6 +150,7 @@ mod tests {
             assert!(t.contains("committed n/a (no time limits)"));
             assert!(t.contains("no quota"));
         }
+        assert!(table(&sample(), None).contains("16 GPUs queued"));
         let t = table(&sample(), Some(By::Account));
         assert!(t.contains("nlp-lab") && t.contains("80,000"));
     }
