@@ -33,11 +33,17 @@ fn h200_node_reports_gpus_processes_users_and_jobs() {
 
     // Processes carry their owner and job, found through the real /proc.
     let p0 = &g0.processes[0];
-    assert_eq!(p0.user.as_deref(), Some("alice"));
-    assert_eq!(p0.uid, Some(2001));
     assert_eq!(p0.job.as_deref(), Some("4711"));
-    let users: HashSet<_> = r.gpus.iter().flat_map(|g| &g.processes).filter_map(|p| p.user.clone()).collect();
-    assert_eq!(users, HashSet::from(["alice".to_string(), "bob".to_string()]));
+    if is_root() {
+        // Started as uid 2001, which has no passwd entry: the job's user names it.
+        assert_eq!(p0.user.as_deref(), Some("alice"));
+        assert_eq!(p0.uid, Some(2001));
+        let users: HashSet<_> = r.gpus.iter().flat_map(|g| &g.processes).filter_map(|p| p.user.clone()).collect();
+        assert_eq!(users, HashSet::from(["alice".to_string(), "bob".to_string()]));
+    } else {
+        eprintln!("SKIPPED (not root): the scenario's processes run as this user, so per-user names are not checked");
+        assert!(p0.user.is_some(), "the owner is named through the passwd database");
+    }
     // dave's notebook runs outside Slurm: no job.
     let g5 = &r.gpus[5];
     assert_eq!(g5.processes.len(), 2);

@@ -222,3 +222,12 @@ pub fn config_with_slurm(command: &str, interval: &str) -> String {
     assert!(example.contains(from), "the example's [scheduler] section changed; update tests/common");
     example.replace(from, &format!("kind = \"slurm\"\ncommand = {command}\ninterval = \"{interval}\""))
 }
+
+/// Whether this test runs as root (the fake NVML then starts a scenario's
+/// processes under the scenario's uids; otherwise as the tester).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}

@@ -57,3 +57,12 @@ pub fn reports(out: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("a report per line"))
         .collect()
 }
+
+/// Whether this test runs as root: the fake NVML starts a scenario's processes
+/// under the scenario's uids only then (otherwise they are the tester's own).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
