@@ -171,6 +171,19 @@ impl Store {
         |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
+    /// Runs a read query and collects its rows.
+    fn query<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let e = self.err();
+        let mut st = self.conn.prepare_cached(sql).map_err(&e)?;
+        let rows = st.query_map(params, f).map_err(&e)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(&e)
+    }
+
     fn migrate(&self) -> Result<()> {
         self.conn.execute_batch(SCHEMA).map_err(self.err())?;
         let found: Option<String> = self
@@ -221,12 +234,11 @@ impl Store {
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, hash, role, scope, created_ms, revoked_ms FROM tokens ORDER BY created_ms, id")
-            .map_err(self.err())?;
-        let rows = st.query_map([], token_row).map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+        self.query(
+            "SELECT id, hash, role, scope, created_ms, revoked_ms FROM tokens ORDER BY created_ms, id",
+            [],
+            token_row,
+        )
     }
 
     /// Revokes a token; false when there is no such (unrevoked) token.
@@ -462,26 +474,18 @@ impl Store {
              FROM ledger WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR institute = ?3)
              GROUP BY {col} ORDER BY {col}"
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
-        let rows = st
-            .query_map(params![from_s, to_s, institute], |r| {
-                Ok(UsageRow { key: r.get(0)?, amounts: amounts_at(r, 1)? })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+        self.query(&sql, params![from_s, to_s, institute], |r| {
+            Ok(UsageRow { key: r.get(0)?, amounts: amounts_at(r, 1)? })
+        })
     }
 
     /// Per node: reports received and seconds covered, for buckets starting in [from_s, to_s).
     pub fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, SUM(reports), SUM(covered_s), MIN(hour), MAX(hour) FROM coverage
+        self.query(
+            "SELECT node, SUM(reports), SUM(covered_s), MIN(hour), MAX(hour) FROM coverage
                  WHERE hour >= ?1 AND hour < ?2 GROUP BY node ORDER BY node",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![from_s, to_s], |r| {
+            params![from_s, to_s],
+            |r| {
                 Ok(CoverageRow {
                     node: r.get(0)?,
                     reports: r.get(1)?,
@@ -489,9 +493,8 @@ impl Store {
                     first_hour: r.get(3)?,
                     last_hour: r.get(4)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Coverage of [from_s, to_s) (whole days) for reports: from the daily
@@ -561,30 +564,22 @@ impl Store {
 
     /// Per node and hour: seconds covered (report coverage and gaps).
     pub fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 ORDER BY node, hour",
-            )
-            .map_err(self.err())?;
-        let rows =
-            st.query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+        self.query(
+            "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 ORDER BY node, hour",
+            params![from_s, to_s],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// An institute's ledger in [from_s, to_s), summed over nodes and GPUs.
     pub fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<crate::quota::UseRow>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT hour, account, user, job, SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s),
+        self.query(
+            "SELECT hour, account, user, job, SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s),
                         SUM(unscheduled_s), SUM(energy_j)
                  FROM ledger WHERE institute = ?1 AND hour >= ?2 AND hour < ?3
                  GROUP BY hour, account, user, job",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![institute, from_s, to_s], |r| {
+            params![institute, from_s, to_s],
+            |r| {
                 Ok(crate::quota::UseRow {
                     hour: r.get(0)?,
                     account: r.get(1)?,
@@ -592,23 +587,18 @@ impl Store {
                     job: r.get(3)?,
                     amounts: amounts_at(r, 4)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Daily roll-up rows (day, institute, account, user, job) for days starting in [from_s, to_s).
     pub fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT day, institute, account, user, job, capacity_s, allocated_s, busy_s, idle_allocated_s,
+        self.query(
+            "SELECT day, institute, account, user, job, capacity_s, allocated_s, busy_s, idle_allocated_s,
                         unscheduled_s, energy_j
                  FROM ledger_day WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR institute = ?3)",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![from_s, to_s, institute], |r| {
+            params![from_s, to_s, institute],
+            |r| {
                 Ok(DayRow {
                     day: r.get(0)?,
                     institute: r.get(1)?,
@@ -617,38 +607,28 @@ impl Store {
                     job: r.get(4)?,
                     amounts: amounts_at(r, 5)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Hourly roll-up per institute for hours starting in [from_s, to_s).
     pub fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<(i64, String, Amounts)>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT hour, institute, capacity_s, allocated_s, busy_s, idle_allocated_s, unscheduled_s, energy_j
+        self.query(
+            "SELECT hour, institute, capacity_s, allocated_s, busy_s, idle_allocated_s, unscheduled_s, energy_j
                  FROM ledger_hour WHERE hour >= ?1 AND hour < ?2",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![from_s, to_s], |r| Ok((r.get(0)?, r.get(1)?, amounts_at(r, 2)?)))
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            params![from_s, to_s],
+            |r| Ok((r.get(0)?, r.get(1)?, amounts_at(r, 2)?)),
+        )
     }
 
     /// Raw ledger rows in [from_s, to_s) (reports, tests).
     pub fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT hour, institute, account, user, job, node, gpu, capacity_s, allocated_s, busy_s,
+        self.query(
+            "SELECT hour, institute, account, user, job, node, gpu, capacity_s, allocated_s, busy_s,
                         idle_allocated_s, unscheduled_s, energy_j
                  FROM ledger WHERE hour >= ?1 AND hour < ?2 ORDER BY hour, institute, account, user, job, node, gpu",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![from_s, to_s], |r| {
+            params![from_s, to_s],
+            |r| {
                 Ok(Charge {
                     hour: r.get(0)?,
                     key: crate::accounting::LedgerKey {
@@ -661,9 +641,8 @@ impl Store {
                     },
                     amounts: amounts_at(r, 7)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// History points at a resolution ("raw", "minute" or "hour").
@@ -686,17 +665,13 @@ impl Store {
             out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
             return Ok(out);
         }
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
+        self.query(
+            "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
                  WHERE resolution = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (?4 IS NULL OR node = ?4)
                    AND (?5 IS NULL OR gpu = ?5)
                  ORDER BY ts_ms, node, gpu LIMIT ?6",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![resolution, from_ms, to_ms, node, gpu, limit as i64], |r| {
+            params![resolution, from_ms, to_ms, node, gpu, limit as i64],
+            |r| {
                 Ok(HistoryPoint {
                     node: r.get(0)?,
                     gpu: r.get(1)?,
@@ -707,9 +682,8 @@ impl Store {
                     temp: r.get(6)?,
                     allocated: r.get(7)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<std::result::Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Cluster-wide series in buckets of `bucket_ms`: mean utilisation, power

@@ -395,6 +395,12 @@ fn node_cell(n: &NodeView, t: &Theme) -> Span<'static> {
 
 // ---- nodes ----
 
+/// A table with a selected row, under a titled top border.
+fn selectable(f: &mut Frame, area: Rect, table: Table, title: &str, st: &mut TableState, t: &Theme) {
+    let block = Block::default().borders(Borders::TOP).title(title.to_string());
+    f.render_stateful_widget(table.block(block).row_highlight_style(t.selected()), area, st);
+}
+
 /// The rows worth building: a window of the table around the selection
 /// (tables of thousands of nodes only build what shows).
 fn window(app: &App, rows: usize, area: Rect) -> (usize, usize, TableState) {
@@ -470,14 +476,7 @@ fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(13),
         Constraint::Length(6),
     ];
-    f.render_stateful_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::default().borders(Borders::TOP).title(title))
-            .row_highlight_style(t.selected()),
-        area,
-        &mut st,
-    );
+    selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
 }
 
 fn gpu_health(g: &GpuView, events: &[jazari_agent::wire::Event]) -> String {
@@ -662,14 +661,7 @@ fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(7),
         Constraint::Length(7),
     ];
-    f.render_stateful_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::default().borders(Borders::TOP).title(title))
-            .row_highlight_style(t.selected()),
-        area,
-        &mut st,
-    );
+    selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
 }
 
 fn job_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
@@ -801,16 +793,8 @@ fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(10),
         Constraint::Length(9),
     ];
-    f.render_stateful_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(
-                Block::default().borders(Borders::TOP).title(" quota burn-down (GPU-hours) · Enter: users and jobs "),
-            )
-            .row_highlight_style(t.selected()),
-        area,
-        &mut st,
-    );
+    let title = " quota burn-down (GPU-hours) · Enter: users and jobs ";
+    selectable(f, area, Table::new(rows, widths).header(header), title, &mut st, t);
 }
 
 fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
