@@ -7,8 +7,8 @@
 use jazari::accounting::{Amounts, Charge, LedgerKey};
 use jazari::config::Config;
 use jazari::report::{self, Format, Inputs, Options, ReportPeriod};
-use jazari::store::{Prepared, Store};
-use jazari_agent::wire::{Host, Report, WIRE_VERSION};
+use jazari::store::Prepared;
+use jazari_wire::{Host, Report, WIRE_VERSION};
 use std::time::Instant;
 
 fn main() {
@@ -29,7 +29,7 @@ fn main() {
     let store_path = dir.join("bench.sqlite");
     let year = ReportPeriod::named("2025").unwrap();
     let fresh = !store_path.exists();
-    let mut store = Store::open(&store_path).unwrap();
+    let mut store = jazari::store::open(&store_path).unwrap();
     if fresh {
         let t0 = Instant::now();
         let (nodes, gpus) = (250u32, 8u32);

@@ -3,10 +3,10 @@
 //!
 //!     cargo run --release --example store_ingest -- [REPORTS] [BATCH]
 
-use jazari::accounting::{InstituteMap, Policy, charges};
+use jazari::accounting::{Policy, charges};
 use jazari::config::{Config, EXAMPLE};
 use jazari::sim::{SimCluster, SimSpec, tenants_from};
-use jazari::store::{Prepared, Store};
+use jazari::store::Prepared;
 use std::time::Instant;
 
 fn main() {
@@ -14,7 +14,7 @@ fn main() {
     let n = args.first().copied().unwrap_or(40_000);
     let batch = args.get(1).copied().unwrap_or(80);
     let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = InstituteMap::from_config(&cfg);
+    let map = cfg.institute_map();
     let spec = SimSpec { nodes: 1000, gpus_per_node: 8, seed: 1, prefix: "b".into(), faults: false };
     let mut sim = SimCluster::new(&spec, tenants_from(&cfg), 0);
     let mut reports = Vec::with_capacity(n);
@@ -31,14 +31,14 @@ fn main() {
     let json: Vec<Vec<u8>> = reports.iter().map(|r| serde_json::to_vec(r).unwrap()).collect();
     let bytes: usize = json.iter().map(Vec::len).sum();
     let t0 = Instant::now();
-    let decoded: Vec<jazari_agent::wire::Report> = json.iter().map(|j| serde_json::from_slice(j).unwrap()).collect();
+    let decoded: Vec<jazari_wire::Report> = json.iter().map(|j| serde_json::from_slice(j).unwrap()).collect();
     let decode_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let work = Prepared::batch(decoded, |r| charges(r, &map, Policy { idle_threshold_pct: 5.0 }));
     let charge_s = t0.elapsed().as_secs_f64();
     let dir = std::env::temp_dir().join(format!("jazari-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut store = Store::open(&dir.join("s.sqlite")).unwrap();
+    let mut store = jazari::store::open(&dir.join("s.sqlite")).unwrap();
     let t0 = Instant::now();
     for chunk in work.chunks(batch) {
         store.apply(&[chunk.to_vec()]).unwrap();

@@ -4,9 +4,8 @@
 //!
 //!     cargo run --release --example tui_render
 
-use jazari::accounting::InstituteMap;
 use jazari::config::{Config, EXAMPLE};
-use jazari::server::live::{Live, ViewPolicy, Viewer};
+use jazari::live::{Live, ViewPolicy, Viewer};
 use jazari::sim::{SimCluster, SimSpec, tenants_from};
 use jazari::tui::render::draw;
 use jazari::tui::state::{App, Command, Data, View};
@@ -31,7 +30,7 @@ impl Write for Counter {
 fn main() {
     let nodes = 1250;
     let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = InstituteMap::from_config(&cfg);
+    let map = cfg.institute_map();
     let spec = SimSpec { nodes, gpus_per_node: 8, seed: 1, prefix: "gpu".into(), faults: true };
     let mut sim = SimCluster::new(&spec, tenants_from(&cfg), 0);
     let mut live = Live::default();

@@ -1,4 +1,4 @@
-//! Accounting semantics (DESIGN.md): what one report charges to whom.
+//! Accounting semantics: what one report charges to whom.
 //!
 //! Pure functions: a report and the institute map in, ledger charges out. Per
 //! GPU and interval `dt`:
@@ -12,8 +12,9 @@
 //! Charges fall in hourly UTC buckets; an interval that spans an hour boundary
 //! is split in proportion.
 
-use crate::config::Config;
-use jazari_agent::wire::{Gpu, Health, Job, Report};
+use crate::api::usage::UsageAmounts;
+use crate::time::split_hours;
+use jazari_wire::{Gpu, Health, Job, Report};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -65,6 +66,19 @@ impl Amounts {
     }
 }
 
+impl From<&Amounts> for UsageAmounts {
+    fn from(a: &Amounts) -> Self {
+        UsageAmounts {
+            capacity_gpu_seconds: a.capacity_s,
+            allocated_gpu_seconds: a.allocated_s,
+            busy_gpu_seconds: a.busy_s,
+            idle_allocated_gpu_seconds: a.idle_allocated_s,
+            unscheduled_gpu_seconds: a.unscheduled_s,
+            energy_joules: a.energy_j,
+        }
+    }
+}
+
 /// One ledger increment: an hour bucket (UTC seconds at its start), a key, amounts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
@@ -73,33 +87,52 @@ pub struct Charge {
     pub amounts: Amounts,
 }
 
-/// Maps Slurm accounts, users and groups to institutes.
+/// One row of the daily roll-up: a day (UTC seconds at its start), who, amounts.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DayRow {
+    pub day: i64,
+    pub institute: String,
+    pub account: String,
+    pub user: String,
+    pub job: String,
+    pub amounts: Amounts,
+}
+
+/// One row of the hourly roll-up per institute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourRow {
+    pub hour: i64,
+    pub institute: String,
+    pub amounts: Amounts,
+}
+
+/// Maps Slurm accounts, users and unix groups to institutes (built from the
+/// configuration by `Config::institute_map`).
 #[derive(Debug, Clone, Default)]
 pub struct InstituteMap {
     accounts: HashMap<String, String>,
     users: HashMap<String, String>,
     groups: HashMap<String, String>,
-    namespaces: HashMap<String, String>,
 }
 
 impl InstituteMap {
-    pub fn from_config(cfg: &Config) -> Self {
-        let mut m = Self::default();
-        for i in &cfg.institutes {
-            for a in &i.accounts {
-                m.accounts.insert(a.clone(), i.id.clone());
-            }
-            for u in &i.users {
-                m.users.insert(u.clone(), i.id.clone());
-            }
-            for g in &i.groups {
-                m.groups.insert(g.clone(), i.id.clone());
-            }
-            for n in &i.namespaces {
-                m.namespaces.insert(n.clone(), i.id.clone());
+    /// Adds an institute and its members.
+    pub fn add<'a>(
+        &mut self,
+        institute: &str,
+        accounts: impl IntoIterator<Item = &'a String>,
+        users: impl IntoIterator<Item = &'a String>,
+        groups: impl IntoIterator<Item = &'a String>,
+    ) {
+        for (table, members) in [
+            (&mut self.accounts, accounts.into_iter().collect::<Vec<_>>()),
+            (&mut self.users, users.into_iter().collect()),
+            (&mut self.groups, groups.into_iter().collect()),
+        ] {
+            for m in members {
+                table.insert(m.clone(), institute.to_string());
             }
         }
-        m
     }
 
     /// Account, else user, else group, else [`UNASSIGNED`].
@@ -217,25 +250,11 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
     out
 }
 
-/// Calls `f(hour_start_s, fraction)` for each UTC hour the interval overlaps.
-pub fn split_hours(start_ms: i64, end_ms: i64, mut f: impl FnMut(i64, f64)) {
-    let total = (end_ms - start_ms) as f64;
-    if total <= 0.0 {
-        return;
-    }
-    let mut t = start_ms;
-    while t < end_ms {
-        let hour_ms = t.div_euclid(3_600_000) * 3_600_000;
-        let next = (hour_ms + 3_600_000).min(end_ms);
-        f(hour_ms / 1000, (next - t) as f64 / total);
-        t = next;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jazari_agent::wire::{Host, Process, WIRE_VERSION};
+    use crate::config::Config;
+    use jazari_wire::{Host, Process, WIRE_VERSION};
 
     fn map() -> InstituteMap {
         let cfg = Config::parse(
@@ -243,7 +262,7 @@ mod tests {
             std::path::Path::new("t.toml"),
         )
         .unwrap();
-        InstituteMap::from_config(&cfg)
+        cfg.institute_map()
     }
 
     fn gpu(index: u32, util: u32, procs: Vec<Process>) -> Gpu {
@@ -331,7 +350,7 @@ mod tests {
         let cfg =
             Config::parse("[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n", std::path::Path::new("t.toml"))
                 .unwrap();
-        let map = InstituteMap::from_config(&cfg);
+        let map = cfg.institute_map();
         let p = Process { pid: 1, uid: Some(4242), group: Some("robotics".into()), ..Default::default() };
         let c = charges(&report(0, 10_000, vec![gpu(0, 50, vec![p])], vec![]), &map, P);
         assert_eq!(c[0].key.institute, "robots");

@@ -79,7 +79,7 @@ fn random_chars(n: usize) -> String {
 }
 
 /// Creates a token; returns its id and the full secret to show once.
-pub fn create(store: &Store, role: &Role, now_ms: i64) -> Result<(String, String), StoreError> {
+pub fn create(store: &dyn Store, role: &Role, now_ms: i64) -> Result<(String, String), StoreError> {
     let id = random_chars(8).to_ascii_lowercase();
     let secret = random_chars(40);
     let (r, scope) = role.parts();
@@ -103,7 +103,7 @@ pub enum Refused {
 }
 
 /// Checks a presented token.
-pub fn verify(store: &Store, presented: &str) -> Result<Result<Role, Refused>, StoreError> {
+pub fn verify(store: &dyn Store, presented: &str) -> Result<Result<Role, Refused>, StoreError> {
     let Some(rest) = presented.strip_prefix("jzr_") else { return Ok(Err(Refused::Malformed)) };
     let Some((id, secret)) = rest.split_once('_') else { return Ok(Err(Refused::Malformed)) };
     let row = store.token(id)?;
@@ -130,15 +130,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Reads a token file: the first non-empty line, trimmed.
-pub fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read token file {}", path.display()))?;
-    let tok = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    anyhow::ensure!(!tok.is_empty(), "token file {} is empty", path.display());
-    Ok(tok.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,23 +138,24 @@ mod tests {
     fn create_verify_revoke() {
         let dir = std::env::temp_dir().join(format!("jazari-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(&dir.join("s.sqlite")).unwrap();
-        let (id, secret) = create(&store, &Role::Node("n1".into()), 1).unwrap();
+        let store = crate::store::open(&dir.join("s.sqlite")).unwrap();
+        let store = store.as_ref();
+        let (id, secret) = create(store, &Role::Node("n1".into()), 1).unwrap();
         assert!(secret.starts_with(&format!("jzr_{id}_")));
-        assert_eq!(verify(&store, &secret).unwrap(), Ok(Role::Node("n1".into())));
+        assert_eq!(verify(store, &secret).unwrap(), Ok(Role::Node("n1".into())));
         // One wrong character, a wrong id, a malformed token: all refused.
         let mut wrong = secret.clone();
         let last = wrong.pop().unwrap();
         wrong.push(if last == 'a' { 'b' } else { 'a' });
-        assert_eq!(verify(&store, &wrong).unwrap(), Err(Refused::Unknown));
-        assert_eq!(verify(&store, "jzr_nope_xxxxxxxx").unwrap(), Err(Refused::Unknown));
-        assert_eq!(verify(&store, "Bearer").unwrap(), Err(Refused::Malformed));
+        assert_eq!(verify(store, &wrong).unwrap(), Err(Refused::Unknown));
+        assert_eq!(verify(store, "jzr_nope_xxxxxxxx").unwrap(), Err(Refused::Unknown));
+        assert_eq!(verify(store, "Bearer").unwrap(), Err(Refused::Malformed));
         // The secret is not in the store.
         let raw = std::fs::read(dir.join("s.sqlite")).unwrap();
         let s = secret.split('_').nth(2).unwrap();
         assert!(!raw.windows(s.len()).any(|w| w == s.as_bytes()));
         assert!(store.revoke_token(&id, 2).unwrap());
-        assert_eq!(verify(&store, &secret).unwrap(), Err(Refused::Revoked));
+        assert_eq!(verify(store, &secret).unwrap(), Err(Refused::Revoked));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

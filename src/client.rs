@@ -42,7 +42,7 @@ impl Client {
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("JAZARI_TOKEN_FILE").map(Into::into))
             .context("give --token-file FILE with an admin or institute token (from `jazari token add`)")?;
-        let token = crate::auth::read_token_file(&file)?;
+        let token = jazari_wire::token::read(&file)?;
         Ok(Self::new(&url, &token, Duration::from_secs(30)))
     }
 
@@ -67,10 +67,7 @@ impl Client {
             .read_to_string()
             .map_err(|e| ClientError::Unreachable { url: url.clone(), why: e.to_string() })?;
         if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or(text);
+            let message = serde_json::from_str::<crate::api::ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
             return Err(ClientError::Refused { url, status, message });
         }
         serde_json::from_str(&text).map_err(|e| ClientError::Refused {
@@ -78,6 +75,16 @@ impl Client {
             status,
             message: format!("unexpected answer: {e}"),
         })
+    }
+
+    /// GET a path with a query (one of the API's query types) and decode the JSON answer.
+    pub fn get_with<Q: serde::Serialize, T: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<T, ClientError> {
+        let q = serde_urlencoded::to_string(query).map_err(|e| ClientError::Refused {
+            url: format!("{}{path}", self.base),
+            status: 0,
+            message: format!("cannot encode the query: {e}"),
+        })?;
+        if q.is_empty() { self.get(path) } else { self.get(&format!("{path}?{q}")) }
     }
 
     /// POST a JSON body (optionally zstd-compressed); returns status and body.

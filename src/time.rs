@@ -1,8 +1,45 @@
-//! UTC dates and instants without a calendar dependency.
+//! Time: UTC dates and instants without a calendar dependency, hour buckets,
+//! and durations.
 //!
 //! Days are counted from 1970-01-01 with the civil-calendar algorithms of
 //! Howard Hinnant (public domain), which hold for the proleptic Gregorian
-//! calendar.
+//! calendar. The ledger's buckets are UTC hours: [`hour_floor_ms`],
+//! [`hour_ceil_ms`] and [`split_hours`] are the one place they are computed.
+
+pub use jazari_wire::{duration, now_ms};
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Start of the UTC hour containing `ms`.
+pub fn hour_floor_ms(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Start of the first UTC hour at or after `ms`.
+pub fn hour_ceil_ms(ms: i64) -> i64 {
+    hour_floor_ms(ms) + if ms.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS }
+}
+
+/// Hour bucket (UTC seconds at its start) of an instant in milliseconds.
+pub fn hour_bucket_s(ms: i64) -> i64 {
+    hour_floor_ms(ms) / 1000
+}
+
+/// Calls `f(hour_start_s, fraction)` for each UTC hour the interval [start, end) overlaps.
+pub fn split_hours(start_ms: i64, end_ms: i64, mut f: impl FnMut(i64, f64)) {
+    let total = (end_ms - start_ms) as f64;
+    if total <= 0.0 {
+        return;
+    }
+    let mut t = start_ms;
+    while t < end_ms {
+        let hour_ms = hour_floor_ms(t);
+        let next = (hour_ms + HOUR_MS).min(end_ms);
+        f(hour_ms / 1000, (next - t) as f64 / total);
+        t = next;
+    }
+}
 
 /// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -114,5 +151,16 @@ mod tests {
         assert!(parse_instant("2026-02-30").is_err());
         assert!(parse_instant("2026-13-01").is_err());
         assert!(parse_instant("2026-01-01T10:00:00+02:00").unwrap_err().contains("UTC"));
+    }
+
+    #[test]
+    fn hour_buckets() {
+        assert_eq!(hour_floor_ms(3_599_999), 0);
+        assert_eq!(hour_floor_ms(-1), -HOUR_MS);
+        assert_eq!(hour_ceil_ms(3_600_000), 3_600_000);
+        assert_eq!(hour_ceil_ms(3_600_001), 7_200_000);
+        let mut parts = vec![];
+        split_hours(3_590_000, 3_610_000, |h, f| parts.push((h, f)));
+        assert_eq!(parts, vec![(0, 0.5), (3600, 0.5)]);
     }
 }

@@ -2,10 +2,10 @@
 //! batching), the ledger's totals equal the totals computed straight from the
 //! distinct reports.
 
-use jazari::accounting::{Amounts, InstituteMap, Policy, charges};
+use jazari::accounting::{Amounts, Policy, charges};
 use jazari::config::{Config, EXAMPLE};
-use jazari::store::{GroupBy, Prepared, Store};
-use jazari_agent::wire::{Gpu, Host, Job, Process, Report, WIRE_VERSION};
+use jazari::store::{GroupBy, Prepared};
+use jazari_wire::{Gpu, Host, Job, Process, Report, WIRE_VERSION};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -121,7 +121,7 @@ proptest! {
         batch_sizes in proptest::collection::vec(1usize..7, 1..10),
     ) {
         let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-        let map = InstituteMap::from_config(&cfg);
+        let map = cfg.institute_map();
         let policy = Policy { idle_threshold_pct: 5.0 };
         let reports = build(&runs);
 
@@ -146,7 +146,7 @@ proptest! {
 
         let dir = std::env::temp_dir().join(format!("jazari-prop-{}-{}", std::process::id(), shuffle_seed));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut store = Store::open(&dir.join("s.sqlite")).unwrap();
+        let mut store = jazari::store::open(&dir.join("s.sqlite")).unwrap();
         let (mut accepted, mut duplicates, mut i, mut b) = (0, 0, 0, 0);
         while i < stream.len() {
             // Several requests per transaction (group commit), of varying sizes.

@@ -7,7 +7,7 @@
 //! read from an NVML event set on a background thread and handed to the next
 //! sample.
 
-use crate::wire::{EccCounts, Event, EventKind, Gpu, Health, Process, throttle_reason_names};
+use jazari_wire::{EccCounts, Event, EventKind, Gpu, Health, Process, throttle_reason_names};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
@@ -282,7 +282,7 @@ fn xid_events(nvml: &'static Nvml, tx: mpsc::Sender<Event>) {
                 };
                 let uuid = data.device.uuid().ok();
                 tracing::warn!(code, uuid = uuid.as_deref().unwrap_or("unknown"), "XID error");
-                let ev = Event { time_ms: crate::now_ms(), gpu_uuid: uuid, kind: EventKind::Xid { code } };
+                let ev = Event { time_ms: jazari_wire::now_ms(), gpu_uuid: uuid, kind: EventKind::Xid { code } };
                 if tx.send(ev).is_err() {
                     return;
                 }

@@ -1,6 +1,6 @@
 //! Host facts through sysinfo, plus the boot id from the kernel.
 
-use crate::wire::Host;
+use jazari_wire::Host;
 use std::time::Instant;
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
 

@@ -1,24 +1,16 @@
-//! Jazari agent: reads a GPU node (NVML, host, /proc) and reports to the collector.
+//! Jazari agent: reads a GPU node and reports to the collector.
 //!
-//! With default features off only [`wire`], the report format shared with the
-//! collector, is built.
+//! - [`gpu`]: GPUs through NVML (nvml-wrapper), XID events on a thread;
+//! - [`host`]: the host through sysinfo;
+//! - [`procs`]: `/proc`: which user, unix group, Slurm job and pod each process belongs to;
+//! - [`sampler`]: one numbered report from the three;
+//! - [`spool`] and [`push`]: the on-disk spool and the sender that drains it to the collector.
+//!
+//! The report format itself lives in the `jazari-wire` crate, shared with the collector.
 
-pub mod wire;
-
-#[cfg(feature = "collect")]
 pub mod gpu;
-#[cfg(feature = "collect")]
 pub mod host;
-#[cfg(feature = "collect")]
 pub mod procs;
-#[cfg(feature = "collect")]
 pub mod push;
-#[cfg(feature = "collect")]
 pub mod sampler;
-#[cfg(feature = "collect")]
 pub mod spool;
-
-/// Now, UTC milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}

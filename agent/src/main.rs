@@ -68,7 +68,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// Time between samples, for example 10s, 500ms or 1m [default: 10s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = jazari_wire::duration::parse)]
     interval: Option<Duration>,
     /// Folder of the on-disk spool that holds reports until the collector has them
     /// [default: /var/lib/jazari-agent/spool].
@@ -85,7 +85,7 @@ struct RunArgs {
     count: Option<u64>,
     /// On stop, how long to keep trying to deliver what the spool holds before exiting
     /// (what is left stays in the spool for the next start).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = jazari_wire::duration::parse)]
     linger: Duration,
 }
 
@@ -107,27 +107,9 @@ fn load_file_config(path: &std::path::Path) -> Result<FileConfig> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))
 }
 
-/// Parses "10s", "500ms", "2m", "1h" or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write for example 10s, 500ms or 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}`; use ms, s, m or h")),
-    };
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err(format!("`{s}`: a duration must be positive"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    jazari_wire::logging::init(None);
     let opts = |interval| SamplerOptions {
         node: cli.common.node.clone().unwrap_or_else(jazari_agent::host::node_name),
         nvml_lib: cli.common.nvml_lib.clone(),
@@ -159,7 +141,9 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
     };
     let interval = match (args.interval, &file.interval) {
         (Some(d), _) => d,
-        (None, Some(s)) => parse_duration(s).map_err(|e| anyhow::anyhow!("interval in the agent config: {e}"))?,
+        (None, Some(s)) => {
+            jazari_wire::duration::parse(s).map_err(|e| anyhow::anyhow!("interval in the agent config: {e}"))?
+        }
         (None, None) => Duration::from_secs(10),
     };
     let node = common.node.clone().or(file.node).unwrap_or_else(jazari_agent::host::node_name);
@@ -191,7 +175,7 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
     );
     let token_file =
         args.token_file.clone().or(file.token_file).context("give --token-file FILE with this node's token")?;
-    let token = read_token(&token_file)?;
+    let token = jazari_wire::token::read(&token_file)?;
     let spool_dir = args.spool_dir.clone().or(file.spool_dir).unwrap_or_else(|| "/var/lib/jazari-agent/spool".into());
     let max_mib = args.spool_max_mib.or(file.spool_max_mib).unwrap_or(256);
     let spool =
@@ -269,13 +253,6 @@ fn schedule(
     Ok(())
 }
 
-fn read_token(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read token file {}", path.display()))?;
-    let tok = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-    anyhow::ensure!(!tok.is_empty(), "token file {} is empty", path.display());
-    Ok(tok)
-}
-
 /// Sets `flag` when the signal arrives.
 fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -290,31 +267,4 @@ fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("JAZARI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
-    }
 }

@@ -3,7 +3,7 @@
 use crate::gpu::{GpuSource, NvmlSource};
 use crate::host::HostProbe;
 use crate::procs::ProcScanner;
-use crate::wire::{GpuSourceState, Job, Report, WIRE_VERSION};
+use jazari_wire::{GpuSourceState, Job, Report, WIRE_VERSION};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -94,7 +94,7 @@ impl Sampler {
     /// Takes one sample. The report covers the time since the previous one
     /// (the nominal interval for the first).
     pub fn sample(&mut self) -> Report {
-        let end = crate::now_ms();
+        let end = jazari_wire::now_ms();
         let start = self.last_end_ms.unwrap_or(end - self.interval.as_millis() as i64).min(end);
         self.last_end_ms = Some(end);
         let mut report = self.sample_at(start, end);
@@ -132,7 +132,7 @@ impl Sampler {
 }
 
 /// Fills in owner, job and pod of every GPU process.
-fn attribute(procs: &mut ProcScanner, jobs: &[Job], gpus: &mut [crate::wire::Gpu]) {
+fn attribute(procs: &mut ProcScanner, jobs: &[Job], gpus: &mut [jazari_wire::Gpu]) {
     let by_id: HashMap<&str, &Job> = jobs.iter().map(|j| (j.id.as_str(), j)).collect();
     for p in gpus.iter_mut().flat_map(|g| g.processes.iter_mut()) {
         let Some(info) = procs.get(p.pid).cloned() else { continue };
@@ -152,7 +152,7 @@ pub fn new_instance_id() -> String {
     let mut b = [0u8; 8];
     let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok();
     if !ok {
-        let t = crate::now_ms() as u64 ^ ((std::process::id() as u64) << 32);
+        let t = jazari_wire::now_ms() as u64 ^ ((std::process::id() as u64) << 32);
         b = t.to_le_bytes();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use jazari_agent::wire::{EventKind, GpuSourceState, Health, Report};
+use jazari_wire::{EventKind, GpuSourceState, Health, Report};
 use std::collections::HashSet;
 use std::process::Command;
 

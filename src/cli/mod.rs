@@ -1,46 +1,103 @@
-//! Client commands that read from the collector: `quota`, `report`.
+//! The `jazari` command line: the definition of every command and its
+//! arguments, one file each, and the dispatcher `main.rs` calls.
+//!
+//! - [`serve`]: the collector; [`token`]: API tokens; [`config`]: `check-config`, `gen-config`;
+//! - [`top`]: the dashboard; [`demo`]: a collector, a simulated cluster and the dashboard;
+//! - [`quota`]: burn-downs; [`report`]: usage reports; [`sim`]: simulated agents.
 
+pub mod config;
+pub mod demo;
 pub mod quota;
+pub mod quota_table;
+pub mod report;
+pub mod serve;
+pub mod sim;
+pub mod token;
+pub mod top;
 
-/// 1234567.8 → "1,234,568".
-pub fn thousands(v: f64) -> String {
-    let neg = v < 0.0;
-    let n = v.abs().round() as u64;
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
+use crate::client::Client;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Jazari: watch and account for shared GPU clusters.
+#[derive(Parser, Debug)]
+#[command(name = "jazari", version, about, long_about = None)]
+#[command(after_help = "\
+Environment:
+  JAZARI_LOG     log filter, for example `info` or `jazari=debug` (default: info)
+  JAZARI_URL     collector URL for clients (same as --url)
+  JAZARI_TOKEN_FILE  token file for clients (same as --token-file)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the collector.
+    Serve(serve::ServeArgs),
+    /// Manage API tokens (node, admin, institute).
+    #[command(subcommand)]
+    Token(token::TokenCmd),
+    /// Validate a collector configuration file.
+    CheckConfig(config::CheckArgs),
+    /// Print a commented example configuration.
+    GenConfig,
+    /// Simulated agents pushing real reports to a collector (load tests, demos).
+    Sim(sim::SimArgs),
+    /// Quota burn-down per institute: granted, used, in flight, projection.
+    Quota(quota::QuotaArgs),
+    /// The dashboard: nodes, GPUs, jobs, institutes and history, live.
+    Top(top::TopArgs),
+    /// A collector, a simulated cluster and the dashboard on it; no set-up needed.
+    Demo(demo::DemoArgs),
+    /// Usage summary for a period (funding reviews): csv, json, md or html.
+    Report(report::ReportArgs),
+}
+
+/// Where a client finds the collector.
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Collector URL [env: JAZARI_URL] [default: http://127.0.0.1:9470].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// File holding an admin or institute token [env: JAZARI_TOKEN_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    pub fn client(&self) -> Result<Client> {
+        Client::from_args(self.url.as_deref(), self.token_file.as_deref())
+    }
+}
+
+/// Parses the command line, sets up logging and runs the command.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The dashboard owns the terminal: it logs to a file.
+    let log_file = matches!(cli.command, Command::Top(_) | Command::Demo(_)).then(crate::tui::log_path);
+    jazari_wire::logging::init(log_file.as_deref());
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jazari: {e:#}");
+            std::process::ExitCode::FAILURE
         }
-        out.push(c);
-    }
-    if neg { format!("-{out}") } else { out }
-}
-
-/// GPU-hours for a table: one decimal under 10, else whole with separators.
-pub fn hours(v: f64) -> String {
-    if v.abs() < 10.0 { format!("{v:.1}") } else { thousands(v) }
-}
-
-/// Shortens `s` to `w` characters, ending with '…' when cut.
-pub fn fit(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
-        t.push('…');
-        t
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands() {
-        assert_eq!(super::thousands(0.0), "0");
-        assert_eq!(super::thousands(999.6), "1,000");
-        assert_eq!(super::thousands(1234567.0), "1,234,567");
-        assert_eq!(super::thousands(-4321.0), "-4,321");
-        assert_eq!(super::fit("abcdef", 4), "abc…");
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Token(t) => token::run(t),
+        Command::CheckConfig(a) => config::check(a),
+        Command::GenConfig => config::generate(),
+        Command::Sim(a) => sim::run(a),
+        Command::Quota(a) => quota::run(a),
+        Command::Top(a) => top::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Report(a) => report::run(a),
     }
 }

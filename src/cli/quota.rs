@@ -1,157 +1,45 @@
-//! `jazari quota`: the burn-down of each institute, as an 80-column table or JSON.
+//! `jazari quota`: the burn-down of each institute, as a table or JSON.
 
-use super::{fit, hours, thousands};
-use crate::quota::{BurnDown, State};
-use crate::time::{format_date, format_rfc3339};
-use std::fmt::Write;
+use super::ClientArgs;
+use super::quota_table::{By, table};
+use crate::api::paths;
+use crate::api::quota::{QuotaQuery, QuotasResponse};
+use anyhow::Result;
+use clap::Args;
 
-/// Which breakdown to print under each institute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum By {
-    Account,
-    User,
+#[derive(Args, Debug)]
+pub struct QuotaArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only this institute.
+    #[arg(long, value_name = "ID")]
+    pub institute: Option<String>,
+    /// Break use down by Slurm account or by user.
+    #[arg(long, value_enum)]
+    pub by: Option<By>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: QuotaFormat,
+    /// Evaluate at this date (YYYY-MM-DD or an RFC 3339 UTC time) instead of now.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
 }
 
-fn state(s: State) -> &'static str {
-    match s {
-        State::Ok => "ok",
-        State::Warning => "WARNING",
-        State::Exceeded => "EXCEEDED",
-        State::NoQuota => "no quota",
-    }
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum QuotaFormat {
+    Table,
+    Json,
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map(|p| format!("{p:.0}%")).unwrap_or_else(|| "-".into())
-}
-
-/// The table, every line at most 80 columns, readable without colour.
-pub fn table(items: &[BurnDown], by: Option<By>) -> String {
-    let mut out = String::new();
-    let at = items.first().map(|b| b.at_ms).unwrap_or(0);
-    let _ = writeln!(out, "Quotas at {} (GPU-hours; utilisation: NVML GPU utilisation)", format_rfc3339(at));
-    let _ = writeln!(
-        out,
-        "{:<16} {:<8} {:>9} {:>9} {:>5} {:>9} {:<10} {:>7}",
-        "INSTITUTE", "PERIOD", "GRANTED", "USED", "USE", "PROJECTED", "RUNS OUT", "GPUS"
-    );
-    for b in items {
-        let period = b.period.as_ref().map(|p| p.label.clone()).unwrap_or_else(|| "-".into());
-        let granted = b.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into());
-        let projected = b.projected_gpu_hours.map(hours).unwrap_or_else(|| "-".into());
-        let runs_out = b.runs_out_ms.map(format_date).unwrap_or_else(|| "-".into());
-        let gpus = match b.max_gpus {
-            Some(cap) => format!("{}/{cap}", b.gpus_in_use),
-            None => b.gpus_in_use.to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<16} {:<8} {:>9} {:>9} {:>5} {:>9} {:<10} {:>7}",
-            fit(&b.institute, 16),
-            fit(&period, 8),
-            granted,
-            hours(b.used_gpu_hours),
-            pct(b.used_pct),
-            projected,
-            runs_out,
-            gpus
-        );
-        let committed = if b.committed_known { hours(b.committed_gpu_hours) } else { "n/a (no time limits)".into() };
-        let eff = b.efficiency_pct.map(|e| format!("{e:.0}%")).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "  {:<9} settled {} · in flight {} · committed {}",
-            state(b.state),
-            hours(b.settled_gpu_hours),
-            hours(b.in_flight_gpu_hours),
-            committed
-        );
-        let queued = match b.queued_gpus {
-            Some(q) if q > 0 => format!(" · {q} GPUs queued"),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "            burn {}/day over 7 days · efficiency {}{queued}",
-            hours(b.burn_rate_gpu_hours_per_day),
-            eff
-        );
-        for r in &b.reasons {
-            let _ = writeln!(out, "            ! {}", fit(r, 66));
-        }
-        let rows = match by {
-            Some(By::Account) => &b.by_account,
-            Some(By::User) => &b.by_user,
-            None => continue,
-        };
-        for r in rows {
-            let key = if r.key.is_empty() { "(none)" } else { &r.key };
-            let granted = r.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into());
-            let _ = writeln!(
-                out,
-                "    {:<20} {:>9} {:>9} {:>5}",
-                fit(key, 20),
-                granted,
-                hours(r.used_gpu_hours),
-                pct(r.share_pct)
-            );
-        }
+pub fn run(a: QuotaArgs) -> Result<()> {
+    let client = a.client.client()?;
+    if let Some(at) = &a.at {
+        crate::time::parse_instant(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
     }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::accounting::Amounts;
-    use crate::quota::{QuotaSpec, RunningJob, UseRow, burn_down};
-
-    fn sample() -> Vec<BurnDown> {
-        let at = crate::time::parse_instant("2026-11-15").unwrap();
-        let spec = QuotaSpec {
-            gpu_hours: 120_000.0,
-            period: Some("quarter".into()),
-            start: None,
-            end: None,
-            max_gpus: Some(96),
-            warn_at_pct: 80.0,
-            accounts: [("nlp-lab".to_string(), 80_000.0), ("speech-lab".to_string(), 40_000.0)].into(),
-        };
-        let rows: Vec<UseRow> = (0..24 * 40)
-            .map(|h| UseRow {
-                hour: at / 1000 - 3600 * (h + 1),
-                account: if h % 3 == 0 { "speech-lab" } else { "nlp-lab" }.into(),
-                user: format!("user{}", h % 5),
-                job: format!("{}", h / 24),
-                amounts: Amounts { allocated_s: 3600.0 * 90.0, busy_s: 3600.0 * 60.0, ..Default::default() },
-            })
-            .collect();
-        let mut ibn = burn_down(
-            "ibn-sina",
-            "Ibn Sina",
-            Some(&spec),
-            at,
-            &rows,
-            &[RunningJob { id: "0".into(), gpus: 8, remaining_s: None }],
-            84,
-        );
-        ibn.queued_gpus = Some(16);
-        vec![ibn, burn_down("a-very-long-institute-name", "Long", None, at, &[], &[], 0)]
+    let q: QuotasResponse =
+        client.get_with(paths::QUOTAS, &QuotaQuery { institute: a.institute.clone(), at: a.at.clone() })?;
+    match a.format {
+        QuotaFormat::Json => println!("{}", serde_json::to_string_pretty(&q)?),
+        QuotaFormat::Table => print!("{}", table(&q.institutes, a.by)),
     }
-
-    #[test]
-    fn fits_80_columns_and_says_what_it_shows() {
-        for by in [None, Some(By::Account), Some(By::User)] {
-            let t = table(&sample(), by);
-            for line in t.lines() {
-                assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
-            }
-            assert!(t.contains("ibn-sina") && t.contains("2026-Q4"));
-            assert!(t.contains("committed n/a (no time limits)"));
-            assert!(t.contains("no quota"));
-        }
-        assert!(table(&sample(), None).contains("16 GPUs queued"));
-        let t = table(&sample(), Some(By::Account));
-        assert!(t.contains("nlp-lab") && t.contains("80,000"));
-    }
+    Ok(())
 }

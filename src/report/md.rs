@@ -4,19 +4,9 @@ use super::Report;
 use crate::time::{format_date, format_rfc3339};
 use std::fmt::Write;
 
+/// GPU-hours and kWh in the report's tables: one decimal, thousands separated.
 pub fn h(v: f64) -> String {
-    let s = format!("{v:.1}");
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "0"));
-    let neg = int.starts_with('-');
-    let digits = int.trim_start_matches('-');
-    let mut out = String::new();
-    for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{}{out}.{frac}", if neg { "-" } else { "" })
+    crate::format::grouped(v, 1)
 }
 
 pub fn pct(v: Option<f64>) -> String {

@@ -2,12 +2,13 @@
 //! format equal the ledger's.
 
 use super::*;
+use crate::accounting::{Amounts, DayRow, HourRow};
 use crate::config::{Config, EXAMPLE};
 
 const DAY: i64 = 86_400;
 
 /// Daily rows, hourly institute rows and (node, hour, covered) rows.
-type Ledger = (Vec<DayRow>, Vec<(i64, String, Amounts)>, Vec<(String, i64, f64)>);
+type Ledger = (Vec<DayRow>, Vec<HourRow>, Vec<(String, i64, f64)>);
 
 fn ledger(period: &ReportPeriod) -> Ledger {
     let mut days = vec![];
@@ -42,15 +43,15 @@ fn ledger(period: &ReportPeriod) -> Ledger {
             });
             for h in 0..24 {
                 let s = 1.0 / 24.0;
-                hours.push((
-                    d + h * 3600,
-                    inst.to_string(),
-                    Amounts {
+                hours.push(HourRow {
+                    hour: d + h * 3600,
+                    institute: inst.to_string(),
+                    amounts: Amounts {
                         allocated_s: a.allocated_s * s,
                         unscheduled_s: a.unscheduled_s * s,
                         ..Default::default()
                     },
-                ));
+                });
             }
         }
         // Idle capacity.

@@ -2,34 +2,8 @@
 //! versions (`{"set": true, "number": N}` wrappers, state arrays, SLUIDs),
 //! host lists and the per-node GPU indices of `gres_detail`.
 
+pub use crate::api::scheduler::{NodeGpus, SchedJob};
 use serde_json::Value;
-
-/// GPUs a job holds on one node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NodeGpus {
-    pub node: String,
-    pub count: u32,
-    /// Indices in the node's gres.conf order; absent for `gpu(CNT:n)`.
-    pub indices: Option<Vec<u32>>,
-    pub gpu_type: Option<String>,
-}
-
-/// One job as the scheduler sees it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SchedJob {
-    pub id: String,
-    pub user: Option<String>,
-    pub account: Option<String>,
-    pub partition: Option<String>,
-    /// RUNNING, PENDING, …
-    pub state: String,
-    pub start_s: Option<i64>,
-    pub time_limit_s: Option<i64>,
-    pub nodes: Vec<String>,
-    pub gpus: Vec<NodeGpus>,
-    /// GPUs asked for (pending jobs: what they wait for).
-    pub requested_gpus: u32,
-}
 
 impl SchedJob {
     pub fn running(&self) -> bool {

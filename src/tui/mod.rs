@@ -9,7 +9,13 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-use crate::client::Client;
+use crate::api::cluster::{ClusterView, JobsResponse};
+use crate::api::history::{SeriesQuery, SeriesResponse};
+use crate::api::paths;
+use crate::api::quota::QuotasResponse;
+use crate::api::scheduler::FindingsResponse;
+use crate::client::{Client, ClientError};
+use crate::time::now_ms;
 use anyhow::Result;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use state::{App, Data, Link, WINDOWS};
@@ -26,32 +32,19 @@ struct Shared {
 }
 
 /// Fetches everything the views need, once.
-pub fn fetch(client: &Client, window: usize) -> Result<Data, crate::client::ClientError> {
-    #[derive(serde::Deserialize)]
-    struct Jobs {
-        jobs: Vec<crate::server::live::JobView>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Quotas {
-        institutes: Vec<crate::quota::BurnDown>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Series {
-        points: Vec<crate::store::SeriesPoint>,
-    }
-    let cluster: crate::server::live::ClusterView = client.get("/api/v1/cluster")?;
-    let jobs: Jobs = client.get("/api/v1/jobs")?;
-    let quotas: Quotas = client.get("/api/v1/quotas")?;
-    let recent: Series = client.get("/api/v1/history/cluster?window=24h&points=240")?;
-    let history: Series = client.get(&format!("/api/v1/history/cluster?window={}&points=300", WINDOWS[window].0))?;
-    #[derive(serde::Deserialize)]
-    struct Findings {
-        findings: Vec<crate::scheduler::Finding>,
-    }
+pub fn fetch(client: &Client, window: usize) -> Result<Data, ClientError> {
+    let cluster: ClusterView = client.get(paths::CLUSTER)?;
+    let jobs: JobsResponse = client.get(paths::JOBS)?;
+    let quotas: QuotasResponse = client.get(paths::QUOTAS)?;
+    let series = |window: &str, points: usize| -> Result<SeriesResponse, ClientError> {
+        client.get_with(paths::CLUSTER_HISTORY, &SeriesQuery { window: Some(window.into()), points: Some(points) })
+    };
+    let recent = series("24h", 240)?;
+    let history = series(WINDOWS[window].0, 300)?;
     // Findings span institutes: an institute token is refused them, which is fine.
-    let findings = match client.get::<Findings>("/api/v1/findings") {
+    let findings = match client.get::<FindingsResponse>(paths::FINDINGS) {
         Ok(f) => f.findings,
-        Err(crate::client::ClientError::Refused { status: 403, .. }) => vec![],
+        Err(ClientError::Refused { status: 403, .. }) => vec![],
         Err(e) => return Err(e),
     };
     Ok(Data {
@@ -61,7 +54,7 @@ pub fn fetch(client: &Client, window: usize) -> Result<Data, crate::client::Clie
         recent: recent.points,
         history: history.points,
         findings,
-        fetched_ms: jazari_agent::now_ms(),
+        fetched_ms: now_ms(),
     })
 }
 
@@ -91,12 +84,12 @@ fn fetcher(
                     // Capped exponential backoff: 1, 2, 4, … 30 s.
                     wait = Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30));
                     failures += 1;
-                    let now = jazari_agent::now_ms();
+                    let now = now_ms();
                     let mut s = shared.lock().unwrap();
                     let since = s.link.error.as_ref().map(|e| e.1).unwrap_or(now);
                     let msg = match &e {
-                        crate::client::ClientError::Unreachable { why, .. } => why.clone(),
-                        crate::client::ClientError::Refused { status, message, .. } => format!("{status}: {message}"),
+                        ClientError::Unreachable { why, .. } => why.clone(),
+                        ClientError::Refused { status, message, .. } => format!("{status}: {message}"),
                     };
                     s.link = Link { error: Some((msg, since)), retry_ms: Some(now + wait.as_millis() as i64) };
                     s.fresh = true;
@@ -165,7 +158,7 @@ pub fn run(client: Client, refresh: Duration) -> Result<()> {
                     }
                 }
             }
-            terminal.draw(|f| render::draw(f, &mut app, jazari_agent::now_ms()))?;
+            terminal.draw(|f| render::draw(f, &mut app, now_ms()))?;
             if event::poll(Duration::from_millis(250))?
                 && let Event::Key(k) = event::read()?
                 && k.kind != KeyEventKind::Release

@@ -1,9 +1,10 @@
 //! Dashboard state: what was fetched, what the user is looking at, and the
 //! key table. Pure: no terminal, no network.
 
-use crate::quota::BurnDown;
-use crate::server::live::{ClusterView, JobView, NodeView};
-use crate::store::SeriesPoint;
+use crate::api::cluster::{ClusterView, JobView, NodeView};
+use crate::api::history::SeriesPoint;
+use crate::api::quota::BurnDown;
+use crate::api::scheduler::Finding;
 
 /// The last data fetched from the collector.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +17,7 @@ pub struct Data {
     /// Cluster series for the History view's window.
     pub history: Vec<SeriesPoint>,
     /// Disagreements between the scheduler and the agents (admin tokens only).
-    pub findings: Vec<crate::scheduler::Finding>,
+    pub findings: Vec<Finding>,
     /// When the data was fetched (ms).
     pub fetched_ms: i64,
 }

@@ -3,12 +3,13 @@
 
 use super::render::draw;
 use super::state::{App, Command, Data, View, command_for};
-use crate::accounting::{Amounts, InstituteMap};
+use crate::accounting::Amounts;
+use crate::api::history::SeriesPoint;
+use crate::api::scheduler::{Finding, FindingKind};
 use crate::config::{Config, EXAMPLE};
+use crate::live::{Live, ViewPolicy, Viewer};
 use crate::quota::{RunningJob, UseRow, burn_down};
-use crate::server::live::{Live, ViewPolicy, Viewer};
 use crate::sim::{SimCluster, SimSpec, tenants_from};
-use crate::store::SeriesPoint;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -17,7 +18,7 @@ const NOW: i64 = 1_795_000_000_000;
 /// A fixed cluster: 12 simulated nodes after 20 reports each, one silent.
 pub fn fixed_app(nodes: usize) -> App {
     let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = InstituteMap::from_config(&cfg);
+    let map = cfg.institute_map();
     let spec = SimSpec { nodes, gpus_per_node: 8, seed: 3, prefix: "gpu".into(), faults: true };
     let mut sim = SimCluster::new(&spec, tenants_from(&cfg), NOW - 200_000);
     let mut live = Live::default();
@@ -213,8 +214,8 @@ fn navigation_filter_sort_and_drill_down() {
 #[test]
 fn findings_and_queue_pressure_are_on_screen() {
     let mut app = fixed_app(4);
-    app.data.findings.push(crate::scheduler::Finding {
-        kind: "wrong_gpu".into(),
+    app.data.findings.push(Finding {
+        kind: FindingKind::WrongGpu,
         node: "gpu0001".into(),
         gpu: Some("GPU-x".into()),
         job: Some("12".into()),

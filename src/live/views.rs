@@ -1,219 +1,18 @@
-//! Live state in memory: the last report of each node, when it came, recent
-//! events; and the views the read API serves from it.
+//! The views `/api/v1/cluster`, `/api/v1/nodes/{node}` and `/api/v1/jobs`
+//! serve, built from live state for one reader.
 
+use super::{Live, NodeLive, ViewPolicy, Viewer};
 use crate::accounting::{InstituteMap, UNASSIGNED, allocation, gpu_key};
-use jazari_agent::wire::{Event, Gpu, Health, Host, Process, Report};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-
-const EVENTS_KEPT: usize = 50;
-
-#[derive(Debug, Clone)]
-pub struct NodeLive {
-    pub report: Report,
-    /// When the collector received the newest report (ms).
-    pub received_ms: i64,
-    pub first_seen_ms: i64,
-    pub events: VecDeque<Event>,
-}
-
-/// Nodes by name.
-#[derive(Debug, Default)]
-pub struct Live {
-    pub nodes: BTreeMap<String, NodeLive>,
-    /// When each job was first seen running (ms).
-    pub job_first_seen: HashMap<String, i64>,
-}
-
-impl Live {
-    /// Takes in an accepted report (older reports than the newest only add their events).
-    pub fn update(&mut self, r: &Report, now_ms: i64) {
-        for j in &r.jobs {
-            self.job_first_seen.entry(j.id.clone()).or_insert(r.interval_start_ms);
-        }
-        match self.nodes.get_mut(&r.node) {
-            Some(n) => {
-                n.events.extend(r.events.iter().cloned());
-                while n.events.len() > EVENTS_KEPT {
-                    n.events.pop_front();
-                }
-                if r.interval_end_ms >= n.report.interval_end_ms {
-                    n.report = r.clone();
-                    n.received_ms = now_ms;
-                }
-            }
-            None => {
-                self.nodes.insert(
-                    r.node.clone(),
-                    NodeLive {
-                        report: r.clone(),
-                        received_ms: now_ms,
-                        first_seen_ms: now_ms,
-                        events: r.events.iter().cloned().collect(),
-                    },
-                );
-            }
-        }
-    }
-
-    /// Takes in a batch: events of all reports, the state of the newest per node.
-    pub fn update_batch<'a>(&mut self, reports: impl Iterator<Item = &'a Report>, now_ms: i64) {
-        let mut newest: HashMap<&str, &Report> = HashMap::new();
-        let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
-        for r in reports {
-            let e = newest.entry(r.node.as_str()).or_insert(r);
-            if r.interval_end_ms > e.interval_end_ms {
-                *e = r;
-            }
-            if !r.events.is_empty() {
-                events.entry(r.node.as_str()).or_default().extend(&r.events);
-            }
-        }
-        for (node, r) in newest {
-            self.update(r, now_ms);
-            let older: Vec<Event> = events
-                .remove(node)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| !r.events.contains(e))
-                .cloned()
-                .collect();
-            if let Some(n) = self.nodes.get_mut(node) {
-                n.events.extend(older);
-                while n.events.len() > EVENTS_KEPT {
-                    n.events.pop_front();
-                }
-            }
-        }
-    }
-
-    /// Forgets jobs not seen on any node.
-    pub fn prune_jobs(&mut self) {
-        let running: std::collections::HashSet<&str> =
-            self.nodes.values().flat_map(|n| n.report.jobs.iter().map(|j| j.id.as_str())).collect();
-        self.job_first_seen.retain(|id, _| running.contains(id.as_str()));
-    }
-}
-
-/// What a reader may see.
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer<'a> {
-    /// `Some(id)` for an institute token: other institutes' users and jobs are hidden.
-    pub institute: Option<&'a str>,
-}
-
-/// Settings the views need.
-#[derive(Debug, Clone, Copy)]
-pub struct ViewPolicy {
-    pub stale_after_ms: i64,
-    pub idle_threshold_pct: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClusterView {
-    pub cluster: String,
-    pub generated_ms: i64,
-    pub summary: Summary,
-    pub institutes: Vec<InstituteLive>,
-    pub nodes: Vec<NodeView>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Summary {
-    pub nodes: usize,
-    pub nodes_reporting: usize,
-    pub gpus: usize,
-    pub gpus_allocated: usize,
-    pub gpus_busy: usize,
-    pub gpus_idle_allocated: usize,
-    pub gpus_unscheduled: usize,
-    pub gpus_unhealthy: usize,
-    pub power_w: f64,
-    /// Mean NVML GPU utilisation over reporting GPUs, percent.
-    pub mean_util_pct: Option<f64>,
-    pub utilisation_signal: String,
-    pub jobs: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize, Clone)]
-pub struct InstituteLive {
-    pub id: String,
-    pub gpus_in_use: usize,
-    pub jobs: usize,
-    pub mean_util_pct: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NodeView {
-    pub name: String,
-    pub stale: bool,
-    pub last_seen_ms: i64,
-    pub age_s: f64,
-    pub host: Host,
-    pub gpus: Vec<GpuView>,
-    pub jobs: Vec<JobOnNode>,
-    pub events: Vec<Event>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GpuView {
-    #[serde(flatten)]
-    pub gpu: Gpu,
-    pub allocated_to: Option<Allocation>,
-    pub idle_allocated: bool,
-    pub unhealthy: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, Clone)]
-pub struct Allocation {
-    pub job: Option<String>,
-    pub institute: String,
-    pub account: Option<String>,
-    pub user: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobOnNode {
-    pub id: String,
-    pub institute: String,
-    pub account: Option<String>,
-    pub user: Option<String>,
-    pub gpu_ids: Option<Vec<u32>>,
-    pub processes: u32,
-}
-
-/// A running job across nodes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobView {
-    pub id: String,
-    pub scheduler: String,
-    pub institute: String,
-    pub account: Option<String>,
-    pub user: Option<String>,
-    pub nodes: Vec<String>,
-    pub gpus: Vec<JobGpu>,
-    pub gpu_count: usize,
-    pub mean_util_pct: Option<f64>,
-    pub idle_gpus: usize,
-    pub mem_used_bytes: u64,
-    pub started_ms: Option<i64>,
-    pub run_time_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobGpu {
-    pub node: String,
-    pub uuid: String,
-    pub index: u32,
-    pub util_gpu_pct: Option<u32>,
-    pub mem_used_bytes: Option<u64>,
-    pub idle: bool,
-}
+use crate::api::cluster::{
+    Allocation, ClusterView, GpuView, InstituteLive, JobGpu, JobOnNode, JobView, NodeView, Summary,
+};
+use jazari_wire::{Event, Gpu, Health, Process};
+use std::collections::{BTreeMap, VecDeque};
 
 fn unhealthy(g: &Gpu, events: &VecDeque<Event>) -> bool {
     g.health != Health::Ok
         || g.ecc.as_ref().is_some_and(|e| e.volatile_uncorrected.unwrap_or(0) > 0)
-        || events.iter().any(|e| e.gpu_uuid == g.uuid && matches!(e.kind, jazari_agent::wire::EventKind::Xid { .. }))
+        || events.iter().any(|e| e.gpu_uuid == g.uuid && matches!(e.kind, jazari_wire::EventKind::Xid { .. }))
 }
 
 impl Live {
@@ -225,7 +24,7 @@ impl Live {
         viewer: Viewer,
         now_ms: i64,
     ) -> ClusterView {
-        let mut summary = Summary { utilisation_signal: "nvml_gpu_utilization".into(), ..Default::default() };
+        let mut summary = Summary { utilisation_signal: crate::api::UTILISATION_SIGNAL.into(), ..Default::default() };
         let mut inst: BTreeMap<String, (usize, std::collections::HashSet<String>, f64, usize)> = BTreeMap::new();
         let mut util_sum = 0.0;
         let mut util_n = 0usize;

@@ -1,15 +1,15 @@
 //! A simulated cluster whose agents send real reports (`jazari sim`, the demo,
-//! the ingest benchmark).
+//! the ingest benchmark): this module makes the reports, [`drive`] sends them.
 //!
 //! Jobs of the configured institutes arrive and finish; each holds whole GPUs
 //! of one node and uses them with its own efficiency. Some jobs hold GPUs and
 //! leave them idle; one node stops reporting after a while; one GPU raises
 //! XID errors.
 
+pub mod drive;
+
 use crate::config::Config;
-use jazari_agent::wire::{
-    EccCounts, Event, EventKind, Gpu, GpuSourceState, Health, Host, Job, Process, Report, WIRE_VERSION,
-};
+use jazari_wire::{EccCounts, Event, EventKind, Gpu, GpuSourceState, Health, Host, Job, Process, Report, WIRE_VERSION};
 
 /// xorshift64*: small, fast, deterministic for a seed.
 #[derive(Debug, Clone)]
@@ -347,170 +347,5 @@ mod tests {
         assert!(xids > 0, "one GPU raises XIDs");
         // The silent node stops after 45 s.
         assert_eq!(c.reports(200_000).len(), 7);
-    }
-}
-
-/// Figures of a load run.
-#[derive(Debug, Default)]
-pub struct LoadFigures {
-    pub reports: u64,
-    pub accepted: u64,
-    pub batches: u64,
-    pub errors: u64,
-    pub seconds: f64,
-    pub latencies_ms: Vec<f64>,
-}
-
-impl LoadFigures {
-    pub fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_ms.is_empty() {
-            return 0.0;
-        }
-        let mut v = self.latencies_ms.clone();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[((v.len() - 1) as f64 * p).round() as usize]
-    }
-}
-
-/// Sends reports as fast as the collector takes them, with simulated time
-/// running ahead (each node's reports are `interval_ms` apart, starting a
-/// week back), from `threads` connections. A batch is `batch` consecutive
-/// reports of one node, as an agent sends when it drains its spool.
-pub fn load(
-    client: &crate::client::Client,
-    spec: &SimSpec,
-    tenants: &[Tenant],
-    batch: usize,
-    threads: usize,
-    duration: std::time::Duration,
-    interval_ms: i64,
-) -> LoadFigures {
-    let start_ms = jazari_agent::now_ms() - 7 * 86_400_000;
-    let began = std::time::Instant::now();
-    let per = spec.nodes.div_ceil(threads.max(1));
-    let handles: Vec<_> = (0..threads.max(1))
-        .map(|t| {
-            let client = client.clone();
-            let tenants = tenants.to_vec();
-            let spec = SimSpec {
-                nodes: per.min(spec.nodes.saturating_sub(t * per)),
-                prefix: format!("{}t{t}-", spec.prefix),
-                seed: spec.seed + t as u64,
-                faults: false,
-                ..spec.clone()
-            };
-            std::thread::spawn(move || {
-                let mut f = LoadFigures::default();
-                let mut c = SimCluster::new(&spec, tenants, start_ms);
-                // Like agents draining their spools: each batch is consecutive reports of one node.
-                'outer: while began.elapsed() < duration {
-                    for n in 0..c.len() {
-                        if began.elapsed() >= duration {
-                            break 'outer;
-                        }
-                        let chunk: Vec<Report> = (0..batch).filter_map(|_| c.next_report(n, interval_ms)).collect();
-                        let json = serde_json::to_vec(&chunk).expect("reports serialise");
-                        let t0 = std::time::Instant::now();
-                        match client.post_json("/api/v1/reports", &json, Some(1)) {
-                            Ok((200, body)) => {
-                                f.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-                                f.batches += 1;
-                                f.reports += chunk.len() as u64;
-                                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                                f.accepted += v["accepted"].as_u64().unwrap_or(0);
-                            }
-                            Ok((status, body)) => {
-                                f.errors += 1;
-                                if f.errors <= 3 {
-                                    eprintln!("jazari sim: collector answered {status}: {body}");
-                                }
-                            }
-                            Err(e) => {
-                                f.errors += 1;
-                                if f.errors <= 3 {
-                                    eprintln!("jazari sim: {e}");
-                                }
-                            }
-                        }
-                    }
-                }
-                f
-            })
-        })
-        .collect();
-    let mut total = LoadFigures::default();
-    for h in handles {
-        let f = h.join().expect("load thread");
-        total.reports += f.reports;
-        total.accepted += f.accepted;
-        total.batches += f.batches;
-        total.errors += f.errors;
-        total.latencies_ms.extend(f.latencies_ms);
-    }
-    total.seconds = began.elapsed().as_secs_f64();
-    total
-}
-
-/// Sends `hours` of past reports, `step` apart, as agents draining their
-/// spools would (one node's reports per batch), so a fresh collector has
-/// history to show.
-pub fn backfill(
-    client: &crate::client::Client,
-    spec: &SimSpec,
-    tenants: Vec<Tenant>,
-    hours: i64,
-    step_ms: i64,
-) -> Result<u64, String> {
-    let now = jazari_agent::now_ms();
-    let start = now - hours * 3_600_000;
-    let mut c = SimCluster::new(&SimSpec { faults: false, seed: spec.seed ^ 0x5eed, ..spec.clone() }, tenants, start);
-    let per_node = ((now - start) / step_ms - 1).max(0) as usize;
-    let mut sent = 0;
-    for n in 0..c.len() {
-        let reports: Vec<Report> = (0..per_node).filter_map(|_| c.next_report(n, step_ms)).collect();
-        for chunk in reports.chunks(200) {
-            let json = serde_json::to_vec(chunk).expect("reports serialise");
-            match client.post_json("/api/v1/reports", &json, Some(1)) {
-                Ok((200, _)) => sent += chunk.len() as u64,
-                Ok((status, body)) => return Err(format!("collector answered {status}: {body}")),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-    Ok(sent)
-}
-
-/// Runs simulated agents in real time: every `interval`, each node posts its
-/// report, like an agent would. Stops when `stop` is set.
-pub fn realtime(
-    client: &crate::client::Client,
-    spec: &SimSpec,
-    tenants: Vec<Tenant>,
-    interval: std::time::Duration,
-    stop: &std::sync::atomic::AtomicBool,
-) {
-    let interval_ms = interval.as_millis() as i64;
-    let mut c = SimCluster::new(spec, tenants, jazari_agent::now_ms() - interval_ms);
-    let mut warned = false;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let tick = std::time::Instant::now();
-        for r in c.reports(jazari_agent::now_ms()) {
-            let json = serde_json::to_vec(&r).expect("reports serialise");
-            match client.post_json("/api/v1/reports", &json, Some(1)) {
-                Ok((200, _)) => warned = false,
-                Ok((status, body)) if !warned => {
-                    tracing::warn!("simulated agent: collector answered {status}: {body}");
-                    warned = true;
-                }
-                Err(e) if !warned => {
-                    tracing::warn!("simulated agent: {e}");
-                    warned = true;
-                }
-                _ => {}
-            }
-        }
-        while tick.elapsed() < interval && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            std::thread::sleep((interval - tick.elapsed()).min(std::time::Duration::from_millis(100)));
-        }
     }
 }

@@ -1,0 +1,146 @@
+//! Usage reports for a period (`/api/v1/report`, `jazari report`).
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the report's JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `GET /api/v1/report?period=` or `?from=&to=` (days), `&institute=&anonymise=`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReportQuery {
+    /// `2026`, `2026-Q1` or `2026-03`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// First day, `YYYY-MM-DD`; with `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last day, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institute: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymise: Option<bool>,
+}
+
+/// The report's period: [start, end) in UTC seconds, whole days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportPeriod {
+    pub label: String,
+    /// First day, `YYYY-MM-DD`.
+    pub first_day: String,
+    /// Last day, inclusive.
+    pub last_day: String,
+    pub start_s: i64,
+    pub end_s: i64,
+}
+
+/// Figures in GPU-hours and kWh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub capacity_gpu_hours: f64,
+    pub allocated_gpu_hours: f64,
+    /// Allocated GPU-hours weighted by NVML GPU utilisation.
+    pub utilised_gpu_hours: f64,
+    pub idle_allocated_gpu_hours: f64,
+    pub unscheduled_gpu_hours: f64,
+    pub energy_kwh: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slice {
+    /// `2026-03` for a month, `2026-03-02` (the Monday) for a week.
+    pub label: String,
+    pub start_s: i64,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopUser {
+    pub user: String,
+    pub gpu_hours: f64,
+    pub utilised_gpu_hours: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopJob {
+    pub job: String,
+    pub user: String,
+    pub account: String,
+    pub gpu_hours: f64,
+    pub utilised_gpu_hours: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstituteReport {
+    pub id: String,
+    pub name: String,
+    /// Grant for the report period, pro-rated from the quota's own periods.
+    pub granted_gpu_hours: Option<f64>,
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Allocated plus unscheduled GPU-hours against the grant, percent.
+    pub share_of_grant_pct: Option<f64>,
+    pub efficiency_pct: Option<f64>,
+    pub jobs: usize,
+    pub users: usize,
+    /// Highest hourly mean of GPUs in use (allocated or unscheduled).
+    pub peak_concurrent_gpus: f64,
+    pub breakdown: Vec<Slice>,
+    pub top_users: Vec<TopUser>,
+    pub top_jobs: Vec<TopJob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub node: String,
+    pub from_s: i64,
+    pub to_s: i64,
+    pub missing_hours: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub nodes: usize,
+    pub expected_node_hours: f64,
+    pub received_node_hours: f64,
+    /// Share of the expected node-intervals received, percent.
+    pub coverage_pct: Option<f64>,
+    pub gaps: Vec<Gap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterReport {
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub allocated_share_pct: Option<f64>,
+    pub utilised_share_pct: Option<f64>,
+    /// Share of the expected GPU-time during which GPUs reported, percent.
+    pub availability_pct: Option<f64>,
+    pub coverage: Coverage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayPoint {
+    pub day_s: i64,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub cluster_name: String,
+    pub generated_ms: i64,
+    pub period: ReportPeriod,
+    pub utilisation_signal: String,
+    pub anonymised: bool,
+    pub breakdown_by: String,
+    pub cluster: ClusterReport,
+    pub institutes: Vec<InstituteReport>,
+    /// All institutes together, `unassigned` included: equals the ledger.
+    pub total: Figures,
+    pub daily: Vec<DayPoint>,
+}

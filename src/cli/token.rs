@@ -1,0 +1,118 @@
+//! `jazari token add|list|revoke`: API tokens, made and listed on the collector host.
+
+use crate::auth::{self, Role};
+use crate::config::Config;
+use crate::store::Store;
+use crate::time::{format_rfc3339, now_ms};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// The collector configuration and store a command works on.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// Collector configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// SQLite store (overrides `store` in the config).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The configuration and the store it names (or `--store`), opened.
+    pub fn open(&self) -> Result<(Config, Box<dyn Store>)> {
+        let cfg = Config::load(&self.config)?;
+        let path = self.store.clone().unwrap_or_else(|| cfg.store.clone());
+        let store = crate::store::open(&path).context("opening the store")?;
+        Ok((cfg, store))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create a token and print its secret once.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A token for an agent: reports for this node only, or for any node with '*'.
+        #[arg(long, value_name = "NAME", group = "role")]
+        node: Option<String>,
+        /// A token that reads everything.
+        #[arg(long, group = "role")]
+        admin: bool,
+        /// A token that reads what concerns one institute.
+        #[arg(long, value_name = "ID", group = "role")]
+        institute: Option<String>,
+    },
+    /// List tokens (ids and roles; secrets are never stored).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Token id, as `token list` shows it.
+        id: String,
+    },
+}
+
+pub fn run(cmd: TokenCmd) -> Result<()> {
+    let now = now_ms();
+    match cmd {
+        TokenCmd::Add { store, node, admin, institute } => {
+            let (cfg, s) = store.open()?;
+            let role = match (node, admin, institute) {
+                (Some(n), false, None) => Role::Node(n),
+                (None, true, None) => Role::Admin,
+                (None, false, Some(i)) => {
+                    if cfg.institute(&i).is_none() {
+                        bail!(
+                            "no institute `{i}` in {}; known institutes: {}",
+                            store.config.display(),
+                            cfg.institute_ids()
+                        );
+                    }
+                    Role::Institute(i)
+                }
+                _ => bail!("say what the token is for: --node NAME, --admin or --institute ID"),
+            };
+            let (id, secret) = auth::create(s.as_ref(), &role, now)?;
+            let (kind, scope) = role.parts();
+            let what = if scope.is_empty() { kind.to_string() } else { format!("{kind} {scope}") };
+            eprintln!(
+                "Created token {id} ({what}). Its secret is shown once; keep it in a file readable only by its user:"
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        TokenCmd::List { store } => {
+            let (_, s) = store.open()?;
+            println!("{:<10} {:<10} {:<24} {:<21} STATE", "ID", "ROLE", "SCOPE", "CREATED");
+            for t in s.tokens()? {
+                let state = match t.revoked_ms {
+                    Some(ms) => format!("revoked {}", format_rfc3339(ms)),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<10} {:<10} {:<24} {:<21} {state}",
+                    t.id,
+                    t.role,
+                    if t.scope.is_empty() { "-" } else { &t.scope },
+                    format_rfc3339(t.created_ms)
+                );
+            }
+            Ok(())
+        }
+        TokenCmd::Revoke { store, id } => {
+            let (_, s) = store.open()?;
+            if !s.revoke_token(&id, now)? {
+                bail!("no active token `{id}`; `jazari token list` shows the ids");
+            }
+            println!("revoked {id}; collectors stop accepting it within 30 s");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `jazari top`: the dashboard.
+
+use super::ClientArgs;
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Time between fetches.
+    #[arg(long, default_value = "2s", value_parser = jazari_wire::duration::parse)]
+    pub refresh: std::time::Duration,
+}
+
+pub fn run(a: TopArgs) -> Result<()> {
+    crate::tui::run(a.client.client()?, a.refresh)
+}

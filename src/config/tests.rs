@@ -1,0 +1,75 @@
+//! Configuration errors name the file, the line and the key.
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+#[test]
+fn the_example_is_valid_and_has_three_institutes() {
+    let c = parse(EXAMPLE).unwrap();
+    assert!(c.institutes.len() >= 3);
+    assert!(c.institute("ibn-sina").is_some());
+}
+
+#[test]
+fn unknown_key_names_the_key_and_line() {
+    let err = parse("cluster = \"x\"\n\n[nodes]\nintervall = \"10s\"\n").unwrap_err().to_string();
+    assert!(err.contains("intervall"), "{err}");
+    assert!(err.contains("line 4") || err.contains(":4:"), "{err}");
+    assert!(err.starts_with("test.toml"), "{err}");
+}
+
+#[test]
+fn bad_duration_is_explained() {
+    let err = parse("[nodes]\ninterval = \"10 parsecs\"\n").unwrap_err().to_string();
+    assert!(err.contains("unknown unit"), "{err}");
+}
+
+#[test]
+fn a_member_in_two_institutes_is_refused() {
+    let err = parse("[[institutes]]\nid = \"a\"\naccounts = [\"x\"]\n[[institutes]]\nid = \"b\"\naccounts = [\"x\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`a` and `b`") && err.contains("`x`"), "{err}");
+}
+
+#[test]
+fn duplicate_and_malformed_ids_are_refused() {
+    assert!(
+        parse("[[institutes]]\nid = \"a\"\n[[institutes]]\nid = \"a\"\n").unwrap_err().to_string().contains("twice")
+    );
+    assert!(parse("[[institutes]]\nid = \"Bad Id\"\n").unwrap_err().to_string().contains("Bad Id"));
+}
+
+#[test]
+fn quota_errors_name_the_institute_and_the_key() {
+    let err = parse(
+        "[[institutes]]\nid = \"a\"\naccounts = [\"x\"]\n[institutes.quota]\ngpu_hours = 10\nperiod = \"fortnight\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("institute `a`") && err.contains("quota.period") && err.contains("fortnight"), "{err}");
+    let err = parse("[[institutes]]\nid = \"a\"\naccounts = [\"x\"]\n[institutes.quota]\ngpu_hours = 10\nperiod = \"year\"\naccounts = { y = 5 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("quota.accounts.y"), "{err}");
+    let err = parse("[[institutes]]\nid = \"a\"\n[institutes.quota]\ngpu_hours = 10\nperiod = \"year\"\nbudget = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("budget"), "{err}");
+}
+
+#[test]
+fn namespaces_are_refused_until_pods_are_attributed() {
+    let err = parse("[[institutes]]\nid = \"a\"\nnamespaces = [\"ns\"]\n").unwrap_err().to_string();
+    assert!(err.contains("institute `a`") && err.contains("namespaces") && err.contains("not supported"), "{err}");
+}
+
+#[test]
+fn scheduler_kind_and_gpu_index_are_checked() {
+    let err = parse("[scheduler]\nkind = \"pbs\"\n").unwrap_err().to_string();
+    assert!(err.contains("pbs") && err.contains("slurm"), "{err}");
+    let err = parse("[scheduler]\ngpu_index = \"pci\"\n").unwrap_err().to_string();
+    assert!(err.contains("pci") && err.contains("minor"), "{err}");
+}

@@ -1,0 +1,74 @@
+//! Numbers and words for people: the one place figures are formatted for
+//! the terminal, the quota table and the reports.
+
+/// `v` with `decimals` decimals and thousands separators: 1234567.8 → "1,234,568" (0) or "1,234,567.8" (1).
+pub fn grouped(v: f64, decimals: usize) -> String {
+    let s = if decimals == 0 { format!("{}", v.abs().round() as u64) } else { format!("{:.decimals$}", v.abs()) };
+    let (int, frac) = s.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((&s, None));
+    let mut out = String::with_capacity(s.len() + s.len() / 3 + 1);
+    if v < 0.0 {
+        out.push('-');
+    }
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// 1234567.8 → "1,234,568".
+pub fn thousands(v: f64) -> String {
+    grouped(v, 0)
+}
+
+/// GPU-hours for a table: one decimal under 10, else whole with separators.
+pub fn hours(v: f64) -> String {
+    if v.abs() < 10.0 { format!("{v:.1}") } else { thousands(v) }
+}
+
+/// Shortens `s` to `w` characters, ending with '…' when cut.
+pub fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A span of milliseconds as "42 s", "17 min", "5 h" or "3 d".
+pub fn ago(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.6), "1,000");
+        assert_eq!(thousands(1234567.0), "1,234,567");
+        assert_eq!(thousands(-4321.0), "-4,321");
+        assert_eq!(grouped(1234567.84, 1), "1,234,567.8");
+        assert_eq!(grouped(-1234.5, 1), "-1,234.5");
+        assert_eq!(hours(9.94), "9.9");
+        assert_eq!(hours(12.4), "12");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(ago(61_000), "61 s");
+    }
+}

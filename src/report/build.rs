@@ -1,0 +1,219 @@
+//! Building a report from the ledger's roll-ups (pure).
+
+use super::coverage::{CoverageInput, coverage};
+use super::*;
+use crate::accounting::{DayRow, HourRow, UNASSIGNED};
+use crate::config::Institute;
+use crate::quota::Quota;
+use crate::time::{civil_from_days, days_from_civil, format_date};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const DAY: i64 = 86_400;
+const TOP: usize = 10;
+
+/// What a report is built from.
+pub struct Inputs<'a> {
+    pub cluster_name: &'a str,
+    pub institutes: &'a [Institute],
+    pub days: &'a [DayRow],
+    /// The hourly roll-up per institute.
+    pub hours: &'a [HourRow],
+    pub coverage: &'a CoverageInput,
+    pub now_s: i64,
+}
+
+/// Options of a report.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub institute: Option<String>,
+    pub anonymise: bool,
+    /// Salt of the pseudonyms (stable for a given salt).
+    pub salt: String,
+}
+
+/// A pseudonym for a user name: stable for a salt, not reversible without it.
+pub fn pseudonym(salt: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if name.is_empty() {
+        return String::new();
+    }
+    let h = Sha256::digest(format!("{salt}\0{name}").as_bytes());
+    format!("user-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+}
+
+/// Grant for `p` from a quota, pro-rated by overlap with the quota's periods.
+pub fn prorated_grant(q: &Quota, p: &ReportPeriod) -> f64 {
+    let (start, end) = (p.start_s * 1000, p.end_s * 1000);
+    let mut total = 0.0;
+    let mut qp = q.period_at(start);
+    loop {
+        let overlap = (qp.end_ms.min(end) - qp.start_ms.max(start)).max(0) as f64;
+        total += q.gpu_hours * overlap / (qp.end_ms - qp.start_ms) as f64;
+        if matches!(q.period, crate::quota::QuotaPeriod::Explicit(_)) || qp.end_ms >= end {
+            break;
+        }
+        qp = q.period_at(qp.end_ms);
+    }
+    total
+}
+
+/// Month label and start of a day.
+fn month_of(day_s: i64) -> (String, i64) {
+    let (y, m, _) = civil_from_days(day_s.div_euclid(DAY));
+    (format!("{y:04}-{m:02}"), days_from_civil(y, m, 1) * DAY)
+}
+
+/// Week (Monday) label and start of a day.
+fn week_of(day_s: i64) -> (String, i64) {
+    let d = day_s.div_euclid(DAY);
+    // 1970-01-01 was a Thursday: Monday = d - ((d + 3) mod 7).
+    let monday = d - (d + 3).rem_euclid(7);
+    (format_date(monday * DAY * 1000), monday * DAY)
+}
+
+/// Builds the report.
+pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: i64) -> Report {
+    let weekly = period.days() < 59;
+    let slice_of = |d: i64| if weekly { week_of(d) } else { month_of(d) };
+    let in_period = |d: i64| d >= period.start_s && d < period.end_s;
+    let name = |u: &str| if opts.anonymise { pseudonym(&opts.salt, u) } else { u.to_string() };
+
+    let mut total = Figures::default();
+    let mut cluster = Figures::default();
+    #[derive(Default)]
+    struct Acc {
+        figures: Figures,
+        jobs: BTreeSet<String>,
+        users: BTreeSet<String>,
+        slices: BTreeMap<i64, (String, Figures)>,
+        by_user: HashMap<String, (f64, f64)>,
+        by_job: HashMap<String, (String, String, f64, f64)>,
+    }
+    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut daily: BTreeMap<i64, Figures> = BTreeMap::new();
+    for r in inp.days.iter().filter(|r| in_period(r.day)) {
+        cluster.add(&r.amounts);
+        daily.entry(r.day).or_default().add(&r.amounts);
+        if r.institute.is_empty() {
+            continue; // idle capacity
+        }
+        total.add(&r.amounts);
+        if opts.institute.as_deref().is_some_and(|i| i != r.institute) {
+            continue;
+        }
+        let a = acc.entry(r.institute.clone()).or_default();
+        a.figures.add(&r.amounts);
+        if !r.job.is_empty() {
+            a.jobs.insert(r.job.clone());
+        }
+        if !r.user.is_empty() {
+            a.users.insert(r.user.clone());
+        }
+        let (label, start) = slice_of(r.day);
+        a.slices.entry(start).or_insert_with(|| (label, Figures::default())).1.add(&r.amounts);
+        let gh = (r.amounts.allocated_s + r.amounts.unscheduled_s) / 3600.0;
+        let ut = r.amounts.busy_s / 3600.0;
+        let u = a.by_user.entry(r.user.clone()).or_default();
+        u.0 += gh;
+        u.1 += ut;
+        if !r.job.is_empty() {
+            let j = a.by_job.entry(r.job.clone()).or_insert_with(|| (r.user.clone(), r.account.clone(), 0.0, 0.0));
+            j.2 += gh;
+            j.3 += ut;
+        }
+    }
+    let mut peak: HashMap<&str, f64> = HashMap::new();
+    for HourRow { institute: i, amounts: a, .. } in inp.hours.iter().filter(|h| in_period(h.hour)) {
+        let g = (a.allocated_s + a.unscheduled_s) / 3600.0;
+        let e = peak.entry(i.as_str()).or_default();
+        *e = e.max(g);
+    }
+    // Institutes of the config (even without use), then `unassigned` if it has use.
+    let mut ids: Vec<(String, String, Option<&Quota>)> = inp
+        .institutes
+        .iter()
+        .filter(|i| opts.institute.as_deref().is_none_or(|x| x == i.id))
+        .map(|i| (i.id.clone(), i.display_name().to_string(), i.quota.as_ref()))
+        .collect();
+    if acc.contains_key(UNASSIGNED) && opts.institute.as_deref().is_none_or(|x| x == UNASSIGNED) {
+        ids.push((UNASSIGNED.into(), "Unassigned (no institute claims it)".into(), None));
+    }
+    let institutes = ids
+        .into_iter()
+        .map(|(id, display, quota)| {
+            let a = acc.remove(&id).unwrap_or_default();
+            let granted = quota.map(|q| prorated_grant(q, period));
+            let used = a.figures.allocated_gpu_hours + a.figures.unscheduled_gpu_hours;
+            let mut top_users: Vec<TopUser> = a
+                .by_user
+                .into_iter()
+                .map(|(u, (g, ut))| TopUser {
+                    user: if u.is_empty() { "(unknown)".into() } else { name(&u) },
+                    gpu_hours: g,
+                    utilised_gpu_hours: ut,
+                })
+                .collect();
+            top_users.sort_by(|x, y| y.gpu_hours.total_cmp(&x.gpu_hours).then(x.user.cmp(&y.user)));
+            top_users.truncate(TOP);
+            let mut top_jobs: Vec<TopJob> = a
+                .by_job
+                .into_iter()
+                .map(|(j, (u, acct, g, ut))| TopJob {
+                    job: j,
+                    user: name(&u),
+                    account: acct,
+                    gpu_hours: g,
+                    utilised_gpu_hours: ut,
+                })
+                .collect();
+            top_jobs.sort_by(|x, y| y.gpu_hours.total_cmp(&x.gpu_hours).then(x.job.cmp(&y.job)));
+            top_jobs.truncate(TOP);
+            InstituteReport {
+                share_of_grant_pct: granted.filter(|g| *g > 0.0).map(|g| used / g * 100.0),
+                efficiency_pct: a.figures.efficiency_pct(),
+                granted_gpu_hours: granted,
+                jobs: a.jobs.len(),
+                users: a.users.len(),
+                peak_concurrent_gpus: peak.get(id.as_str()).copied().unwrap_or(0.0),
+                breakdown: a
+                    .slices
+                    .into_iter()
+                    .map(|(start_s, (label, figures))| Slice { label, start_s, figures })
+                    .collect(),
+                top_users,
+                top_jobs,
+                figures: a.figures,
+                id,
+                name: display,
+            }
+        })
+        .collect();
+    let coverage = coverage(inp.coverage, period, inp.now_s);
+    let gpus_per_node = if coverage.received_node_hours > 0.0 {
+        cluster.capacity_gpu_hours / coverage.received_node_hours
+    } else {
+        0.0
+    };
+    let expected_gpu_hours = coverage.expected_node_hours * gpus_per_node;
+    let share = |x: f64| (cluster.capacity_gpu_hours > 0.0).then(|| x / cluster.capacity_gpu_hours * 100.0);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        cluster_name: inp.cluster_name.to_string(),
+        generated_ms,
+        period: period.clone(),
+        utilisation_signal: "NVML GPU utilisation (share of time a kernel was running)".into(),
+        anonymised: opts.anonymise,
+        breakdown_by: if weekly { "week" } else { "month" }.into(),
+        cluster: ClusterReport {
+            allocated_share_pct: share(cluster.allocated_gpu_hours),
+            utilised_share_pct: share(cluster.utilised_gpu_hours),
+            availability_pct: (expected_gpu_hours > 0.0)
+                .then(|| cluster.capacity_gpu_hours / expected_gpu_hours * 100.0),
+            figures: cluster,
+            coverage,
+        },
+        institutes,
+        total,
+        daily: daily.into_iter().map(|(day_s, figures)| DayPoint { day_s, figures }).collect(),
+    }
+}

@@ -1,0 +1,67 @@
+//! `GET /metrics`: Prometheus text exposition of live state: cluster gauges
+//! and per-GPU gauges (no job or user labels: attribution lives in the ledger).
+
+use super::app::App;
+use crate::live::Viewer;
+use crate::time::now_ms;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// A Prometheus gauge: name, help, and how to read it off a GPU.
+type Gauge = (&'static str, &'static str, fn(&jazari_wire::Gpu) -> Option<f64>);
+
+/// Prometheus text exposition: cluster gauges and per-GPU gauges (no job labels).
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    use std::fmt::Write;
+    let view = app.live.read().unwrap().cluster_view(
+        &app.cfg.cluster,
+        &app.map,
+        app.view_policy(),
+        Viewer { institute: None },
+        now_ms(),
+    );
+    let mut out = String::with_capacity(256 + view.summary.gpus * 400);
+    let s = &view.summary;
+    let _ = writeln!(
+        out,
+        "# HELP jazari_nodes Nodes known to the collector.\n# TYPE jazari_nodes gauge\njazari_nodes {}",
+        s.nodes
+    );
+    let _ = writeln!(
+        out,
+        "# HELP jazari_nodes_reporting Nodes that reported recently.\n# TYPE jazari_nodes_reporting gauge\njazari_nodes_reporting {}",
+        s.nodes_reporting
+    );
+    let _ = writeln!(out, "# HELP jazari_gpus GPUs by state.\n# TYPE jazari_gpus gauge");
+    for (state, n) in [
+        ("total", s.gpus),
+        ("allocated", s.gpus_allocated),
+        ("busy", s.gpus_busy),
+        ("idle_allocated", s.gpus_idle_allocated),
+        ("unhealthy", s.gpus_unhealthy),
+    ] {
+        let _ = writeln!(out, "jazari_gpus{{state=\"{state}\"}} {n}");
+    }
+    let gauges: [Gauge; 4] = [
+        ("jazari_gpu_utilization_ratio", "NVML GPU utilisation (share of time a kernel ran), 0-1.", |g| {
+            g.util_gpu_pct.map(|u| u as f64 / 100.0)
+        }),
+        ("jazari_gpu_memory_used_bytes", "GPU memory used.", |g| g.mem_used_bytes.map(|v| v as f64)),
+        ("jazari_gpu_power_watts", "GPU power draw.", |g| g.power_mw.map(|v| v as f64 / 1000.0)),
+        ("jazari_gpu_temperature_celsius", "GPU temperature.", |g| g.temperature_c.map(|v| v as f64)),
+    ];
+    for (name, help, f) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for n in view.nodes.iter().filter(|n| !n.stale) {
+            for g in &n.gpus {
+                if let Some(v) = f(&g.gpu) {
+                    let uuid = g.gpu.uuid.as_deref().unwrap_or("");
+                    let _ = writeln!(out, "{name}{{node=\"{}\",gpu=\"{uuid}\",index=\"{}\"}} {v}", n.name, g.gpu.index);
+                }
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,159 @@
+//! Read endpoints over live state and the store: cluster, node, jobs, usage,
+//! coverage, history, institutes.
+
+use super::app::App;
+use super::error::ApiError;
+use crate::api::cluster::{ClusterView, JobsResponse, NodeView};
+use crate::api::history::{HistoryQuery, HistoryResponse, Resolution, SeriesQuery, SeriesResponse};
+use crate::api::usage::{CoverageResponse, GroupBy, GroupKey, PeriodQuery, UsageQuery, UsageResponse, UsageRow};
+use crate::api::{InstituteRef, InstitutesResponse, UTILISATION_SIGNAL};
+use crate::live::Viewer;
+use crate::time::{format_rfc3339, hour_bucket_s, hour_ceil_ms, now_ms, parse_instant};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use std::sync::Arc;
+
+type Answer<T> = Result<Json<T>, ApiError>;
+
+pub async fn cluster(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<ClusterView> {
+    let role = app.reader(&headers).await?;
+    let viewer = Viewer { institute: role.institute() };
+    let view = app.live.read().unwrap().cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), viewer, now_ms());
+    Ok(Json(view))
+}
+
+pub async fn node(State(app): State<Arc<App>>, headers: HeaderMap, Path(node): Path<String>) -> Answer<NodeView> {
+    let role = app.reader(&headers).await?;
+    let viewer = Viewer { institute: role.institute() };
+    let live = app.live.read().unwrap();
+    let n = live.nodes.get(&node).ok_or_else(|| ApiError::not_found(format!("no node `{node}` has reported")))?;
+    Ok(Json(live.node_view(n, &app.map, app.view_policy(), viewer, now_ms())))
+}
+
+pub async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<JobsResponse> {
+    let role = app.reader(&headers).await?;
+    let viewer = Viewer { institute: role.institute() };
+    let jobs = app.live.read().unwrap().jobs_view(&app.map, app.view_policy(), viewer, now_ms());
+    Ok(Json(JobsResponse { jobs }))
+}
+
+/// Parses `from`/`to` into [from, to) milliseconds; defaults to the last 24 hours.
+pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let to_ms = to.map(parse_instant).transpose().map_err(|e| ApiError::bad(format!("to: {e}")))?.unwrap_or(now_ms());
+    let from_ms = from
+        .map(parse_instant)
+        .transpose()
+        .map_err(|e| ApiError::bad(format!("from: {e}")))?
+        .unwrap_or(to_ms - crate::time::DAY_MS);
+    if from_ms >= to_ms {
+        return Err(ApiError::bad("`from` must be before `to`"));
+    }
+    Ok((from_ms, to_ms))
+}
+
+/// Hour buckets starting in [from, to): from rounds down, to rounds up to the hour.
+fn hour_buckets(from_ms: i64, to_ms: i64) -> (i64, i64) {
+    (hour_bucket_s(from_ms), hour_ceil_ms(to_ms) / 1000)
+}
+
+pub async fn usage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<UsageQuery>,
+) -> Answer<UsageResponse> {
+    let role = app.reader(&headers).await?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let group = q.group_by.as_deref().unwrap_or("institute");
+    let group_by = GroupBy::parse(group).ok_or_else(|| {
+        ApiError::bad(format!("group_by `{group}` is not one of institute, account, user, job, node, gpu, hour"))
+    })?;
+    let institute = app.scoped_institute(&role, q.institute.as_deref())?;
+    let (from_s, to_s) = hour_buckets(from_ms, to_ms);
+    let rows = app.read(move |s| s.usage(from_s, to_s, group_by, institute.as_deref())).await?;
+    Ok(Json(UsageResponse {
+        from: format_rfc3339(from_s * 1000),
+        to: format_rfc3339(to_s * 1000),
+        group_by,
+        utilisation_signal: UTILISATION_SIGNAL.into(),
+        rows: rows
+            .into_iter()
+            .map(|r| UsageRow { key: GroupKey::new(group_by, r.key), amounts: (&r.amounts).into() })
+            .collect(),
+    }))
+}
+
+pub async fn coverage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Answer<CoverageResponse> {
+    app.reader(&headers).await?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let (from_s, to_s) = hour_buckets(from_ms, to_ms);
+    let nodes = app.read(move |s| s.coverage(from_s, to_s)).await?;
+    Ok(Json(CoverageResponse { nodes }))
+}
+
+/// The finest resolution still kept for data `age_ms` old.
+fn resolution_for(app: &App, age_ms: i64) -> Resolution {
+    let ret = &app.cfg.retention;
+    if age_ms <= ret.raw.as_millis() as i64 {
+        Resolution::Raw
+    } else if age_ms <= ret.minute.as_millis() as i64 {
+        Resolution::Minute
+    } else {
+        Resolution::Hour
+    }
+}
+
+pub async fn cluster_history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SeriesQuery>,
+) -> Answer<SeriesResponse> {
+    app.reader(&headers).await?;
+    let window = q.window.unwrap_or_else(|| "24h".into());
+    let window_ms =
+        crate::time::duration::parse(&window).map_err(|e| ApiError::bad(format!("window: {e}")))?.as_millis() as i64;
+    let points = q.points.unwrap_or(120).clamp(2, 2000) as i64;
+    let now = now_ms();
+    let resolution = resolution_for(&app, window_ms);
+    let bucket = (window_ms / points).max(resolution.step_ms());
+    let from = (now - window_ms).div_euclid(bucket) * bucket;
+    let points = app.read(move |s| s.cluster_series(resolution, from, now, bucket)).await?;
+    Ok(Json(SeriesResponse { window, resolution, bucket_ms: bucket, points }))
+}
+
+pub async fn history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Answer<HistoryResponse> {
+    app.reader(&headers).await?;
+    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let resolution = match q.resolution.as_deref().unwrap_or("auto") {
+        "auto" => resolution_for(&app, now_ms() - from_ms),
+        "raw" => Resolution::Raw,
+        "minute" => Resolution::Minute,
+        "hour" => Resolution::Hour,
+        other => return Err(ApiError::bad(format!("resolution `{other}` is not one of auto, raw, minute, hour"))),
+    };
+    let limit = q.limit.unwrap_or(100_000).min(1_000_000);
+    let (node, gpu) = (q.node, q.gpu);
+    let points =
+        app.read(move |s| s.history(resolution, from_ms, to_ms, node.as_deref(), gpu.as_deref(), limit)).await?;
+    Ok(Json(HistoryResponse { resolution, points }))
+}
+
+pub async fn institutes(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<InstitutesResponse> {
+    let role = app.reader(&headers).await?;
+    let institutes = app
+        .cfg
+        .institutes
+        .iter()
+        .filter(|i| role.institute().is_none_or(|m| m == i.id))
+        .map(|i| InstituteRef { id: i.id.clone(), name: i.display_name().to_string() })
+        .collect();
+    Ok(Json(InstitutesResponse { institutes }))
+}

@@ -1,0 +1,71 @@
+//! `GET /api/v1/report`, and the one function that builds a report from a
+//! store (used here and by `jazari report --config` on the collector host).
+
+use super::app::App;
+use super::error::ApiError;
+use crate::api::report::{Figures, Report, ReportPeriod, ReportQuery};
+use crate::config::Config;
+use crate::report::{Inputs, Options, build};
+use crate::store::Store;
+use crate::time::now_ms;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use std::sync::Arc;
+
+/// Builds the report of `period` from the store's roll-ups.
+pub fn build_from_store(
+    store: &dyn Store,
+    cfg: &Config,
+    period: &ReportPeriod,
+    opts: &Options,
+) -> crate::store::Result<Report> {
+    let days = store.day_rows(period.start_s, period.end_s, None)?;
+    let hours = store.hour_rows(period.start_s, period.end_s)?;
+    let coverage = store.coverage_input(period.start_s, period.end_s)?;
+    let now = now_ms();
+    let inp = Inputs {
+        cluster_name: &cfg.cluster,
+        institutes: &cfg.institutes,
+        days: &days,
+        hours: &hours,
+        coverage: &coverage,
+        now_s: now / 1000,
+    };
+    Ok(build(&inp, period, opts, now))
+}
+
+/// The period a report query asks for.
+pub fn period_of(q: &ReportQuery) -> Result<ReportPeriod, String> {
+    match (&q.period, &q.from, &q.to) {
+        (Some(p), None, None) => ReportPeriod::named(p),
+        (None, Some(f), Some(t)) => ReportPeriod::dates(f, t),
+        _ => Err("give `period` (2026, 2026-Q1, 2026-03) or both `from` and `to`".to_string()),
+    }
+}
+
+pub async fn report(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Json<Report>, ApiError> {
+    let role = app.reader(&headers).await?;
+    let period = period_of(&q).map_err(ApiError::bad)?;
+    let institute = app.scoped_institute(&role, q.institute.as_deref())?;
+    let opts = Options { institute, anonymise: q.anonymise.unwrap_or(false), salt: app.cfg.cluster.clone() };
+    let a = app.clone();
+    let mut r = app.read(move |s| build_from_store(s, &a.cfg, &period, &opts)).await?;
+    if role.institute().is_some() {
+        // The cluster-wide total would reveal the others' use.
+        r.total = r.institutes.iter().fold(Figures::default(), |mut t, i| {
+            t.allocated_gpu_hours += i.figures.allocated_gpu_hours;
+            t.utilised_gpu_hours += i.figures.utilised_gpu_hours;
+            t.idle_allocated_gpu_hours += i.figures.idle_allocated_gpu_hours;
+            t.unscheduled_gpu_hours += i.figures.unscheduled_gpu_hours;
+            t.energy_kwh += i.figures.energy_kwh;
+            t.capacity_gpu_hours += i.figures.capacity_gpu_hours;
+            t
+        });
+    }
+    Ok(Json(r))
+}

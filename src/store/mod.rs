@@ -1,0 +1,124 @@
+//! The store: tokens, the deduplication record, the ledger and its roll-ups,
+//! coverage, history and the last report of each node.
+//!
+//! [`Store`] is the interface the collector uses; [`sqlite`] implements it
+//! (the embedded default). Exactly-once: a report's dedup record, its ledger
+//! charges, coverage and history are written in one transaction; a report
+//! whose (node, instance, seq) is already there changes nothing.
+
+mod prepared;
+pub mod seen;
+pub mod sqlite;
+
+use crate::accounting::{Amounts, DayRow, HourRow};
+pub use crate::api::BatchOutcome;
+pub use crate::api::history::{HistoryPoint, Resolution, SeriesPoint};
+pub use crate::api::usage::{CoverageRow, GroupBy};
+use crate::quota::UseRow;
+use crate::report::CoverageInput;
+use jazari_wire::Report;
+pub use prepared::Prepared;
+use std::path::{Path, PathBuf};
+
+/// What a collector needs from its store. Reads take `&self`; writes take
+/// `&mut self` and are made by one writer at a time.
+pub trait Store: Send {
+    /// Answers when the store is reachable.
+    fn ping(&self) -> Result<()>;
+
+    // Tokens (only hashes of secrets are stored).
+    fn insert_token(&self, t: &TokenRow) -> Result<()>;
+    fn token(&self, id: &str) -> Result<Option<TokenRow>>;
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+    /// Revokes a token; false when there is no such (unrevoked) token.
+    fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool>;
+
+    /// Applies several batches in one transaction (group commit). Each batch
+    /// gets its own outcome. Nothing is written unless everything is.
+    fn apply(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>>;
+    /// The last report of every node known to the store, with when the node was first seen.
+    fn last_reports(&self) -> Result<Vec<(Report, i64)>>;
+
+    /// Ledger sums for hour buckets starting in [from_s, to_s), grouped, optionally for one institute.
+    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, institute: Option<&str>) -> Result<Vec<UsageRow>>;
+    /// An institute's ledger in [from_s, to_s), summed over nodes and GPUs.
+    fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>>;
+    /// Daily roll-up rows for days starting in [from_s, to_s).
+    fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>>;
+    /// Hourly roll-up per institute for hours starting in [from_s, to_s).
+    fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>>;
+
+    /// Per node: reports received and seconds covered, for buckets starting in [from_s, to_s).
+    fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>>;
+    /// Coverage of [from_s, to_s) (whole days) in the shape reports read.
+    fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput>;
+    /// Per node and hour: seconds covered.
+    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>>;
+
+    /// History points at a resolution.
+    fn history(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        node: Option<&str>,
+        gpu: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryPoint>>;
+    /// Cluster-wide series in buckets of `bucket_ms` from history at `resolution`.
+    fn cluster_series(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SeriesPoint>>;
+    /// Downsamples history and prunes what is past its retention; returns rows deleted.
+    fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize>;
+}
+
+/// Opens the store at `location` (a SQLite file path), creating it if needed.
+pub fn open(location: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(sqlite::SqliteStore::open(location)?))
+}
+
+/// A store error, naming the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("store {path}: the folder {dir} does not exist; create it or give another --store")]
+    NoDir { path: PathBuf, dir: PathBuf },
+    #[error("store {path} has schema version {found}, newer than this build ({supported}); upgrade jazari")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A stored token (never the secret).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: String,
+    pub hash: Vec<u8>,
+    pub role: String,
+    pub scope: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+/// One row of a usage query: the group's value (empty for idle capacity) and the sums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub key: String,
+    pub amounts: Amounts,
+}
+
+/// Retention, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub raw_ms: i64,
+    pub minute_ms: i64,
+    pub hour_ms: i64,
+    /// Reports older than this cannot be deduplicated and are refused.
+    pub dedup_ms: i64,
+}

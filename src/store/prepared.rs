@@ -1,0 +1,66 @@
+//! What the writer receives: reports decoded, charged and encoded outside
+//! the writer thread, so the transaction does only the store's work.
+
+use crate::accounting::{Charge, allocation, gpu_key};
+use jazari_wire::Report;
+use jazari_wire::newest_per_node;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// A report ready for the writer.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub report: Report,
+    pub charges: Vec<Charge>,
+    /// Raw history row (all GPUs of the report).
+    pub history: String,
+    /// The report as JSON, for the newest report of each node in a batch.
+    pub snapshot: Option<String>,
+}
+
+impl Prepared {
+    /// Prepares a batch; the newest report of each node carries its snapshot.
+    pub fn batch(reports: Vec<Report>, charge: impl Fn(&Report) -> Vec<Charge>) -> Vec<Prepared> {
+        let keep: HashSet<usize> = newest_per_node(&reports).into_values().collect();
+        reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, report)| Prepared {
+                charges: charge(&report),
+                history: raw_history(&report),
+                snapshot: keep.contains(&i).then(|| serde_json::to_string(&report).expect("reports serialise")),
+                report,
+            })
+            .collect()
+    }
+}
+
+/// One GPU in a raw history row: key, utilisation, memory used, power (W),
+/// temperature, allocated (1 or 0).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RawGpu(
+    pub String,
+    pub Option<f64>,
+    pub Option<f64>,
+    pub Option<f64>,
+    pub Option<f64>,
+    pub Option<f64>,
+);
+
+fn raw_history(r: &Report) -> String {
+    let gpus: Vec<RawGpu> = r
+        .gpus
+        .iter()
+        .map(|g| {
+            RawGpu(
+                gpu_key(g),
+                g.util_gpu_pct.map(f64::from),
+                g.mem_used_bytes.map(|b| b as f64),
+                g.power_mw.map(|p| p as f64 / 1000.0),
+                g.temperature_c.map(f64::from),
+                Some(if allocation(r, g).is_some() { 1.0 } else { 0.0 }),
+            )
+        })
+        .collect();
+    serde_json::to_string(&gpus).expect("history serialises")
+}

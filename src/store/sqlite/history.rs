@@ -1,0 +1,211 @@
+//! History: raw rows at report resolution (all GPUs of a report in one
+//! row), downsampled to 1-minute and 1-hour means, pruned past retention.
+
+use super::SqliteStore;
+use crate::store::prepared::RawGpu;
+use crate::store::{HistoryPoint, Keep, Resolution, Result, SeriesPoint, StoreError};
+use rusqlite::params;
+use std::collections::HashMap;
+
+impl SqliteStore {
+    /// History points at a resolution ("raw", "minute" or "hour").
+    pub(super) fn history_points(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        node: Option<&str>,
+        gpu: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryPoint>> {
+        if resolution == Resolution::Raw {
+            let mut out = Vec::new();
+            self.raw_history(from_ms, to_ms, node, |p| {
+                if gpu.is_none_or(|g| g == p.gpu) && out.len() < limit {
+                    out.push(p);
+                }
+            })?;
+            out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
+            return Ok(out);
+        }
+        self.query(
+            "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
+                 WHERE resolution = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (?4 IS NULL OR node = ?4)
+                   AND (?5 IS NULL OR gpu = ?5)
+                 ORDER BY ts_ms, node, gpu LIMIT ?6",
+            params![resolution.name(), from_ms, to_ms, node, gpu, limit as i64],
+            |r| {
+                Ok(HistoryPoint {
+                    node: r.get(0)?,
+                    gpu: r.get(1)?,
+                    ts_ms: r.get(2)?,
+                    util: r.get(3)?,
+                    mem_used: r.get(4)?,
+                    power_w: r.get(5)?,
+                    temp: r.get(6)?,
+                    allocated: r.get(7)?,
+                })
+            },
+        )
+    }
+
+    /// Cluster-wide series in buckets of `bucket_ms`: mean utilisation, power
+    /// and allocated GPUs, from history at `resolution`.
+    pub(super) fn series(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        #[derive(Default)]
+        struct Acc {
+            n: f64,
+            util: f64,
+            util_n: f64,
+            power: f64,
+            allocated: f64,
+            gpus: std::collections::HashSet<(String, String)>,
+        }
+        let mut acc: std::collections::BTreeMap<i64, Acc> = Default::default();
+        let mut add = |p: HistoryPoint| {
+            let a = acc.entry(p.ts_ms.div_euclid(bucket_ms) * bucket_ms).or_default();
+            a.n += 1.0;
+            if let Some(u) = p.util {
+                a.util += u;
+                a.util_n += 1.0;
+            }
+            a.power += p.power_w.unwrap_or(0.0);
+            a.allocated += p.allocated.unwrap_or(0.0);
+            a.gpus.insert((p.node, p.gpu));
+        };
+        if resolution == Resolution::Raw {
+            self.raw_history(from_ms, to_ms, None, &mut add)?;
+        } else {
+            for p in self.history_points(resolution, from_ms, to_ms, None, None, usize::MAX)? {
+                add(p);
+            }
+        }
+        Ok(acc
+            .into_iter()
+            .map(|(ts_ms, a)| {
+                let gpus = a.gpus.len() as f64;
+                SeriesPoint {
+                    ts_ms,
+                    util_pct: (a.util_n > 0.0).then(|| a.util / a.util_n),
+                    power_w: a.power / a.n * gpus,
+                    allocated_gpus: a.allocated / a.n * gpus,
+                    gpus: gpus as u64,
+                }
+            })
+            .collect())
+    }
+
+    /// Calls `f` for every per-GPU point of raw history in [from_ms, to_ms).
+    fn raw_history(&self, from_ms: i64, to_ms: i64, node: Option<&str>, mut f: impl FnMut(HistoryPoint)) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT node, ts_ms, gpus FROM history_raw WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR node = ?3)",
+            )
+            .map_err(self.err())?;
+        let mut rows = st.query(params![from_ms, to_ms, node]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let node: String = r.get(0).map_err(self.err())?;
+            let ts_ms: i64 = r.get(1).map_err(self.err())?;
+            let text: String = r.get(2).map_err(self.err())?;
+            let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
+            for g in gpus {
+                f(HistoryPoint {
+                    node: node.clone(),
+                    gpu: g.0,
+                    ts_ms,
+                    util: g.1,
+                    mem_used: g.2,
+                    power_w: g.3,
+                    temp: g.4,
+                    allocated: g.5,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Downsamples raw history into minutes and minutes into hours (complete
+    /// buckets only), then prunes each resolution past its retention and the
+    /// dedup record past the dedup horizon. Returns rows deleted.
+    pub(super) fn prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        // Raw → minute, in Rust (raw rows hold all GPUs of a report).
+        let done: i64 = tx
+            .query_row("SELECT COALESCE(MAX(ts_ms) + 60000, 0) FROM history WHERE resolution = 'minute'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let upto = now_ms.div_euclid(60_000) * 60_000;
+        let mut acc: HashMap<(String, String, i64), [(f64, u32); 5]> = HashMap::new();
+        {
+            let mut st = tx
+                .prepare("SELECT node, ts_ms, gpus FROM history_raw WHERE ts_ms >= ?1 AND ts_ms < ?2")
+                .map_err(err)?;
+            let mut rows = st.query(params![done, upto]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                let node: String = r.get(0).map_err(err)?;
+                let ts: i64 = r.get(1).map_err(err)?;
+                let text: String = r.get(2).map_err(err)?;
+                let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
+                for g in gpus {
+                    let e = acc.entry((node.clone(), g.0.clone(), ts.div_euclid(60_000) * 60_000)).or_default();
+                    for (slot, v) in e.iter_mut().zip([g.1, g.2, g.3, g.4, g.5]) {
+                        if let Some(v) = v {
+                            slot.0 += v;
+                            slot.1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+                     VALUES('minute', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            let mean = |s: (f64, u32)| (s.1 > 0).then(|| s.0 / s.1 as f64);
+            for ((node, gpu, ts), v) in &acc {
+                ins.execute(params![node, gpu, ts, mean(v[0]), mean(v[1]), mean(v[2]), mean(v[3]), mean(v[4])])
+                    .map_err(err)?;
+            }
+        }
+        // Minute → hour, in SQL.
+        let done: i64 = tx
+            .query_row("SELECT COALESCE(MAX(ts_ms) + 3600000, 0) FROM history WHERE resolution = 'hour'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let upto = crate::time::hour_floor_ms(now_ms);
+        tx.execute(
+            "INSERT OR REPLACE INTO history(resolution, node, gpu, ts_ms, util, mem_used, power_w, temp, allocated)
+             SELECT 'hour', node, gpu, (ts_ms / 3600000) * 3600000, AVG(util), AVG(mem_used), AVG(power_w),
+                    AVG(temp), AVG(allocated)
+             FROM history WHERE resolution = 'minute' AND ts_ms >= ?1 AND ts_ms < ?2
+             GROUP BY node, gpu, ts_ms / 3600000",
+            params![done, upto],
+        )
+        .map_err(err)?;
+        let mut deleted = 0;
+        deleted +=
+            tx.execute("DELETE FROM history_raw WHERE ts_ms < ?1", params![now_ms - keep.raw_ms]).map_err(err)?;
+        for (res, keep_ms) in [("minute", keep.minute_ms), ("hour", keep.hour_ms)] {
+            deleted += tx
+                .execute("DELETE FROM history WHERE resolution = ?1 AND ts_ms < ?2", params![res, now_ms - keep_ms])
+                .map_err(err)?;
+        }
+        deleted += tx.execute("DELETE FROM seen WHERE last_ms < ?1", params![now_ms - keep.dedup_ms]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(deleted)
+    }
+}

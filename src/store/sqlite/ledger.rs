@@ -1,0 +1,126 @@
+//! The ledger and its roll-ups: the one SQL shape that adds amounts to a
+//! row, and the reads (usage, an institute's rows, daily and hourly roll-ups).
+
+use super::SqliteStore;
+use crate::accounting::{Amounts, DayRow, HourRow};
+use crate::quota::UseRow;
+use crate::store::{GroupBy, Result, UsageRow};
+use rusqlite::params;
+
+/// The amount columns every ledger table has, in this order.
+const AMOUNTS: [&str; 6] = ["capacity_s", "allocated_s", "busy_s", "idle_allocated_s", "unscheduled_s", "energy_j"];
+
+/// `INSERT INTO table(keys…, amounts…) … ON CONFLICT(keys…) DO UPDATE SET a = a + excluded.a, …`:
+/// adds amounts to the row with these keys, creating it if needed.
+pub(super) fn add_amounts_sql(table: &str, keys: &[&str]) -> String {
+    let cols: Vec<&str> = keys.iter().chain(AMOUNTS.iter()).copied().collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = AMOUNTS.iter().map(|a| format!("{a} = {a} + excluded.{a}")).collect();
+    format!(
+        "INSERT INTO {table}({}) VALUES({}) ON CONFLICT({}) DO UPDATE SET {}",
+        cols.join(", "),
+        marks.join(", "),
+        keys.join(", "),
+        sets.join(", ")
+    )
+}
+
+/// Runs an [`add_amounts_sql`] statement with its key values and amounts.
+pub(super) fn add_amounts(
+    st: &mut rusqlite::CachedStatement,
+    keys: &[&dyn rusqlite::ToSql],
+    a: &Amounts,
+) -> rusqlite::Result<()> {
+    let v = [a.capacity_s, a.allocated_s, a.busy_s, a.idle_allocated_s, a.unscheduled_s, a.energy_j];
+    let params: Vec<&dyn rusqlite::ToSql> = keys.iter().copied().chain(v.iter().map(|x| x as _)).collect();
+    st.execute(params.as_slice()).map(drop)
+}
+
+/// The six amounts, in [`AMOUNTS`] order, from column `first` on.
+pub(super) fn amounts_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Amounts> {
+    Ok(Amounts {
+        capacity_s: r.get(first)?,
+        allocated_s: r.get(first + 1)?,
+        busy_s: r.get(first + 2)?,
+        idle_allocated_s: r.get(first + 3)?,
+        unscheduled_s: r.get(first + 4)?,
+        energy_j: r.get(first + 5)?,
+    })
+}
+
+const SUMS: &str =
+    "SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s), SUM(unscheduled_s), SUM(energy_j)";
+
+fn column(g: GroupBy) -> &'static str {
+    match g {
+        GroupBy::Hour => "CAST(hour AS TEXT)",
+        other => other.name(),
+    }
+}
+
+impl SqliteStore {
+    pub(super) fn usage_rows(
+        &self,
+        from_s: i64,
+        to_s: i64,
+        group: GroupBy,
+        institute: Option<&str>,
+    ) -> Result<Vec<UsageRow>> {
+        let col = column(group);
+        let sql = format!(
+            "SELECT {col}, {SUMS} FROM ledger WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR institute = ?3)
+             GROUP BY {col} ORDER BY {col}"
+        );
+        self.query(&sql, params![from_s, to_s, institute], |r| {
+            Ok(UsageRow { key: r.get(0)?, amounts: amounts_at(r, 1)? })
+        })
+    }
+
+    pub(super) fn institute_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>> {
+        self.query(
+            &format!(
+                "SELECT hour, account, user, job, {SUMS} FROM ledger WHERE institute = ?1 AND hour >= ?2 AND hour < ?3
+                 GROUP BY hour, account, user, job"
+            ),
+            params![institute, from_s, to_s],
+            |r| {
+                Ok(UseRow {
+                    hour: r.get(0)?,
+                    account: r.get(1)?,
+                    user: r.get(2)?,
+                    job: r.get(3)?,
+                    amounts: amounts_at(r, 4)?,
+                })
+            },
+        )
+    }
+
+    pub(super) fn days(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
+        self.query(
+            &format!(
+                "SELECT day, institute, account, user, job, {} FROM ledger_day
+                 WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR institute = ?3)",
+                AMOUNTS.join(", ")
+            ),
+            params![from_s, to_s, institute],
+            |r| {
+                Ok(DayRow {
+                    day: r.get(0)?,
+                    institute: r.get(1)?,
+                    account: r.get(2)?,
+                    user: r.get(3)?,
+                    job: r.get(4)?,
+                    amounts: amounts_at(r, 5)?,
+                })
+            },
+        )
+    }
+
+    pub(super) fn hours(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>> {
+        self.query(
+            &format!("SELECT hour, institute, {} FROM ledger_hour WHERE hour >= ?1 AND hour < ?2", AMOUNTS.join(", ")),
+            params![from_s, to_s],
+            |r| Ok(HourRow { hour: r.get(0)?, institute: r.get(1)?, amounts: amounts_at(r, 2)? }),
+        )
+    }
+}

@@ -1,0 +1,162 @@
+//! The SQLite store (the embedded default): one file, WAL, one writer.
+//!
+//! - `schema.sql`: the tables, applied on open;
+//! - [`write`]: the ingest transaction (dedup, ledger, roll-ups, coverage, history, last reports);
+//! - [`ledger`]: reads of the ledger and its roll-ups;
+//! - [`coverage`]: what each node delivered;
+//! - [`history`]: history reads, downsampling and pruning;
+//! - [`tokens`]: API tokens.
+
+mod coverage;
+mod history;
+mod ledger;
+mod tokens;
+mod write;
+
+use super::{
+    BatchOutcome, CoverageRow, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Store,
+    StoreError, TokenRow, UsageRow,
+};
+use crate::accounting::{DayRow, HourRow};
+use crate::quota::UseRow;
+use crate::report::CoverageInput;
+use jazari_wire::Report;
+use rusqlite::{Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// One open SQLite connection.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir
+            && !dir.is_dir()
+        {
+            return Err(StoreError::NoDir { path: path.to_path_buf(), dir: dir.to_path_buf() });
+        }
+        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        let s = Self { conn, path: path.to_path_buf() };
+        s.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
+            .map_err(err)?;
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Runs a read query and collects its rows.
+    fn query<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let e = self.err();
+        let mut st = self.conn.prepare_cached(sql).map_err(&e)?;
+        let rows = st.query_map(params, f).map_err(&e)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(&e)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.conn.execute_batch(SCHEMA).map_err(self.err())?;
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(v) if v > SCHEMA_VERSION => {
+                Err(StoreError::TooNew { path: self.path.clone(), found: v, supported: SCHEMA_VERSION })
+            }
+            Some(_) => Ok(()),
+            None => self
+                .conn
+                .execute("INSERT INTO meta(key, value) VALUES('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
+                .map(|_| ())
+                .map_err(self.err()),
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(())).map_err(self.err())
+    }
+    fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        self.insert_token_row(t)
+    }
+    fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        self.token_row(id)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.token_rows()
+    }
+    fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.revoke(id, now_ms)
+    }
+    fn apply(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>> {
+        self.apply_batches(batches)
+    }
+    fn last_reports(&self) -> Result<Vec<(Report, i64)>> {
+        self.node_reports()
+    }
+    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, institute: Option<&str>) -> Result<Vec<UsageRow>> {
+        self.usage_rows(from_s, to_s, group, institute)
+    }
+    fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>> {
+        self.institute_rows(institute, from_s, to_s)
+    }
+    fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
+        self.days(from_s, to_s, institute)
+    }
+    fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>> {
+        self.hours(from_s, to_s)
+    }
+    fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>> {
+        self.coverage_rows(from_s, to_s)
+    }
+    fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput> {
+        self.report_coverage(from_s, to_s)
+    }
+    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
+        self.hourly_coverage(from_s, to_s)
+    }
+    fn history(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        node: Option<&str>,
+        gpu: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryPoint>> {
+        self.history_points(resolution, from_ms, to_ms, node, gpu, limit)
+    }
+    fn cluster_series(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        self.series(resolution, from_ms, to_ms, bucket_ms)
+    }
+    fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
+        self.prune(now_ms, keep)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+-- The SQLite store's schema. Applied on open; every statement is safe to run twice.
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(
+  id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+CREATE TABLE IF NOT EXISTS seen(
+  node TEXT NOT NULL, instance TEXT NOT NULL, upto INTEGER NOT NULL, extra TEXT NOT NULL, last_ms INTEGER NOT NULL,
+  PRIMARY KEY(node, instance)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger(
+  hour INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL,
+  job TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(hour, institute, account, user, job, node, gpu)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_day(
+  day INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL, job TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(day, institute, account, user, job)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_hour(
+  hour INTEGER NOT NULL, institute TEXT NOT NULL,
+  capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
+  idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  PRIMARY KEY(hour, institute)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS coverage(
+  hour INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL, reports INTEGER NOT NULL,
+  PRIMARY KEY(hour, node)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coverage_node ON coverage(node, hour);
+CREATE TABLE IF NOT EXISTS coverage_day(
+  day INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL,
+  PRIMARY KEY(day, node)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes(
+  node TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, last_report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history_raw(
+  node TEXT NOT NULL, ts_ms INTEGER NOT NULL, gpus TEXT NOT NULL,
+  PRIMARY KEY(node, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_raw_ts ON history_raw(ts_ms);
+CREATE TABLE IF NOT EXISTS history(
+  resolution TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+  util REAL, mem_used REAL, power_w REAL, temp REAL, allocated REAL,
+  PRIMARY KEY(resolution, node, gpu, ts_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_ts ON history(resolution, ts_ms);

@@ -1,0 +1,217 @@
+//! The Nodes view and a node's drill-down.
+
+use super::super::state::{App, NODE_SORTS, node_power, node_util};
+use super::widgets::{Theme, bar, selectable, window};
+use crate::api::cluster::GpuView;
+use crate::format::{ago, fit};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
+    app.ui.page = area.height.saturating_sub(2) as usize;
+    let sort = NODE_SORTS[app.ui.sort[1] % NODE_SORTS.len()];
+    let list = app.nodes();
+    let n = list.len();
+    let (start, end, mut st) = window(app, n, area);
+    let header =
+        Row::new(vec!["NODE", "GPUS", "UTIL", "", "MEM", "POWER", "TEMP", "JOBS", "STATE", "SEEN"]).style(t.bold());
+    let rows: Vec<Row> = list[start..end]
+        .iter()
+        .map(|n| {
+            let u = node_util(n);
+            let mem: (u64, u64) = n.gpus.iter().fold((0, 0), |a, g| {
+                (a.0 + g.gpu.mem_used_bytes.unwrap_or(0), a.1 + g.gpu.mem_total_bytes.unwrap_or(0))
+            });
+            let memp = if mem.1 > 0 { format!("{:.0}%", mem.0 as f64 / mem.1 as f64 * 100.0) } else { "-".into() };
+            let temp = n
+                .gpus
+                .iter()
+                .filter_map(|g| g.gpu.temperature_c)
+                .max()
+                .map(|c| format!("{c}°C"))
+                .unwrap_or_else(|| "-".into());
+            let bad = n.gpus.iter().filter(|g| g.unhealthy).count();
+            let idle = n.gpus.iter().filter(|g| g.idle_allocated).count();
+            let (state, style) = if n.stale {
+                ("STALE".to_string(), t.bad())
+            } else if bad > 0 {
+                (format!("{bad} unhealthy"), t.bad())
+            } else if idle > 0 {
+                (format!("{idle} idle-alloc"), t.warn())
+            } else {
+                ("ok".to_string(), Style::default())
+            };
+            Row::new(vec![
+                Cell::from(fit(&n.name, 18)),
+                Cell::from(n.gpus.len().to_string()),
+                Cell::from(format!("{u:>3.0}%")),
+                Cell::from(bar(u / 100.0, 10)).style(t.util(u)),
+                Cell::from(memp),
+                Cell::from(format!("{:.1} kW", node_power(n) / 1000.0)),
+                Cell::from(temp),
+                Cell::from(n.jobs.len().to_string()),
+                Cell::from(state).style(style),
+                Cell::from(ago((n.age_s * 1000.0) as i64)),
+            ])
+        })
+        .collect();
+    let title = format!(" {} nodes · sorted by {sort} (s) · / filter · Enter opens ", n);
+    let widths = [
+        Constraint::Length(18),
+        Constraint::Length(4),
+        Constraint::Length(5),
+        Constraint::Length(10),
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(4),
+        Constraint::Length(13),
+        Constraint::Length(6),
+    ];
+    selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
+}
+
+fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
+    let mut parts = vec![];
+    if g.gpu.health != jazari_wire::Health::Ok {
+        parts.push(format!("{:?}", g.gpu.health).to_uppercase());
+    }
+    let xids: Vec<String> = events
+        .iter()
+        .filter(|e| e.gpu_uuid == g.gpu.uuid)
+        .filter_map(|e| match e.kind {
+            jazari_wire::EventKind::Xid { code } => Some(code.to_string()),
+            _ => None,
+        })
+        .collect();
+    if !xids.is_empty() {
+        parts.push(format!("XID {}", xids.join(",")));
+    }
+    if let Some(e) = &g.gpu.ecc
+        && e.volatile_uncorrected.unwrap_or(0) > 0
+    {
+        parts.push(format!("ECC {}", e.volatile_uncorrected.unwrap_or(0)));
+    }
+    if let Some(tr) = &g.gpu.throttle_reasons {
+        let real: Vec<&String> = tr.iter().filter(|r| r.as_str() != "gpu_idle").collect();
+        if !real.is_empty() {
+            parts.push(format!("throttle {}", real.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        }
+    }
+    if parts.is_empty() { "ok".into() } else { parts.join(" ") }
+}
+
+pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) {
+    let Some(n) = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name)) else {
+        f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
+        return;
+    };
+    let nprocs: usize = n.gpus.iter().map(|g| g.gpu.processes.len()).sum();
+    let [head, gpus, procs] =
+        Layout::vertical([Constraint::Length(2), Constraint::Length(n.gpus.len() as u16 + 2), Constraint::Min(0)])
+            .areas(area);
+    let h = &n.host;
+    let info = format!(
+        " {} · {} · driver {} · CUDA {} · CPU {} · load {} · mem {}/{} GiB{}",
+        n.name,
+        if n.stale { "STALE" } else { "reporting" },
+        h.driver_version.as_deref().unwrap_or("-"),
+        h.cuda_version.as_deref().unwrap_or("-"),
+        h.cpu_percent.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "-".into()),
+        h.load.map(|l| format!("{:.1}", l[0])).unwrap_or_else(|| "-".into()),
+        h.mem_used_bytes.unwrap_or(0) >> 30,
+        h.mem_total_bytes.unwrap_or(0) >> 30,
+        if n.events.is_empty() { String::new() } else { format!(" · {} events", n.events.len()) }
+    );
+    f.render_widget(Paragraph::new(vec![Line::styled(info, t.bold()), Line::styled(" Esc: back", t.dim())]), head);
+    let header = Row::new(vec!["GPU", "UTIL", "", "MEM GiB", "TEMP", "POWER W", "HEALTH", "JOB", "USER", "INSTITUTE"])
+        .style(t.bold());
+    let rows: Vec<Row> = n
+        .gpus
+        .iter()
+        .map(|g| {
+            let u = g.gpu.util_gpu_pct.unwrap_or(0) as f64;
+            let a = g.allocated_to.as_ref();
+            let health = gpu_health(g, &n.events);
+            let hs = if health == "ok" { Style::default() } else { t.bad() };
+            Row::new(vec![
+                Cell::from(g.gpu.index.to_string()),
+                Cell::from(g.gpu.util_gpu_pct.map(|u| format!("{u:>3}%")).unwrap_or_else(|| "  -".into())),
+                Cell::from(bar(u / 100.0, 8)).style(if g.idle_allocated { t.warn() } else { t.util(u) }),
+                Cell::from(format!(
+                    "{:.0}/{:.0}",
+                    g.gpu.mem_used_bytes.unwrap_or(0) as f64 / 1073741824.0,
+                    g.gpu.mem_total_bytes.unwrap_or(0) as f64 / 1073741824.0
+                )),
+                Cell::from(g.gpu.temperature_c.map(|c| format!("{c}°C")).unwrap_or_else(|| "-".into())),
+                Cell::from(match (g.gpu.power_mw, g.gpu.power_limit_mw) {
+                    (Some(p), Some(l)) => format!("{}/{}", p / 1000, l / 1000),
+                    (Some(p), None) => format!("{}", p / 1000),
+                    _ => "-".into(),
+                }),
+                Cell::from(health).style(hs),
+                Cell::from(a.and_then(|a| a.job.clone()).unwrap_or_else(|| "-".into())),
+                Cell::from(a.and_then(|a| a.user.clone()).unwrap_or_else(|| "-".into())),
+                Cell::from(
+                    a.map(|a| a.institute.clone())
+                        .unwrap_or_else(|| if g.gpu.processes.is_empty() { "-".into() } else { "unscheduled".into() }),
+                ),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(3),
+                Constraint::Length(4),
+                Constraint::Length(8),
+                Constraint::Length(7),
+                Constraint::Length(5),
+                Constraint::Length(7),
+                Constraint::Length(14),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Min(8),
+            ],
+        )
+        .header(header)
+        .block(Block::default().borders(Borders::TOP).title(format!(" {} GPUs ", n.gpus.len()))),
+        gpus,
+    );
+    let header = Row::new(vec!["PID", "USER", "JOB", "GPU", "MEM GiB", "COMMAND"]).style(t.bold());
+    let rows: Vec<Row> = n
+        .gpus
+        .iter()
+        .flat_map(|g| g.gpu.processes.iter().map(move |p| (g.gpu.index, p)))
+        .map(|(i, p)| {
+            Row::new(vec![
+                if p.pid == 0 { "-".to_string() } else { p.pid.to_string() },
+                p.user.clone().or(p.uid.map(|u| format!("uid {u}"))).unwrap_or_else(|| "(other institute)".into()),
+                p.job.clone().unwrap_or_else(|| "-".into()),
+                i.to_string(),
+                format!("{:.1}", p.gpu_mem_bytes.unwrap_or(0) as f64 / 1073741824.0),
+                p.command.clone().unwrap_or_default(),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(18),
+                Constraint::Length(10),
+                Constraint::Length(4),
+                Constraint::Length(8),
+                Constraint::Min(8),
+            ],
+        )
+        .header(header)
+        .block(Block::default().borders(Borders::TOP).title(format!(" {nprocs} processes "))),
+        procs,
+    );
+}

@@ -1,0 +1,31 @@
+//! What the agent and the collector share.
+//!
+//! - [`report`]: the versioned wire format, one definition for both sides;
+//! - [`decode`] and [`validate`]: reading a posted body and the limits every
+//!   value must respect;
+//! - small pieces both binaries need: [`now_ms`], [`duration`] (durations
+//!   written as `10s`, `5m`, `48h`), [`token`] (token files) and, with the
+//!   `logging` feature, [`logging`].
+//!
+//! Nothing here does I/O beyond reading a token file; the crate has no
+//! dependency on NVML, HTTP or a database.
+
+pub mod decode;
+pub mod duration;
+#[cfg(feature = "logging")]
+pub mod logging;
+pub mod report;
+pub mod token;
+pub mod validate;
+
+pub use decode::{DecodeError, decode};
+pub use report::*;
+pub use validate::{Invalid, Limits, validate};
+
+/// Now, UTC milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! Round trips of the wire format and its decoder.
+use crate::*;
+use proptest::prelude::*;
+
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> impl Strategy<Value = Option<T>> {
+    proptest::option::of(s)
+}
+
+fn process() -> impl Strategy<Value = Process> {
+    (
+        any::<u32>(),
+        opt(any::<u32>()),
+        opt("[a-z]{1,8}"),
+        opt(any::<u64>()),
+        opt("[0-9]{1,7}"),
+        opt("[0-9a-f-]{36}"),
+        opt("[a-z]{1,15}"),
+    )
+        .prop_map(|(pid, uid, user, gpu_mem_bytes, job, pod_uid, command)| Process {
+            pid,
+            uid,
+            group: user.as_ref().map(|u| format!("g-{u}")),
+            user,
+            gpu_mem_bytes,
+            job,
+            pod_uid,
+            command,
+        })
+}
+
+fn gpu() -> impl Strategy<Value = Gpu> {
+    let a = (
+        any::<u32>(),
+        opt("GPU-[0-9a-f-]{36}"),
+        opt("[0-9A-F:.]{16}"),
+        opt(any::<u32>()),
+        opt("NVIDIA [A-Z0-9 ]{1,10}"),
+        prop_oneof![Just(Health::Ok), Just(Health::Lost), Just(Health::Error)],
+        opt(0u32..=100),
+        opt(0u32..=100),
+        opt(any::<u64>()),
+        opt(any::<u64>()),
+    );
+    let b = (
+        opt(any::<u32>()),
+        opt(any::<u32>()),
+        opt(any::<u32>()),
+        opt(any::<u64>()),
+        opt(any::<u32>()),
+        opt(any::<u32>()),
+        opt(proptest::collection::vec(0u32..=100, 0..3)),
+        opt(any::<bool>()),
+        opt((opt(any::<u64>()), opt(any::<u64>()), opt(any::<u64>()), opt(any::<u64>()))),
+        opt(any::<u64>()),
+    );
+    let c = (opt(any::<bool>()), proptest::collection::vec(process(), 0..4));
+    (a, b, c).prop_map(|(a, b, c)| Gpu {
+        index: a.0,
+        uuid: a.1,
+        pci_bus_id: a.2,
+        minor: a.3,
+        name: a.4,
+        health: a.5,
+        util_gpu_pct: a.6,
+        util_mem_pct: a.7,
+        mem_used_bytes: a.8,
+        mem_total_bytes: a.9,
+        temperature_c: b.0,
+        power_mw: b.1,
+        power_limit_mw: b.2,
+        energy_mj: b.3,
+        sm_clock_mhz: b.4,
+        mem_clock_mhz: b.5,
+        fan_pct: b.6,
+        ecc_enabled: b.7,
+        ecc: b.8.map(|(w, x, y, z)| EccCounts {
+            volatile_corrected: w,
+            volatile_uncorrected: x,
+            aggregate_corrected: y,
+            aggregate_uncorrected: z,
+        }),
+        throttle_reasons: b.9.map(throttle_reason_names),
+        mig_enabled: c.0,
+        processes: c.1,
+    })
+}
+
+fn report() -> impl Strategy<Value = Report> {
+    let host = (
+        opt(0.0f64..6400.0),
+        opt(any::<u32>()),
+        opt((0.0f64..500.0, 0.0f64..500.0, 0.0f64..500.0)),
+        opt(any::<u64>()),
+        opt(any::<u64>()),
+        opt(any::<u64>()),
+        opt("[0-9a-f-]{36}"),
+        opt("[0-9a-z.-]{1,20}"),
+        prop_oneof![
+            Just(GpuSourceState::Ok),
+            Just(GpuSourceState::NoGpus),
+            ".{0,30}".prop_map(GpuSourceState::Unavailable)
+        ],
+    )
+        .prop_map(|h| Host {
+            cpu_percent: h.0,
+            cpu_count: h.1,
+            load: h.2.map(|(a, b, c)| [a, b, c]),
+            mem_used_bytes: h.3,
+            mem_total_bytes: h.4,
+            uptime_s: h.5,
+            boot_id: h.6,
+            kernel: h.7.clone(),
+            driver_version: h.7,
+            cuda_version: None,
+            gpu_source: h.8,
+            agent_version: None,
+        });
+    let job = (
+        "[0-9]{1,8}",
+        opt("[a-z]{1,8}"),
+        opt("[a-z-]{1,12}"),
+        opt(proptest::collection::vec(0u32..16, 0..8)),
+        any::<u32>(),
+    )
+        .prop_map(|(id, user, account, gpu_ids, processes)| Job {
+            scheduler: "slurm".into(),
+            id,
+            group: user.as_ref().map(|u| format!("g-{u}")),
+            user,
+            uid: None,
+            account,
+            gpu_ids,
+            processes,
+        });
+    let event = (
+        any::<i64>(),
+        opt("GPU-[0-9a-f]{8}"),
+        prop_oneof![any::<u64>().prop_map(|code| EventKind::Xid { code }), Just(EventKind::GpuLost)],
+    )
+        .prop_map(|(time_ms, gpu_uuid, kind)| Event { time_ms, gpu_uuid, kind });
+    (
+        "[a-z0-9-]{1,20}",
+        "[0-9a-f]{16}",
+        any::<u64>(),
+        any::<i64>(),
+        any::<i64>(),
+        host,
+        proptest::collection::vec(gpu(), 0..9),
+        proptest::collection::vec(job, 0..5),
+        proptest::collection::vec(event, 0..3),
+    )
+        .prop_map(|(node, instance, seq, s, e, host, gpus, jobs, events)| Report {
+            version: WIRE_VERSION,
+            node,
+            instance,
+            seq,
+            interval_start_ms: s,
+            interval_end_ms: e,
+            host,
+            gpus,
+            jobs,
+            events,
+        })
+}
+
+proptest! {
+    #[test]
+    fn report_round_trips_through_json(r in report()) {
+        let text = serde_json::to_vec(&r).unwrap();
+        let back = decode(&text).unwrap();
+        prop_assert_eq!(back, vec![r]);
+    }
+
+    #[test]
+    fn batches_round_trip(rs in proptest::collection::vec(report(), 0..4)) {
+        let text = serde_json::to_vec(&rs).unwrap();
+        prop_assert_eq!(decode(&text).unwrap(), rs);
+    }
+}
+
+#[test]
+fn absent_fields_are_not_written_as_zero() {
+    let g = Gpu { index: 3, uuid: Some("GPU-x".into()), ..Default::default() };
+    let v = serde_json::to_value(&g).unwrap();
+    assert!(v.get("fan_pct").is_none());
+    assert!(v.get("ecc").is_none());
+    assert!(v.get("power_mw").is_none());
+    assert_eq!(v["health"], "ok");
+}
+
+#[test]
+fn decode_error_names_the_field() {
+    let err = decode(br#"{"version":1,"node":"n","instance":"i","seq":"x"}"#).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("seq"), "{err}");
+    let mut v = serde_json::to_value(Report {
+        version: WIRE_VERSION,
+        node: "n".into(),
+        instance: "i".into(),
+        seq: 0,
+        interval_start_ms: 0,
+        interval_end_ms: 1,
+        host: Host::default(),
+        gpus: vec![Gpu::default()],
+        jobs: vec![],
+        events: vec![],
+    })
+    .unwrap();
+    v["gpus"][0]["util_gpu_pct"] = serde_json::json!("high");
+    let err = decode(format!("[{v}]").as_bytes()).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("[0].gpus[0].util_gpu_pct"), "{err}");
+    assert!(err.to_string().contains("[0].gpus[0].util_gpu_pct"), "{err}");
+}
+
+#[test]
+fn throttle_names_keep_unknown_bits() {
+    assert_eq!(throttle_reason_names(0x1 | 0x4 | 0x1000), vec!["gpu_idle", "sw_power_cap", "0x1000"]);
+    assert!(throttle_reason_names(0).is_empty());
+}
