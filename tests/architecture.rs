@@ -170,55 +170,62 @@ fn edges(s: &Sources, depth: usize) -> BTreeMap<String, BTreeSet<String>> {
     g
 }
 
-/// Strongly connected components with more than one module.
+/// Tarjan's algorithm: strongly connected components with more than one module.
 fn cycles(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
-    fn visit(
-        v: &str,
-        g: &BTreeMap<String, BTreeSet<String>>,
-        st: &mut (usize, BTreeMap<String, (usize, usize)>, Vec<String>, BTreeSet<String>, Vec<Vec<String>>),
-    ) {
-        let i = st.0;
-        st.0 += 1;
-        st.1.insert(v.to_string(), (i, i));
-        st.2.push(v.to_string());
-        st.3.insert(v.to_string());
-        for w in g.get(v).into_iter().flatten() {
-            if !st.1.contains_key(w) {
-                visit(w, g, st);
-                let lw = st.1[w].1;
-                let e = st.1.get_mut(v).unwrap();
-                e.1 = e.1.min(lw);
-            } else if st.3.contains(w) {
-                let iw = st.1[w].0;
-                let e = st.1.get_mut(v).unwrap();
-                e.1 = e.1.min(iw);
+    #[derive(Default)]
+    struct Walk {
+        next: usize,
+        /// Index and low link of each visited module.
+        seen: BTreeMap<String, (usize, usize)>,
+        stack: Vec<String>,
+        on_stack: BTreeSet<String>,
+        found: Vec<Vec<String>>,
+    }
+    fn visit(v: &str, g: &BTreeMap<String, BTreeSet<String>>, w: &mut Walk) {
+        let i = w.next;
+        w.next += 1;
+        w.seen.insert(v.to_string(), (i, i));
+        w.stack.push(v.to_string());
+        w.on_stack.insert(v.to_string());
+        for to in g.get(v).into_iter().flatten() {
+            let low = if !w.seen.contains_key(to) {
+                visit(to, g, w);
+                Some(w.seen[to].1)
+            } else if w.on_stack.contains(to) {
+                Some(w.seen[to].0)
+            } else {
+                None
+            };
+            if let Some(low) = low {
+                let e = w.seen.get_mut(v).unwrap();
+                e.1 = e.1.min(low);
             }
         }
-        if st.1[v].0 == st.1[v].1 {
+        if w.seen[v].0 == w.seen[v].1 {
             let mut c = vec![];
             loop {
-                let w = st.2.pop().unwrap();
-                st.3.remove(&w);
-                let done = w == v;
-                c.push(w);
+                let m = w.stack.pop().unwrap();
+                w.on_stack.remove(&m);
+                let done = m == v;
+                c.push(m);
                 if done {
                     break;
                 }
             }
             if c.len() > 1 {
                 c.sort();
-                st.4.push(c);
+                w.found.push(c);
             }
         }
     }
-    let mut st = (0, BTreeMap::new(), vec![], BTreeSet::new(), vec![]);
+    let mut w = Walk::default();
     let nodes: BTreeSet<&String> = g.keys().chain(g.values().flatten()).collect();
     for v in nodes {
-        if !st.1.contains_key(v) {
-            visit(v, g, &mut st);
+        if !w.seen.contains_key(v) {
+            visit(v, g, &mut w);
         }
     }
-    st.4
+    w.found
 }
 
 #[test]
