@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example report_bench [-- --keep DIR]
 
-use jazari::accounting::{Amounts, Charge, LedgerKey};
+use jazari::accounting::{Amounts, GpuCharge, LedgerKey};
 use jazari::config::Config;
 use jazari::report::{self, Format, Options, ReportPeriod};
 use jazari::store::Prepared;
@@ -70,7 +70,7 @@ fn main() {
                             energy_j: 3600.0 * (75.0 + 6.0 * util),
                         }
                     };
-                    charges.push(Charge { hour, key, amounts: a });
+                    charges.push(GpuCharge { gpu: key.gpu.clone(), parts: vec![(key, a)] });
                 }
                 charges_total += charges.len() as u64;
                 let report = Report {
@@ -87,7 +87,7 @@ fn main() {
                 };
                 group.push(Prepared { report, charges, history: "[]".into(), snapshot: None });
             }
-            store.apply(&[group]).unwrap();
+            store.apply(&[group], jazari::time::now_ms()).unwrap();
             if h % 720 == 0 {
                 eprintln!("  ledger: {} of {hours} hours written ({:.0} s)", h, t0.elapsed().as_secs_f64());
             }

@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example store_ingest -- [REPORTS] [BATCH]
 
-use jazari::accounting::{Policy, charges};
+use jazari::accounting::{Policy, gpu_charges};
 use jazari::config::{Config, EXAMPLE};
 use jazari::sim::{SimCluster, SimSpec, tenants_from};
 use jazari::store::Prepared;
@@ -34,14 +34,14 @@ fn main() {
     let decoded: Vec<jazari_wire::Report> = json.iter().map(|j| serde_json::from_slice(j).unwrap()).collect();
     let decode_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let work = Prepared::batch(decoded, |r| charges(r, &map, Policy { idle_threshold_pct: 5.0 }));
+    let work = Prepared::batch(decoded, |r| gpu_charges(r, &map, Policy { idle_threshold_pct: 5.0 }));
     let charge_s = t0.elapsed().as_secs_f64();
     let dir = std::env::temp_dir().join(format!("jazari-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut store = jazari::store::open(&dir.join("s.sqlite")).unwrap();
     let t0 = Instant::now();
     for chunk in work.chunks(batch) {
-        store.apply(&[chunk.to_vec()]).unwrap();
+        store.apply(&[chunk.to_vec()], jazari::time::now_ms()).unwrap();
     }
     let store_s = t0.elapsed().as_secs_f64();
     println!("{n} reports, {:.1} KiB JSON each, batches of {batch}", bytes as f64 / n as f64 / 1024.0);

@@ -54,7 +54,7 @@ impl Amounts {
         self.energy_j += o.energy_j;
     }
 
-    fn scaled(&self, f: f64) -> Amounts {
+    pub fn scaled(&self, f: f64) -> Amounts {
         Amounts {
             capacity_s: self.capacity_s * f,
             allocated_s: self.allocated_s * f,
@@ -99,11 +99,15 @@ pub struct DayRow {
 }
 
 /// One row of the hourly roll-up per institute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HourRow {
     pub hour: i64,
     pub institute: String,
     pub amounts: Amounts,
+    /// The most GPUs held at once (allocated or unscheduled) during the hour, as the highest minute mean.
+    pub peak_held_gpus: f64,
+    /// The most GPUs busy at once (held × NVML utilisation), likewise.
+    pub peak_busy_gpus: f64,
 }
 
 /// Maps Slurm accounts, users and unix groups to institutes (built from the
@@ -174,10 +178,18 @@ pub struct AllocatedTo<'a> {
     pub job: Option<&'a Job>,
 }
 
-/// Charges of one report.
-pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charge> {
+/// What one GPU of a report charges for the report's whole interval, and to whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuCharge {
+    /// The GPU key ([`gpu_key`]).
+    pub gpu: String,
+    pub parts: Vec<(LedgerKey, Amounts)>,
+}
+
+/// Charges of one report, per GPU, for its whole interval.
+pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<GpuCharge> {
     let dt = report.interval_s();
-    let mut out = Vec::with_capacity(report.gpus.len() * 2);
+    let mut out = Vec::with_capacity(report.gpus.len());
     if dt <= 0.0 {
         return out;
     }
@@ -241,8 +253,30 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
         } else {
             parts.push((base, Amounts { capacity_s: dt, energy_j, ..Default::default() }));
         }
-        for (key, amounts) in parts {
-            split_hours(report.interval_start_ms, report.interval_end_ms, |hour, f| {
+        out.push(GpuCharge { gpu: gpu_key(gpu), parts });
+    }
+    out
+}
+
+/// Calls `f(hour_start_s, fraction)` for every hour bucket of the parts `new`
+/// of the interval [start, end); a fraction is that part of the interval.
+pub fn split_new_time(start_ms: i64, end_ms: i64, new: &[(i64, i64)], mut f: impl FnMut(i64, f64)) {
+    let total = (end_ms - start_ms) as f64;
+    if total <= 0.0 {
+        return;
+    }
+    for &(a, b) in new {
+        split_hours(a, b, |hour, share| f(hour, share * (b - a) as f64 / total));
+    }
+}
+
+/// Charges of one report for its whole interval, in hour buckets.
+pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charge> {
+    let whole = [(report.interval_start_ms, report.interval_end_ms)];
+    let mut out = vec![];
+    for g in gpu_charges(report, map, policy) {
+        for (key, amounts) in g.parts {
+            split_new_time(report.interval_start_ms, report.interval_end_ms, &whole, |hour, f| {
                 out.push(Charge { hour, key: key.clone(), amounts: amounts.scaled(f) });
             });
         }

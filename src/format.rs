@@ -54,6 +54,20 @@ pub fn ago(ms: i64) -> String {
     }
 }
 
+/// A window of time for people: "7 days", "2.5 days", "5 h", "40 min".
+pub fn span(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s >= 86_400.0 {
+        let d = s / 86_400.0;
+        if (d - d.round()).abs() < 0.05 { format!("{:.0} days", d.round()) } else { format!("{d:.1} days") }
+    } else if s >= 3600.0 {
+        let h = s / 3600.0;
+        if (h - h.round()).abs() < 0.05 { format!("{:.0} h", h.round()) } else { format!("{h:.1} h") }
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +84,9 @@ mod tests {
         assert_eq!(hours(12.4), "12");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(ago(61_000), "61 s");
+        assert_eq!(span(7.0 * 86_400.0), "7 days");
+        assert_eq!(span(2.5 * 86_400.0), "2.5 days");
+        assert_eq!(span(5.0 * 3600.0), "5 h");
+        assert_eq!(span(1500.0), "25 min");
     }
 }

@@ -206,23 +206,31 @@ pub struct RunningJob {
     pub remaining_s: Option<f64>,
 }
 
+/// What the ledger, live state and the store say about an institute at an instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a> {
+    /// Its ledger rows covering at least the period and the 7 days before the instant.
+    pub rows: &'a [UseRow],
+    pub running: &'a [RunningJob],
+    pub gpus_in_use: u32,
+    /// When the store's data begins; the burn rate is taken over at most the
+    /// time since then (None: assume the full 7 days).
+    pub data_since_ms: Option<i64>,
+}
+
+/// The burn rate is taken over at most this long…
+pub const BURN_WINDOW_MS: i64 = 7 * DAY_MS;
+/// …and at least this long, so a few minutes of data do not make a rate.
+pub const MIN_BURN_WINDOW_MS: i64 = HOUR_MS;
+
 /// Quota use of a row in GPU-hours.
 pub fn gpu_hours(a: &Amounts) -> f64 {
     (a.allocated_s + a.unscheduled_s) / 3600.0
 }
 
-/// Computes a burn-down. `rows` are the institute's ledger rows covering at
-/// least the period and the 7 days before `at_ms`; rows at or after `at_ms`
-/// are ignored.
-pub fn burn_down(
-    institute: &str,
-    name: &str,
-    spec: Option<&Quota>,
-    at_ms: i64,
-    rows: &[UseRow],
-    running: &[RunningJob],
-    gpus_in_use: u32,
-) -> BurnDown {
+/// Computes a burn-down; rows at or after `at_ms` are ignored.
+pub fn burn_down(institute: &str, name: &str, spec: Option<&Quota>, at_ms: i64, u: &Use) -> BurnDown {
+    let Use { rows, running, gpus_in_use, data_since_ms } = *u;
     let period = spec.map(|s| s.period_at(at_ms));
     let (from_ms, to_ms) = match &period {
         Some(p) => (p.start_ms, p.end_ms.min(at_ms)),
@@ -248,9 +256,16 @@ pub fn burn_down(
         *by_user.entry(r.user.clone()).or_default() += h;
     }
     let used = settled + in_flight;
-    let week_from = at_ms - 7 * DAY_MS;
-    let week: f64 = rows.iter().filter(|r| in_hours(r, week_from, at_ms)).map(|r| gpu_hours(&r.amounts)).sum();
-    let rate = week / 7.0;
+    // The burn rate: over the last 7 days, or the time with data if shorter.
+    // The window starts on a whole hour (the ledger's buckets) so its sum is exact.
+    let window_from = crate::time::hour_ceil_ms(at_ms - BURN_WINDOW_MS).max(data_since_ms.unwrap_or(i64::MIN));
+    let window_ms = (at_ms - window_from).max(MIN_BURN_WINDOW_MS);
+    let recent: f64 = rows
+        .iter()
+        .filter(|r| r.hour * 1000 >= crate::time::hour_floor_ms(window_from) && r.hour * 1000 < at_ms)
+        .map(|r| gpu_hours(&r.amounts))
+        .sum();
+    let rate = recent / (window_ms as f64 / DAY_MS as f64);
     let committed_known = running.iter().any(|j| j.remaining_s.is_some());
     // What running jobs may still use, bounded by the end of the period.
     let left_h = period.as_ref().map(|p| (p.end_ms - at_ms).max(0) as f64 / HOUR_MS as f64).unwrap_or(f64::INFINITY);
@@ -344,6 +359,7 @@ pub fn burn_down(
         remaining_gpu_hours: granted.map(|g| g - used),
         used_pct: pct(used, granted),
         burn_rate_gpu_hours_per_day: rate,
+        burn_window_s: window_ms as f64 / 1000.0,
         projected_pct: projected.and_then(|p| pct(p, granted)),
         projected_gpu_hours: projected,
         runs_out_ms: runs_out,

@@ -76,15 +76,15 @@ fn the_same_batch_posted_ten_times_counts_once() {
         answers.push(serde_json::from_str::<Value>(&body).unwrap());
         usages.push(c.usage("institute"));
     }
-    assert_eq!(answers[0], serde_json::json!({"accepted": 1, "duplicates": 0}));
+    assert_eq!(answers[0], serde_json::json!({"accepted": 1, "duplicates": 0, "overlapping": 0}));
     for a in &answers[1..] {
-        assert_eq!(a, &serde_json::json!({"accepted": 0, "duplicates": 1}));
+        assert_eq!(a, &serde_json::json!({"accepted": 0, "duplicates": 1, "overlapping": 0}));
     }
     assert!(!usages[0].is_empty());
     assert!(usages.iter().all(|u| u == &usages[0]), "usage changed after the first post");
     // zstd and gzip bodies are the same report: still a duplicate.
     let (status, body) = node.post_json("/api/v1/reports", batch.as_bytes(), Some(3)).unwrap();
-    assert_eq!((status, body.as_str()), (200, r#"{"accepted":0,"duplicates":1}"#));
+    assert_eq!((status, body.as_str()), (200, r#"{"accepted":0,"duplicates":1,"overlapping":0}"#));
 }
 
 /// Each rejection has its status, and nothing is stored.

@@ -115,6 +115,7 @@ fn main() -> Result<()> {
         nvml_lib: cli.common.nvml_lib.clone(),
         proc_root: cli.common.proc_root.clone(),
         interval,
+        resume_from_ms: None,
     };
     match &cli.command {
         Command::Once { pretty } => {
@@ -148,7 +149,8 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
     };
     let node = common.node.clone().or(file.node).unwrap_or_else(jazari_agent::host::node_name);
     let nvml_lib = common.nvml_lib.clone().or(file.nvml_lib.map(Into::into));
-    let opts = SamplerOptions { node, nvml_lib, proc_root: common.proc_root.clone(), interval };
+    let mut opts =
+        SamplerOptions { node, nvml_lib, proc_root: common.proc_root.clone(), interval, resume_from_ms: None };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let _ = signal_flag(sig, stop.clone());
@@ -186,6 +188,9 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
         tracing::info!(waiting, torn = spool.stats.torn, "spool has reports from an earlier run; replaying them first");
     }
     let spool = Arc::new(Mutex::new(spool));
+    // Where the previous run's reports ended, so the first report continues from there.
+    let last_sample = spool_dir.join("last-sample");
+    opts.resume_from_ms = std::fs::read_to_string(&last_sample).ok().and_then(|t| t.trim().parse().ok());
     let (wake_tx, wake_rx) = std::sync::mpsc::channel();
     let push = PushConfig {
         collector: collector.clone(),
@@ -207,6 +212,9 @@ fn run(common: &Common, args: &RunArgs) -> Result<()> {
         if let Err(e) = spool.lock().unwrap().append(&bytes) {
             tracing::error!("cannot write to the spool: {e}; this report is lost");
         }
+        let tmp = last_sample.with_extension("tmp");
+        let _ =
+            std::fs::write(&tmp, report.interval_end_ms.to_string()).and_then(|_| std::fs::rename(&tmp, &last_sample));
         let _ = wake_tx.send(());
         Ok(())
     })?;

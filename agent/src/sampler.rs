@@ -19,6 +19,10 @@ pub struct SamplerOptions {
     pub proc_root: PathBuf,
     /// Nominal interval: the first report of an instance covers this much.
     pub interval: Duration,
+    /// When the previous run's last report ended (from the spool folder): a
+    /// first report that would reach back before it starts there instead, so
+    /// a restart neither overlaps the previous run nor leaves a hole.
+    pub resume_from_ms: Option<i64>,
 }
 
 /// Produces numbered reports for one agent instance.
@@ -28,6 +32,7 @@ pub struct Sampler {
     seq: u64,
     interval: Duration,
     last_end_ms: Option<i64>,
+    resume_from_ms: Option<i64>,
     gpus: Option<Box<dyn GpuSource>>,
     gpu_state: GpuSourceState,
     host: HostProbe,
@@ -71,6 +76,7 @@ impl Sampler {
             seq: 0,
             interval: opts.interval,
             last_end_ms: None,
+            resume_from_ms: opts.resume_from_ms,
             gpus,
             gpu_state,
             host,
@@ -95,7 +101,13 @@ impl Sampler {
     /// (the nominal interval for the first).
     pub fn sample(&mut self) -> Report {
         let end = jazari_wire::now_ms();
-        let start = self.last_end_ms.unwrap_or(end - self.interval.as_millis() as i64).min(end);
+        let nominal = end - self.interval.as_millis() as i64;
+        let first = match self.resume_from_ms.take() {
+            // The previous run ended within one interval: continue where it stopped.
+            Some(prev) if prev > nominal && prev <= end => prev,
+            _ => nominal,
+        };
+        let start = self.last_end_ms.unwrap_or(first).min(end);
         self.last_end_ms = Some(end);
         let mut report = self.sample_at(start, end);
         report.seq = self.seq;

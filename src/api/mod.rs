@@ -48,8 +48,14 @@ pub struct ErrorBody {
 /// Answer of `POST /api/v1/reports`, sent after commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchOutcome {
+    /// Reports taken in (their (node, instance, seq) was new).
     pub accepted: usize,
+    /// Reports already delivered (same node, instance and seq): nothing changed.
     pub duplicates: usize,
+    /// Accepted reports whose interval was partly or wholly charged already
+    /// (another instance, a copied spool, a restart): only their new time was charged.
+    #[serde(default)]
+    pub overlapping: usize,
 }
 
 /// One institute as `/api/v1/institutes` lists it.

@@ -34,8 +34,10 @@ pub struct BurnDown {
     pub committed_known: bool,
     pub remaining_gpu_hours: Option<f64>,
     pub used_pct: Option<f64>,
-    /// GPU-hours per day over the 7 days before `at`.
+    /// GPU-hours per day over the last `burn_window_s` before `at`.
     pub burn_rate_gpu_hours_per_day: f64,
+    /// The window the burn rate is taken over: 7 days, or the time with data if shorter (seconds).
+    pub burn_window_s: f64,
     pub projected_gpu_hours: Option<f64>,
     pub projected_pct: Option<f64>,
     /// When the grant runs out at the burn rate, if within the period.

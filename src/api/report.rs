@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `GET /api/v1/report?period=` or `?from=&to=` (days), `&institute=&anonymise=`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -56,20 +56,35 @@ pub struct Slice {
     pub figures: Figures,
 }
 
+/// A user's amounts in the period (GPU-hours used = allocated + unscheduled).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopUser {
     pub user: String,
-    pub gpu_hours: f64,
-    pub utilised_gpu_hours: f64,
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
+/// A job's amounts in the period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopJob {
     pub job: String,
     pub user: String,
     pub account: String,
-    pub gpu_hours: f64,
-    pub utilised_gpu_hours: f64,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// An institute's grant and how the report's share of it was computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// GPU-hours granted per quota period.
+    pub per_period_gpu_hours: f64,
+    /// The quota's period: `month`, `quarter`, `year`, or its explicit dates.
+    pub quota_period: String,
+    /// GPU-hours of the grant that fall in the report's period.
+    pub for_report_gpu_hours: f64,
+    /// Whether the report's period differs from the quota's, so the grant was pro-rated by time.
+    pub prorated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,17 +93,24 @@ pub struct InstituteReport {
     pub name: String,
     /// Grant for the report period, pro-rated from the quota's own periods.
     pub granted_gpu_hours: Option<f64>,
+    /// How the grant for the period was found.
+    pub grant: Option<Grant>,
     #[serde(flatten)]
     pub figures: Figures,
     /// Allocated plus unscheduled GPU-hours against the grant, percent.
     pub share_of_grant_pct: Option<f64>,
     pub efficiency_pct: Option<f64>,
+    /// Jobs and users with use in the period (the top lists show the largest of them).
     pub jobs: usize,
     pub users: usize,
-    /// Highest hourly mean of GPUs in use (allocated or unscheduled).
-    pub peak_concurrent_gpus: f64,
+    /// The most GPUs held at once (allocated or unscheduled) in the period, as the highest minute mean.
+    pub peak_held_gpus: f64,
+    /// The most GPUs busy at once (held × NVML utilisation), likewise.
+    pub peak_busy_gpus: f64,
     pub breakdown: Vec<Slice>,
+    /// The users with the most GPU-hours, at most 10 of `users`.
     pub top_users: Vec<TopUser>,
+    /// The jobs with the most GPU-hours, at most 10 of `jobs`.
     pub top_jobs: Vec<TopJob>,
 }
 
@@ -107,6 +129,7 @@ pub struct Coverage {
     pub received_node_hours: f64,
     /// Share of the expected node-intervals received, percent.
     pub coverage_pct: Option<f64>,
+    /// Every gap, largest first (formats may show the first ones and say how many there are).
     pub gaps: Vec<Gap>,
 }
 
@@ -137,10 +160,13 @@ pub struct Report {
     pub period: ReportPeriod,
     pub utilisation_signal: String,
     pub anonymised: bool,
+    /// The institute the report is limited to (its own nodes' coverage, no totals of others).
+    pub institute: Option<String>,
     pub breakdown_by: String,
     pub cluster: ClusterReport,
     pub institutes: Vec<InstituteReport>,
-    /// All institutes together, `unassigned` included: equals the ledger.
+    /// All institutes together, `unassigned` included: equals the ledger (for an
+    /// institute-scoped report, that institute's figures).
     pub total: Figures,
     pub daily: Vec<DayPoint>,
 }

@@ -74,6 +74,9 @@ pub enum FindingKind {
     UnallocatedUse,
     /// The scheduler runs a job on a node that is not reporting.
     NodeNotReporting,
+    /// A node sent reports for time already charged (a second agent under its
+    /// name, a copied spool, a clock jump): only new time was charged.
+    OverlappingReports,
 }
 
 /// A disagreement between the scheduler and the agents.

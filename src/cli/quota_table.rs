@@ -1,6 +1,6 @@
 //! The quota table: every institute's burn-down in at most 80 columns, readable without colour.
 
-use crate::format::{fit, hours, thousands};
+use crate::format::{fit, hours, span, thousands};
 use crate::quota::{BurnDown, State};
 use crate::time::{format_date, format_rfc3339};
 use std::fmt::Write;
@@ -72,8 +72,9 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
         };
         let _ = writeln!(
             out,
-            "            burn {}/day over 7 days · efficiency {}{queued}",
+            "            burn {}/day over {} · efficiency {}{queued}",
             hours(b.burn_rate_gpu_hours_per_day),
+            span(b.burn_window_s),
             eff
         );
         for r in &b.reasons {
@@ -104,7 +105,7 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
 mod tests {
     use super::*;
     use crate::accounting::Amounts;
-    use crate::quota::{QuotaSpec, RunningJob, UseRow, burn_down};
+    use crate::quota::{QuotaSpec, RunningJob, Use, UseRow, burn_down};
 
     fn sample() -> Vec<BurnDown> {
         let at = crate::time::parse_instant("2026-11-15").unwrap();
@@ -132,12 +133,24 @@ mod tests {
             "Ibn Sina",
             Some(&spec),
             at,
-            &rows,
-            &[RunningJob { id: "0".into(), gpus: 8, remaining_s: None }],
-            84,
+            &Use {
+                rows: &rows,
+                running: &[RunningJob { id: "0".into(), gpus: 8, remaining_s: None }],
+                gpus_in_use: 84,
+                data_since_ms: None,
+            },
         );
         ibn.queued_gpus = Some(16);
-        vec![ibn, burn_down("a-very-long-institute-name", "Long", None, at, &[], &[], 0)]
+        vec![
+            ibn,
+            burn_down(
+                "a-very-long-institute-name",
+                "Long",
+                None,
+                at,
+                &Use { rows: &[], running: &[], gpus_in_use: 0, data_since_ms: None },
+            ),
+        ]
     }
 
     #[test]

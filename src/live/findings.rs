@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 /// Findings from the live state and the scheduler's view.
 pub fn findings(live: &Live, snap: &Snapshot, stale_after_ms: i64, now_ms: i64, gpu_index: GpuIndex) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out = overlap_findings(live, now_ms);
     for n in live.nodes.values() {
         let stale = now_ms - n.received_ms > stale_after_ms;
         if stale {
@@ -79,6 +79,30 @@ pub fn findings(live: &Live, snap: &Snapshot, stale_after_ms: i64, now_ms: i64, 
         }
     }
     out
+}
+
+/// How long an overlap stays a finding after the last overlapping report.
+pub const OVERLAP_SHOWN_MS: i64 = 3_600_000;
+
+/// Nodes that sent reports for time already charged within the last hour.
+pub fn overlap_findings(live: &Live, now_ms: i64) -> Vec<Finding> {
+    live.overlaps
+        .iter()
+        .filter(|(_, o)| now_ms - o.last_ms <= OVERLAP_SHOWN_MS)
+        .map(|(node, o)| Finding {
+            kind: FindingKind::OverlappingReports,
+            node: node.clone(),
+            gpu: None,
+            job: None,
+            message: format!(
+                "{node} sent {} report{} for time already charged ({:.0} GPU- and node-seconds not charged again); \
+                 is a second agent running under its name, or was a spool copied?",
+                o.reports,
+                if o.reports == 1 { "" } else { "s" },
+                o.seconds
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -27,6 +27,18 @@ pub struct Live {
     pub nodes: BTreeMap<String, NodeLive>,
     /// When each job was first seen running (ms).
     pub job_first_seen: HashMap<String, i64>,
+    /// Nodes that sent reports for time already charged.
+    pub overlaps: BTreeMap<String, Overlap>,
+}
+
+/// Reports of a node that covered time already charged (not charged again).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overlap {
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub reports: u64,
+    /// GPU-seconds and node-seconds not charged again.
+    pub seconds: f64,
 }
 
 impl Live {
@@ -84,6 +96,14 @@ impl Live {
                 }
             }
         }
+    }
+
+    /// Notes a report of `node` that overlapped time already charged.
+    pub fn note_overlap(&mut self, node: &str, seconds: f64, now_ms: i64) {
+        let o = self.overlaps.entry(node.to_string()).or_insert(Overlap { first_ms: now_ms, ..Default::default() });
+        o.last_ms = now_ms;
+        o.reports += 1;
+        o.seconds += seconds;
     }
 
     /// Forgets jobs not seen on any node.

@@ -59,8 +59,20 @@ fn a_job_spanning_a_quarter_boundary_is_split_between_the_quarters() {
     let s = spec("quarter", 10_000.0);
     // 2 GPUs from 2026-03-31 12:00 to 2026-04-01 12:00: 24 + 24 GPU-hours.
     let rows = job_rows("2026-03-31T12:00:00Z", "2026-04-01T12:00:00Z", "77", "nlp-lab", "alice", 2.0);
-    let q1 = burn_down("i", "I", Some(&s.resolve().unwrap()), ms("2026-03-31T23:59:59Z"), &rows, &[], 0);
-    let q2 = burn_down("i", "I", Some(&s.resolve().unwrap()), ms("2026-04-30"), &rows, &[], 0);
+    let q1 = burn_down(
+        "i",
+        "I",
+        Some(&s.resolve().unwrap()),
+        ms("2026-03-31T23:59:59Z"),
+        &Use { rows: &rows, running: &[], gpus_in_use: 0, data_since_ms: None },
+    );
+    let q2 = burn_down(
+        "i",
+        "I",
+        Some(&s.resolve().unwrap()),
+        ms("2026-04-30"),
+        &Use { rows: &rows, running: &[], gpus_in_use: 0, data_since_ms: None },
+    );
     assert_eq!(q1.period.as_ref().unwrap().label, "2026-Q1");
     assert_eq!(q1.used_gpu_hours, 24.0);
     assert_eq!(q2.period.as_ref().unwrap().label, "2026-Q2");
@@ -78,7 +90,13 @@ fn settled_in_flight_committed_and_projection_by_hand() {
     rows.extend(job_rows("2024-02-10", "2024-02-15", "B", "speech-lab", "bob", 2.0));
     let at = ms("2024-02-15");
     let running = [RunningJob { id: "B".into(), gpus: 2, remaining_s: Some(48.0 * 3600.0) }];
-    let b = burn_down("ibn-sina", "Ibn Sina", Some(&s.resolve().unwrap()), at, &rows, &running, 2);
+    let b = burn_down(
+        "ibn-sina",
+        "Ibn Sina",
+        Some(&s.resolve().unwrap()),
+        at,
+        &Use { rows: &rows, running: &running, gpus_in_use: 2, data_since_ms: None },
+    );
     assert_eq!(b.settled_gpu_hours, 960.0);
     assert_eq!(b.in_flight_gpu_hours, 5.0 * 24.0 * 2.0);
     assert_eq!(b.used_gpu_hours, 1200.0);
@@ -96,7 +114,13 @@ fn settled_in_flight_committed_and_projection_by_hand() {
     assert_eq!(b.state, State::Ok);
     // With a smaller grant it runs out within the month, on a date computed by hand.
     s.gpu_hours = 2000.0;
-    let b = burn_down("ibn-sina", "Ibn Sina", Some(&s.resolve().unwrap()), at, &rows, &running, 2);
+    let b = burn_down(
+        "ibn-sina",
+        "Ibn Sina",
+        Some(&s.resolve().unwrap()),
+        at,
+        &Use { rows: &rows, running: &running, gpus_in_use: 2, data_since_ms: None },
+    );
     let days = 800.0 / rate; // 10.606 days after Feb 15 → Feb 25 14:32
     assert_eq!(b.runs_out_ms, Some(at + (days * 86_400_000.0) as i64));
     assert_eq!(crate::time::format_date(b.runs_out_ms.unwrap()), "2024-02-25");
@@ -113,9 +137,12 @@ fn without_time_limits_committed_is_zero_and_said_so() {
         "I",
         Some(&s.resolve().unwrap()),
         ms("2026-05-10"),
-        &[],
-        &[RunningJob { id: "x".into(), gpus: 4, remaining_s: None }],
-        4,
+        &Use {
+            rows: &[],
+            running: &[RunningJob { id: "x".into(), gpus: 4, remaining_s: None }],
+            gpus_in_use: 4,
+            data_since_ms: None,
+        },
     );
     assert_eq!(b.committed_gpu_hours, 0.0);
     assert!(!b.committed_known);
@@ -129,7 +156,13 @@ fn sub_quotas_add_up_and_each_is_tracked() {
     assert!(s.resolve().is_ok());
     let mut rows = job_rows("2026-01-01", "2026-01-06", "1", "nlp-lab", "a", 1.0); // 120 h
     rows.extend(job_rows("2026-01-01", "2026-01-21", "2", "speech-lab", "b", 1.0)); // 480 h
-    let b = burn_down("i", "I", Some(&s.resolve().unwrap()), ms("2026-02-01"), &rows, &[], 0);
+    let b = burn_down(
+        "i",
+        "I",
+        Some(&s.resolve().unwrap()),
+        ms("2026-02-01"),
+        &Use { rows: &rows, running: &[], gpus_in_use: 0, data_since_ms: None },
+    );
     let sum: f64 = b.by_account.iter().map(|a| a.used_gpu_hours).sum();
     assert_eq!(sum, b.used_gpu_hours);
     let speech = b.by_account.iter().find(|a| a.key == "speech-lab").unwrap();
@@ -143,7 +176,13 @@ fn sub_quotas_add_up_and_each_is_tracked() {
 #[test]
 fn an_institute_without_a_quota_shows_its_use() {
     let rows = job_rows("2026-05-01", "2026-05-02", "1", "x", "u", 1.0);
-    let b = burn_down("i", "I", None, ms("2026-05-10"), &rows, &[], 1);
+    let b = burn_down(
+        "i",
+        "I",
+        None,
+        ms("2026-05-10"),
+        &Use { rows: &rows, running: &[], gpus_in_use: 1, data_since_ms: None },
+    );
     assert_eq!(b.state, State::NoQuota);
     assert_eq!(b.used_gpu_hours, 24.0);
     assert_eq!(b.granted_gpu_hours, None);
@@ -155,7 +194,13 @@ fn exceeded_and_gpu_cap() {
     let mut s = spec("month", 10.0);
     s.max_gpus = Some(1);
     let rows = job_rows("2026-05-01", "2026-05-02", "1", "x", "u", 1.0);
-    let b = burn_down("i", "I", Some(&s.resolve().unwrap()), ms("2026-05-10"), &rows, &[], 3);
+    let b = burn_down(
+        "i",
+        "I",
+        Some(&s.resolve().unwrap()),
+        ms("2026-05-10"),
+        &Use { rows: &rows, running: &[], gpus_in_use: 3, data_since_ms: None },
+    );
     assert_eq!(b.state, State::Exceeded);
     assert!(b.reasons.iter().any(|r| r.contains("over the cap of 1")));
 }
@@ -171,4 +216,24 @@ fn explicit_periods_include_their_last_day() {
     assert_eq!((p.start_ms, p.end_ms), (ms("2026-01-15"), ms("2026-03-15")));
     s.end = None;
     assert!(s.resolve().is_err());
+}
+
+#[test]
+fn the_burn_rate_is_taken_over_the_data_that_exists() {
+    // A collector installed 2 days ago; an institute has held 54 GPUs since.
+    let s = spec("quarter", 1_000_000.0);
+    let at = ms("2026-05-10T12:00:00Z");
+    let since = at - 2 * 86_400_000;
+    let rows: Vec<UseRow> = job_rows("2026-05-08T12:00:00Z", "2026-05-10T12:00:00Z", "1", "x", "u", 54.0);
+    let u = Use { rows: &rows, running: &[], gpus_in_use: 54, data_since_ms: Some(since) };
+    let b = burn_down("i", "I", Some(&s.resolve().unwrap()), at, &u);
+    assert_eq!(b.burn_window_s, 2.0 * 86_400.0, "the window is the 2 days with data");
+    assert!((b.burn_rate_gpu_hours_per_day - 54.0 * 24.0).abs() < 1e-9, "{}", b.burn_rate_gpu_hours_per_day);
+    // Without knowing when data began, 7 days are assumed: the rate reads a fraction of the real one.
+    let b7 = burn_down("i", "I", Some(&s.resolve().unwrap()), at, &Use { data_since_ms: None, ..u });
+    assert_eq!(b7.burn_window_s, 7.0 * 86_400.0);
+    assert!(b7.burn_rate_gpu_hours_per_day < b.burn_rate_gpu_hours_per_day / 3.0);
+    // Ten minutes of data do not make a rate: the window is at least an hour.
+    let b = burn_down("i", "I", Some(&s.resolve().unwrap()), at, &Use { data_since_ms: Some(at - 600_000), ..u });
+    assert_eq!(b.burn_window_s, 3600.0);
 }

@@ -4,7 +4,7 @@ use super::coverage::{CoverageInput, coverage};
 use super::*;
 use crate::accounting::{DayRow, HourRow, UNASSIGNED};
 use crate::config::Institute;
-use crate::quota::Quota;
+use crate::quota::{PeriodKind, Quota, QuotaPeriod};
 use crate::time::{civil_from_days, days_from_civil, format_date};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -19,7 +19,10 @@ pub struct Inputs<'a> {
     /// The hourly roll-up per institute.
     pub hours: &'a [HourRow],
     pub coverage: &'a CoverageInput,
-    pub now_s: i64,
+    /// For an institute-scoped report: the nodes its use ran on in the period
+    /// (coverage is shown for those only).
+    pub nodes: Option<&'a BTreeSet<String>>,
+    pub now_ms: i64,
 }
 
 /// Options of a report.
@@ -43,18 +46,30 @@ pub fn pseudonym(salt: &str, name: &str) -> String {
 
 /// Grant for `p` from a quota, pro-rated by overlap with the quota's periods.
 pub fn prorated_grant(q: &Quota, p: &ReportPeriod) -> f64 {
+    grant(q, p).for_report_gpu_hours
+}
+
+/// The grant of a quota for a report period, and how it was found.
+pub fn grant(q: &Quota, p: &ReportPeriod) -> Grant {
     let (start, end) = (p.start_s * 1000, p.end_s * 1000);
     let mut total = 0.0;
     let mut qp = q.period_at(start);
+    let same = qp.start_ms == start && qp.end_ms == end;
     loop {
         let overlap = (qp.end_ms.min(end) - qp.start_ms.max(start)).max(0) as f64;
         total += q.gpu_hours * overlap / (qp.end_ms - qp.start_ms) as f64;
-        if matches!(q.period, crate::quota::QuotaPeriod::Explicit(_)) || qp.end_ms >= end {
+        if matches!(q.period, QuotaPeriod::Explicit(_)) || qp.end_ms >= end {
             break;
         }
         qp = q.period_at(qp.end_ms);
     }
-    total
+    let quota_period = match &q.period {
+        QuotaPeriod::Calendar(PeriodKind::Month) => "month".into(),
+        QuotaPeriod::Calendar(PeriodKind::Quarter) => "quarter".into(),
+        QuotaPeriod::Calendar(PeriodKind::Year) => "year".into(),
+        QuotaPeriod::Explicit(e) => e.label.clone(),
+    };
+    Grant { per_period_gpu_hours: q.gpu_hours, quota_period, for_report_gpu_hours: total, prorated: !same }
 }
 
 /// Month label and start of a day.
@@ -71,110 +86,116 @@ fn week_of(day_s: i64) -> (String, i64) {
     (format_date(monday * DAY * 1000), monday * DAY)
 }
 
+/// What an institute's rows add up to while the report is built.
+#[derive(Default)]
+struct Acc {
+    figures: Figures,
+    jobs: BTreeSet<String>,
+    users: BTreeSet<String>,
+    slices: BTreeMap<i64, (String, Figures)>,
+    by_user: HashMap<String, Figures>,
+    /// Job → (user, account, figures).
+    by_job: HashMap<String, (String, String, Figures)>,
+}
+
+fn top<T>(mut v: Vec<T>, hours: impl Fn(&T) -> f64, key: impl Fn(&T) -> &str) -> Vec<T> {
+    v.sort_by(|x, y| hours(y).total_cmp(&hours(x)).then(key(x).cmp(key(y))));
+    v.truncate(TOP);
+    v
+}
+
+/// GPU-hours used: allocated plus unscheduled.
+fn used(f: &Figures) -> f64 {
+    f.allocated_gpu_hours + f.unscheduled_gpu_hours
+}
+
 /// Builds the report.
 pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: i64) -> Report {
     let weekly = period.days() < 59;
     let slice_of = |d: i64| if weekly { week_of(d) } else { month_of(d) };
     let in_period = |d: i64| d >= period.start_s && d < period.end_s;
     let name = |u: &str| if opts.anonymise { pseudonym(&opts.salt, u) } else { u.to_string() };
+    let mine = |i: &str| opts.institute.as_deref().is_none_or(|x| x == i);
 
     let mut total = Figures::default();
     let mut cluster = Figures::default();
-    #[derive(Default)]
-    struct Acc {
-        figures: Figures,
-        jobs: BTreeSet<String>,
-        users: BTreeSet<String>,
-        slices: BTreeMap<i64, (String, Figures)>,
-        by_user: HashMap<String, (f64, f64)>,
-        by_job: HashMap<String, (String, String, f64, f64)>,
-    }
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     let mut daily: BTreeMap<i64, Figures> = BTreeMap::new();
     for r in inp.days.iter().filter(|r| in_period(r.day)) {
         cluster.add(&r.amounts);
         daily.entry(r.day).or_default().add(&r.amounts);
-        if r.institute.is_empty() {
-            continue; // idle capacity
+        if r.institute.is_empty() || !mine(&r.institute) {
+            continue; // idle capacity, or another institute's
         }
         total.add(&r.amounts);
-        if opts.institute.as_deref().is_some_and(|i| i != r.institute) {
-            continue;
-        }
         let a = acc.entry(r.institute.clone()).or_default();
         a.figures.add(&r.amounts);
         if !r.job.is_empty() {
             a.jobs.insert(r.job.clone());
+            let j = a
+                .by_job
+                .entry(r.job.clone())
+                .or_insert_with(|| (r.user.clone(), r.account.clone(), Figures::default()));
+            j.2.add(&r.amounts);
         }
         if !r.user.is_empty() {
             a.users.insert(r.user.clone());
         }
         let (label, start) = slice_of(r.day);
         a.slices.entry(start).or_insert_with(|| (label, Figures::default())).1.add(&r.amounts);
-        let gh = (r.amounts.allocated_s + r.amounts.unscheduled_s) / 3600.0;
-        let ut = r.amounts.busy_s / 3600.0;
-        let u = a.by_user.entry(r.user.clone()).or_default();
-        u.0 += gh;
-        u.1 += ut;
-        if !r.job.is_empty() {
-            let j = a.by_job.entry(r.job.clone()).or_insert_with(|| (r.user.clone(), r.account.clone(), 0.0, 0.0));
-            j.2 += gh;
-            j.3 += ut;
-        }
+        a.by_user.entry(r.user.clone()).or_default().add(&r.amounts);
     }
-    let mut peak: HashMap<&str, f64> = HashMap::new();
-    for HourRow { institute: i, amounts: a, .. } in inp.hours.iter().filter(|h| in_period(h.hour)) {
-        let g = (a.allocated_s + a.unscheduled_s) / 3600.0;
-        let e = peak.entry(i.as_str()).or_default();
-        *e = e.max(g);
+    let mut peaks: HashMap<&str, (f64, f64)> = HashMap::new();
+    for hr in inp.hours.iter().filter(|h| in_period(h.hour)) {
+        let e = peaks.entry(hr.institute.as_str()).or_default();
+        e.0 = e.0.max(hr.peak_held_gpus);
+        e.1 = e.1.max(hr.peak_busy_gpus);
     }
     // Institutes of the config (even without use), then `unassigned` if it has use.
     let mut ids: Vec<(String, String, Option<&Quota>)> = inp
         .institutes
         .iter()
-        .filter(|i| opts.institute.as_deref().is_none_or(|x| x == i.id))
+        .filter(|i| mine(&i.id))
         .map(|i| (i.id.clone(), i.display_name().to_string(), i.quota.as_ref()))
         .collect();
-    if acc.contains_key(UNASSIGNED) && opts.institute.as_deref().is_none_or(|x| x == UNASSIGNED) {
+    if acc.contains_key(UNASSIGNED) && mine(UNASSIGNED) {
         ids.push((UNASSIGNED.into(), "Unassigned (no institute claims it)".into(), None));
     }
     let institutes = ids
         .into_iter()
         .map(|(id, display, quota)| {
             let a = acc.remove(&id).unwrap_or_default();
-            let granted = quota.map(|q| prorated_grant(q, period));
-            let used = a.figures.allocated_gpu_hours + a.figures.unscheduled_gpu_hours;
-            let mut top_users: Vec<TopUser> = a
-                .by_user
-                .into_iter()
-                .map(|(u, (g, ut))| TopUser {
-                    user: if u.is_empty() { "(unknown)".into() } else { name(&u) },
-                    gpu_hours: g,
-                    utilised_gpu_hours: ut,
-                })
-                .collect();
-            top_users.sort_by(|x, y| y.gpu_hours.total_cmp(&x.gpu_hours).then(x.user.cmp(&y.user)));
-            top_users.truncate(TOP);
-            let mut top_jobs: Vec<TopJob> = a
-                .by_job
-                .into_iter()
-                .map(|(j, (u, acct, g, ut))| TopJob {
-                    job: j,
-                    user: name(&u),
-                    account: acct,
-                    gpu_hours: g,
-                    utilised_gpu_hours: ut,
-                })
-                .collect();
-            top_jobs.sort_by(|x, y| y.gpu_hours.total_cmp(&x.gpu_hours).then(x.job.cmp(&y.job)));
-            top_jobs.truncate(TOP);
+            let grant = quota.map(|q| grant(q, period));
+            let granted = grant.as_ref().map(|g| g.for_report_gpu_hours);
+            let top_users = top(
+                a.by_user
+                    .into_iter()
+                    .map(|(u, figures)| TopUser {
+                        user: if u.is_empty() { "(unknown)".into() } else { name(&u) },
+                        figures,
+                    })
+                    .collect(),
+                |u| used(&u.figures),
+                |u| &u.user,
+            );
+            let top_jobs = top(
+                a.by_job
+                    .into_iter()
+                    .map(|(job, (u, account, figures))| TopJob { job, user: name(&u), account, figures })
+                    .collect(),
+                |j| used(&j.figures),
+                |j| &j.job,
+            );
+            let (peak_held_gpus, peak_busy_gpus) = peaks.get(id.as_str()).copied().unwrap_or_default();
             InstituteReport {
-                share_of_grant_pct: granted.filter(|g| *g > 0.0).map(|g| used / g * 100.0),
+                share_of_grant_pct: granted.filter(|g| *g > 0.0).map(|g| used(&a.figures) / g * 100.0),
                 efficiency_pct: a.figures.efficiency_pct(),
                 granted_gpu_hours: granted,
+                grant,
                 jobs: a.jobs.len(),
                 users: a.users.len(),
-                peak_concurrent_gpus: peak.get(id.as_str()).copied().unwrap_or(0.0),
+                peak_held_gpus,
+                peak_busy_gpus,
                 breakdown: a
                     .slices
                     .into_iter()
@@ -188,7 +209,7 @@ pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: 
             }
         })
         .collect();
-    let coverage = coverage(inp.coverage, period, inp.now_s);
+    let coverage = coverage(inp.coverage, period, inp.now_ms, inp.nodes);
     let gpus_per_node = if coverage.received_node_hours > 0.0 {
         cluster.capacity_gpu_hours / coverage.received_node_hours
     } else {
@@ -203,12 +224,13 @@ pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: 
         period: period.clone(),
         utilisation_signal: "NVML GPU utilisation (share of time a kernel was running)".into(),
         anonymised: opts.anonymise,
+        institute: opts.institute.clone(),
         breakdown_by: if weekly { "week" } else { "month" }.into(),
         cluster: ClusterReport {
             allocated_share_pct: share(cluster.allocated_gpu_hours),
             utilised_share_pct: share(cluster.utilised_gpu_hours),
             availability_pct: (expected_gpu_hours > 0.0)
-                .then(|| cluster.capacity_gpu_hours / expected_gpu_hours * 100.0),
+                .then(|| (cluster.capacity_gpu_hours / expected_gpu_hours * 100.0).min(100.0)),
             figures: cluster,
             coverage,
         },

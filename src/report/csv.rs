@@ -23,7 +23,8 @@ pub const COLUMNS: &[&str] = &[
     "efficiency_pct",
     "jobs",
     "users",
-    "peak_concurrent_gpus",
+    "peak_held_gpus",
+    "peak_busy_gpus",
 ];
 
 fn field(s: &str) -> String {
@@ -37,7 +38,7 @@ fn num(v: Option<f64>) -> String {
 pub fn render(r: &Report) -> String {
     let mut out = COLUMNS.join(",") + "\n";
     let p = &r.period;
-    let mut row = |section: &str, inst: &str, key: &str, granted: Option<f64>, f: &Figures, extra: [Option<f64>; 5]| {
+    let mut row = |section: &str, inst: &str, key: &str, granted: Option<f64>, f: &Figures, extra: [Option<f64>; 6]| {
         let cells = [
             field(section),
             field(inst),
@@ -56,6 +57,7 @@ pub fn render(r: &Report) -> String {
             num(extra[2]),
             num(extra[3]),
             num(extra[4]),
+            num(extra[5]),
         ];
         let _ = writeln!(out, "{}", cells.join(","));
     };
@@ -65,9 +67,11 @@ pub fn render(r: &Report) -> String {
         &r.cluster_name,
         None,
         &r.cluster.figures,
-        [None, r.cluster.figures.efficiency_pct(), None, None, None],
+        [None, r.cluster.figures.efficiency_pct(), None, None, None, None],
     );
-    row("total", "", "", None, &r.total, [None, r.total.efficiency_pct(), None, None, None]);
+    if r.institute.is_none() {
+        row("total", "", "", None, &r.total, [None, r.total.efficiency_pct(), None, None, None, None]);
+    }
     for i in &r.institutes {
         row(
             "institute",
@@ -80,7 +84,8 @@ pub fn render(r: &Report) -> String {
                 i.efficiency_pct,
                 Some(i.jobs as f64),
                 Some(i.users as f64),
-                Some(i.peak_concurrent_gpus),
+                Some(i.peak_held_gpus),
+                Some(i.peak_busy_gpus),
             ],
         );
         for s in &i.breakdown {
@@ -90,24 +95,14 @@ pub fn render(r: &Report) -> String {
                 &s.label,
                 None,
                 &s.figures,
-                [None, s.figures.efficiency_pct(), None, None, None],
+                [None, s.figures.efficiency_pct(), None, None, None, None],
             );
         }
         for u in &i.top_users {
-            let f = Figures {
-                allocated_gpu_hours: u.gpu_hours,
-                utilised_gpu_hours: u.utilised_gpu_hours,
-                ..Default::default()
-            };
-            row("user", &i.id, &u.user, None, &f, [None, None, None, None, None]);
+            row("user", &i.id, &u.user, None, &u.figures, [None, u.figures.efficiency_pct(), None, None, None, None]);
         }
         for j in &i.top_jobs {
-            let f = Figures {
-                allocated_gpu_hours: j.gpu_hours,
-                utilised_gpu_hours: j.utilised_gpu_hours,
-                ..Default::default()
-            };
-            row("job", &i.id, &j.job, None, &f, [None, None, None, None, None]);
+            row("job", &i.id, &j.job, None, &j.figures, [None, j.figures.efficiency_pct(), None, None, None, None]);
         }
     }
     out

@@ -1,8 +1,9 @@
 //! One self-contained HTML file with inline SVG charts and print styles.
 
 use super::Report;
-use super::md::{h, pct};
-use crate::time::{format_date, format_rfc3339};
+use super::md::GAPS_SHOWN;
+use super::text::{INSTITUTE_COLUMNS, count, grant_note, h, institute_cells, pct, shown_of, total_cells};
+use crate::time::format_rfc3339;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -143,25 +144,55 @@ fn grant_vs_use(r: &Report) -> String {
     s + "</svg>"
 }
 
-/// Utilisation over time: utilised / allocated, and allocated / capacity, per day.
+/// Utilisation over time: utilised / allocated, and allocated / capacity,
+/// per day, on the period's own time axis (days without data are gaps, and a
+/// single day is still drawn, as points).
 fn utilisation(r: &Report) -> String {
     let (w, hgt, left, bottom) = (720.0, 220.0, 40.0, 30.0);
-    let n = r.daily.len().max(2) as f64;
-    let x = |k: usize| left + (w - left - 10.0) * k as f64 / (n - 1.0);
+    let days = r.period.days().max(1) as f64;
+    let x = |day_s: i64| left + (w - left - 10.0) * ((day_s - r.period.start_s) as f64 / 86_400.0 + 0.5) / days;
     let y = |p: f64| hgt - bottom - (hgt - bottom - 10.0) * p.clamp(0.0, 100.0) / 100.0;
-    let line = |f: &dyn Fn(&super::DayPoint) -> Option<f64>| {
-        r.daily
-            .iter()
-            .enumerate()
-            .filter_map(|(k, d)| f(d).map(|p| format!("{:.1},{:.1}", x(k), y(p))))
-            .collect::<Vec<_>>()
-            .join(" ")
+    let series = |f: &dyn Fn(&super::DayPoint) -> Option<f64>, color: &str, what: &str| {
+        // Consecutive days join; a missing day breaks the line.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![];
+        let mut prev: Option<i64> = None;
+        for d in &r.daily {
+            let Some(p) = f(d) else {
+                prev = None;
+                continue;
+            };
+            if prev != Some(d.day_s - 86_400) {
+                runs.push(vec![]);
+            }
+            runs.last_mut().expect("pushed").push((x(d.day_s), y(p)));
+            prev = Some(d.day_s);
+        }
+        let mut s = String::new();
+        for run in runs {
+            let pts: Vec<String> = run.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+            let _ = write!(
+                s,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"><title>{what}</title></polyline>"#,
+                pts.join(" ")
+            );
+            for (a, b) in run {
+                let _ = write!(
+                    s,
+                    r#"<circle cx="{a:.1}" cy="{b:.1}" r="2.5" fill="{color}"><title>{what}</title></circle>"#
+                );
+            }
+        }
+        s
     };
-    let eff = line(&|d| d.figures.efficiency_pct());
-    let alloc = line(&|d| {
-        (d.figures.capacity_gpu_hours > 0.0)
-            .then(|| d.figures.allocated_gpu_hours / d.figures.capacity_gpu_hours * 100.0)
-    });
+    let eff = series(&|d| d.figures.efficiency_pct(), "#1b6ca8", "utilisation of allocated GPUs");
+    let alloc = series(
+        &|d| {
+            (d.figures.capacity_gpu_hours > 0.0)
+                .then(|| d.figures.allocated_gpu_hours / d.figures.capacity_gpu_hours * 100.0)
+        },
+        "#3a9d5d",
+        "allocated share of capacity",
+    );
     let mut s = format!(r#"<svg class="chart" viewBox="0 0 {w} {hgt}" role="img" aria-label="utilisation over time">"#);
     for t in [0.0, 25.0, 50.0, 75.0, 100.0] {
         let _ = write!(
@@ -171,24 +202,16 @@ fn utilisation(r: &Report) -> String {
             left - 4.0
         );
     }
+    s.push_str(&alloc);
+    s.push_str(&eff);
     let _ = write!(
         s,
-        r##"<polyline fill="none" stroke="#3a9d5d" stroke-width="1.5" points="{alloc}"><title>allocated share of capacity</title></polyline>"##
+        r#"<text x="{left}" y="{}" font-size="10">{}</text><text x="{w}" y="{}" font-size="10" text-anchor="end">{}</text>"#,
+        hgt - 12.0,
+        r.period.first_day,
+        hgt - 12.0,
+        r.period.last_day
     );
-    let _ = write!(
-        s,
-        r##"<polyline fill="none" stroke="#1b6ca8" stroke-width="1.5" points="{eff}"><title>utilisation of allocated GPUs</title></polyline>"##
-    );
-    if let (Some(first), Some(last)) = (r.daily.first(), r.daily.last()) {
-        let _ = write!(
-            s,
-            r#"<text x="{left}" y="{}" font-size="10">{}</text><text x="{w}" y="{}" font-size="10" text-anchor="end">{}</text>"#,
-            hgt - 12.0,
-            format_date(first.day_s * 1000),
-            hgt - 12.0,
-            format_date(last.day_s * 1000)
-        );
-    }
     let _ = write!(
         s,
         r##"<text x="{}" y="{}" font-size="11" fill="#3a9d5d">allocated / capacity</text><text x="{}" y="{}" font-size="11" fill="#1b6ca8">utilised / allocated (NVML)</text>"##,
@@ -218,7 +241,7 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
 @media print {{ body {{ margin: 0; max-width: none; font-size: 10pt; }} .chart, table {{ page-break-inside: avoid; }} h2 {{ page-break-after: avoid; }} }}
 </style></head><body>
 <h1>GPU usage report: {cluster} · {label}</h1>
-<p class="note">Period {first} to {last} (UTC, whole days) · generated {gen} · utilisation: {signal}{anon}</p>
+<p class="note">Period {first} to {last} (UTC, whole days) · generated {gen} · utilisation: {signal}{anon}{scope}</p>
 "#,
         cluster = esc(&r.cluster_name),
         label = esc(&r.period.label),
@@ -226,7 +249,8 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
         last = r.period.last_day,
         gen = format_rfc3339(r.generated_ms),
         signal = esc(&r.utilisation_signal),
-        anon = if r.anonymised { " · user names pseudonymised" } else { "" }
+        anon = if r.anonymised { " · user names pseudonymised" } else { "" },
+        scope = r.institute.as_deref().map(|i| format!(" · institute {} only", esc(i))).unwrap_or_default()
     );
     let _ = write!(
         o,
@@ -243,17 +267,23 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
         h(c.figures.energy_kwh)
     );
     let cov = &c.coverage;
+    let whose = if r.institute.is_some() { "the institute's " } else { "" };
+    let shown = match cov.gaps.len() {
+        0 => "no gaps".to_string(),
+        n if n > GAPS_SHOWN => format!("{n} gaps, the {GAPS_SHOWN} largest shown (all are in the JSON report)"),
+        n => count(n, "gap", "gaps"),
+    };
     let _ = write!(
         o,
-        r#"<p class="note">Data coverage: {} of {} expected node-hours received from {} nodes; {} gaps.</p>"#,
+        r#"<p class="note">Data coverage: {} of {} expected node-hours received ({}) from {} {whose}nodes, each expected from its first report until the end of the period or now; {shown}.</p>"#,
         h(cov.received_node_hours),
         h(cov.expected_node_hours),
+        pct(cov.coverage_pct),
         cov.nodes,
-        cov.gaps.len()
     );
     if !cov.gaps.is_empty() {
         o.push_str("<table><tr><th>node</th><th>from</th><th>to</th><th>missing hours</th></tr>");
-        for g in cov.gaps.iter().take(20) {
+        for g in cov.gaps.iter().take(GAPS_SHOWN) {
             let _ = write!(
                 o,
                 r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="n">{}</td></tr>"#,
@@ -268,43 +298,35 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
     let _ = write!(o, "<h2>GPU-hours per institute per {}</h2>{}", r.breakdown_by, stacked(r));
     let _ = write!(o, "<h2>Grant against use</h2>{}", grant_vs_use(r));
     let _ = write!(o, "<h2>Utilisation over time</h2>{}", utilisation(r));
-    o.push_str("<h2>Institutes</h2><table><tr><th>institute</th><th>granted GPU-h</th><th>allocated GPU-h</th><th>of grant</th><th>utilised GPU-h</th><th>efficiency</th><th>idle-allocated GPU-h</th><th>unscheduled GPU-h</th><th>energy kWh</th><th>jobs</th><th>users</th><th>peak GPUs</th></tr>");
+    let row = |cells: &[String], class: &str| {
+        let tds: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(
+                |(k, c)| {
+                    if k == 0 { format!("<td>{}</td>", esc(c)) } else { format!(r#"<td class="n">{}</td>"#, esc(c)) }
+                },
+            )
+            .collect();
+        format!("<tr{class}>{}</tr>", tds.join(""))
+    };
+    let ths: Vec<String> = INSTITUTE_COLUMNS.iter().map(|c| format!("<th>{c}</th>")).collect();
+    let _ = write!(o, "<h2>Institutes</h2><table><tr>{}</tr>", ths.join(""));
     for i in &r.institutes {
-        let f = &i.figures;
-        let _ = write!(
-            o,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.1}</td></tr>"#,
-            esc(&i.name),
-            i.granted_gpu_hours.map(h).unwrap_or_else(|| "–".into()),
-            h(f.allocated_gpu_hours),
-            pct(i.share_of_grant_pct),
-            h(f.utilised_gpu_hours),
-            pct(i.efficiency_pct),
-            h(f.idle_allocated_gpu_hours),
-            h(f.unscheduled_gpu_hours),
-            h(f.energy_kwh),
-            i.jobs,
-            i.users,
-            i.peak_concurrent_gpus
-        );
+        o.push_str(&row(&institute_cells(i), ""));
     }
-    let t = &r.total;
-    let _ = write!(
-        o,
-        r#"<tr class="total"><td>all institutes</td><td></td><td class="n">{}</td><td></td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td></td><td></td><td></td></tr></table>"#,
-        h(t.allocated_gpu_hours),
-        h(t.utilised_gpu_hours),
-        pct(t.efficiency_pct()),
-        h(t.idle_allocated_gpu_hours),
-        h(t.unscheduled_gpu_hours),
-        h(t.energy_kwh)
-    );
+    if let Some(t) = total_cells(r) {
+        o.push_str(&row(&t, r#" class="total""#));
+    }
+    o.push_str(r#"</table><p class="note">Peak GPUs: the most GPUs held (allocated or unscheduled) or busy at once, as the highest one-minute mean.</p>"#);
     for i in &r.institutes {
+        let _ = write!(o, "<h3>{} ({})</h3>", esc(&i.name), esc(&i.id));
+        if let Some(note) = grant_note(i, r.period.days()) {
+            let _ = write!(o, r#"<p class="note">{}</p>"#, esc(&note));
+        }
         let _ = write!(
             o,
-            "<h3>{} ({})</h3><table><tr><th>{}</th><th>allocated GPU-h</th><th>utilised GPU-h</th><th>efficiency</th></tr>",
-            esc(&i.name),
-            esc(&i.id),
+            "<table><tr><th>{}</th><th>allocated GPU-h</th><th>utilised GPU-h</th><th>efficiency</th></tr>",
             r.breakdown_by
         );
         for s in &i.breakdown {
@@ -318,18 +340,37 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
             );
         }
         o.push_str("</table>");
-        if !i.top_users.is_empty() {
-            let users: Vec<String> =
-                i.top_users.iter().map(|u| format!("{} ({} GPU-h)", esc(&u.user), h(u.gpu_hours))).collect();
-            let _ = write!(o, "<p>Top users: {}</p>", users.join(", "));
-        }
-        if !i.top_jobs.is_empty() {
-            let jobs: Vec<String> = i
-                .top_jobs
-                .iter()
-                .map(|j| format!("{} by {} ({} GPU-h)", esc(&j.job), esc(&j.user), h(j.gpu_hours)))
-                .collect();
-            let _ = write!(o, "<p>Top jobs: {}</p>", jobs.join(", "));
+        for (what, rows) in [
+            (
+                shown_of(i.top_users.len(), i.users, "users"),
+                i.top_users.iter().map(|u| (u.user.clone(), &u.figures)).collect::<Vec<_>>(),
+            ),
+            (
+                shown_of(i.top_jobs.len(), i.jobs, "jobs"),
+                i.top_jobs.iter().map(|j| (format!("{} ({})", j.job, j.user), &j.figures)).collect(),
+            ),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                o,
+                "<p>{}:</p><table><tr><th></th><th>GPU-h used</th><th>allocated GPU-h</th><th>utilised GPU-h</th><th>idle-allocated GPU-h</th><th>unscheduled GPU-h</th><th>energy kWh</th></tr>",
+                esc(&what)
+            );
+            for (name, f) in rows {
+                let cells = [
+                    name,
+                    h(f.allocated_gpu_hours + f.unscheduled_gpu_hours),
+                    h(f.allocated_gpu_hours),
+                    h(f.utilised_gpu_hours),
+                    h(f.idle_allocated_gpu_hours),
+                    h(f.unscheduled_gpu_hours),
+                    h(f.energy_kwh),
+                ];
+                o.push_str(&row(&cells, ""));
+            }
+            o.push_str("</table>");
         }
     }
     let _ = write!(

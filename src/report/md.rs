@@ -1,25 +1,21 @@
 //! Markdown.
 
 use super::Report;
+use super::text::{INSTITUTE_COLUMNS, count, grant_note, h, institute_cells, pct, shown_of, total_cells};
 use crate::time::{format_date, format_rfc3339};
 use std::fmt::Write;
 
-/// GPU-hours and kWh in the report's tables: one decimal, thousands separated.
-pub fn h(v: f64) -> String {
-    crate::format::grouped(v, 1)
-}
-
-pub fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())
-}
+/// Gaps listed in the text (all are in the JSON report).
+pub const GAPS_SHOWN: usize = 20;
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let c = &r.cluster;
     let _ = writeln!(o, "# GPU usage report: {} · {}\n", r.cluster_name, r.period.label);
+    let scope = r.institute.as_deref().map(|i| format!(" · institute {i} only")).unwrap_or_default();
     let _ = writeln!(
         o,
-        "Period {} to {} (UTC, whole days) · generated {} · utilisation: {}{}\n",
+        "Period {} to {} (UTC, whole days) · generated {} · utilisation: {}{}{scope}\n",
         r.period.first_day,
         r.period.last_day,
         format_rfc3339(r.generated_ms),
@@ -45,17 +41,24 @@ pub fn render(r: &Report) -> String {
         h(c.figures.energy_kwh)
     );
     let cov = &c.coverage;
+    let whose = if r.institute.is_some() { "the institute's " } else { "" };
+    let gaps = match cov.gaps.len() {
+        0 => " No gaps.".to_string(),
+        n if n > GAPS_SHOWN => format!(" {n} gaps; the {GAPS_SHOWN} largest:"),
+        n => format!(" {}:", count(n, "gap", "gaps")),
+    };
     let _ = writeln!(
         o,
-        "Data coverage: {} of {} expected node-hours received from {} nodes.{}\n",
+        "Data coverage: {} of {} expected node-hours received ({}) from {} {whose}nodes, \
+         each expected from its first report until the end of the period or now.{gaps}\n",
         h(cov.received_node_hours),
         h(cov.expected_node_hours),
+        pct(cov.coverage_pct),
         cov.nodes,
-        if cov.gaps.is_empty() { " No gaps.".to_string() } else { format!(" {} gaps:", cov.gaps.len()) }
     );
     if !cov.gaps.is_empty() {
         let _ = writeln!(o, "| node | from | to | missing hours |\n|---|---|---|---:|");
-        for g in cov.gaps.iter().take(20) {
+        for g in cov.gaps.iter().take(GAPS_SHOWN) {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} |",
@@ -65,49 +68,31 @@ pub fn render(r: &Report) -> String {
                 h(g.missing_hours)
             );
         }
-        if cov.gaps.len() > 20 {
-            let _ = writeln!(o, "\n…and {} shorter gaps (all are in the JSON report).", cov.gaps.len() - 20);
+        if cov.gaps.len() > GAPS_SHOWN {
+            let _ = writeln!(o, "\n{} of {} gaps shown; all are in the JSON report.", GAPS_SHOWN, cov.gaps.len());
         }
         let _ = writeln!(o);
     }
     let _ = writeln!(o, "## Institutes\n");
-    let _ = writeln!(
-        o,
-        "| institute | granted GPU-h | allocated GPU-h | of grant | utilised GPU-h | efficiency | idle-allocated GPU-h | unscheduled GPU-h | energy kWh | jobs | users | peak GPUs |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "| {} |", INSTITUTE_COLUMNS.join(" | "));
+    let _ = writeln!(o, "|---|{}", "---:|".repeat(INSTITUTE_COLUMNS.len() - 1));
     for i in &r.institutes {
-        let f = &i.figures;
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
-            i.name,
-            i.granted_gpu_hours.map(h).unwrap_or_else(|| "–".into()),
-            h(f.allocated_gpu_hours),
-            pct(i.share_of_grant_pct),
-            h(f.utilised_gpu_hours),
-            pct(i.efficiency_pct),
-            h(f.idle_allocated_gpu_hours),
-            h(f.unscheduled_gpu_hours),
-            h(f.energy_kwh),
-            i.jobs,
-            i.users,
-            i.peak_concurrent_gpus
-        );
+        let _ = writeln!(o, "| {} |", institute_cells(i).join(" | "));
     }
-    let t = &r.total;
+    if let Some(t) = total_cells(r) {
+        let bold: Vec<String> =
+            t.iter().map(|c| if c.is_empty() { String::new() } else { format!("**{c}**") }).collect();
+        let _ = writeln!(o, "| {} |", bold.join(" | "));
+    }
     let _ = writeln!(
         o,
-        "| **all institutes** | | **{}** | | **{}** | {} | **{}** | **{}** | **{}** | | | |\n",
-        h(t.allocated_gpu_hours),
-        h(t.utilised_gpu_hours),
-        pct(t.efficiency_pct()),
-        h(t.idle_allocated_gpu_hours),
-        h(t.unscheduled_gpu_hours),
-        h(t.energy_kwh)
+        "\nPeak GPUs: the most GPUs held (allocated or unscheduled) or busy at once, as the highest one-minute mean.\n"
     );
     for i in &r.institutes {
         let _ = writeln!(o, "### {} ({})\n", i.name, i.id);
+        if let Some(note) = grant_note(i, r.period.days()) {
+            let _ = writeln!(o, "{note}\n");
+        }
         let _ = writeln!(
             o,
             "| {} | allocated GPU-h | utilised GPU-h | efficiency | unscheduled GPU-h |\n|---|---:|---:|---:|---:|",
@@ -124,27 +109,36 @@ pub fn render(r: &Report) -> String {
                 h(s.figures.unscheduled_gpu_hours)
             );
         }
-        if !i.top_users.is_empty() {
+        for (what, rows) in [
+            (
+                shown_of(i.top_users.len(), i.users, "users"),
+                i.top_users.iter().map(|u| (u.user.clone(), &u.figures)).collect::<Vec<_>>(),
+            ),
+            (
+                shown_of(i.top_jobs.len(), i.jobs, "jobs"),
+                i.top_jobs.iter().map(|j| (format!("{} ({})", j.job, j.user), &j.figures)).collect(),
+            ),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(o, "\n{}:\n", capitalise(&what));
             let _ = writeln!(
                 o,
-                "\nTop users: {}",
-                i.top_users
-                    .iter()
-                    .map(|u| format!("{} ({} GPU-h)", u.user, h(u.gpu_hours)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "| | GPU-h used | allocated GPU-h | utilised GPU-h | idle-allocated GPU-h | unscheduled GPU-h | energy kWh |\n|---|---:|---:|---:|---:|---:|---:|"
             );
-        }
-        if !i.top_jobs.is_empty() {
-            let _ = writeln!(
-                o,
-                "\nTop jobs: {}",
-                i.top_jobs
-                    .iter()
-                    .map(|j| format!("{} by {} ({} GPU-h)", j.job, j.user, h(j.gpu_hours)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            for (name, f) in rows {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {} | {} | {} | {} | {} | {} |",
+                    h(f.allocated_gpu_hours + f.unscheduled_gpu_hours),
+                    h(f.allocated_gpu_hours),
+                    h(f.utilised_gpu_hours),
+                    h(f.idle_allocated_gpu_hours),
+                    h(f.unscheduled_gpu_hours),
+                    h(f.energy_kwh)
+                );
+            }
         }
         let _ = writeln!(o);
     }
@@ -156,4 +150,9 @@ pub fn render(r: &Report) -> String {
         r.period.last_day
     );
     o
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }

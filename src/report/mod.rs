@@ -13,6 +13,7 @@ pub mod csv;
 pub mod html;
 pub mod md;
 mod period;
+pub mod text;
 
 pub use crate::api::report::*;
 pub use build::{Inputs, Options, build, prorated_grant, pseudonym};

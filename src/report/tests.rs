@@ -4,11 +4,12 @@
 use super::*;
 use crate::accounting::{Amounts, DayRow, HourRow};
 use crate::config::{Config, EXAMPLE};
+use crate::report::coverage::CoveredHour;
 
 const DAY: i64 = 86_400;
 
 /// Daily rows, hourly institute rows and (node, hour, covered) rows.
-type Ledger = (Vec<DayRow>, Vec<HourRow>, Vec<(String, i64, f64)>);
+type Ledger = (Vec<DayRow>, Vec<HourRow>, Vec<CoveredHour>);
 
 fn ledger(period: &ReportPeriod) -> Ledger {
     let mut days = vec![];
@@ -51,6 +52,8 @@ fn ledger(period: &ReportPeriod) -> Ledger {
                         unscheduled_s: a.unscheduled_s * s,
                         ..Default::default()
                     },
+                    peak_held_gpus: (a.allocated_s + a.unscheduled_s) / 86400.0,
+                    peak_busy_gpus: a.busy_s / 86400.0,
                 });
             }
         }
@@ -68,7 +71,15 @@ fn ledger(period: &ReportPeriod) -> Ledger {
                 // n2 misses the afternoon of the 10th day.
                 let missing = node == "n2" && k == 9 && (12..18).contains(&h);
                 if !missing {
-                    cov.push((node.to_string(), d + h * 3600, 3600.0));
+                    let at = (d + h * 3600) * 1000;
+                    cov.push(CoveredHour {
+                        node: node.to_string(),
+                        hour: d + h * 3600,
+                        covered_s: 3600.0,
+                        reports: 360,
+                        first_ms: at,
+                        last_ms: at + 3_600_000,
+                    });
                 }
             }
         }
@@ -87,7 +98,8 @@ fn report(period: &ReportPeriod, opts: &Options) -> (Report, Vec<DayRow>) {
         days: &days,
         hours: &hours,
         coverage: &CoverageInput::from_hours(&cov),
-        now_s: period.end_s + DAY,
+        nodes: None,
+        now_ms: (period.end_s + DAY) * 1000,
     };
     (build(&inp, period, opts, 1_790_000_000_000), days)
 }
@@ -155,7 +167,7 @@ fn totals_in_every_format_equal_the_ledger() {
         .sum();
     assert!((inst_csv - allocated).abs() < 1e-3);
     // Markdown and HTML show the same total, rounded to 0.1.
-    let shown = super::md::h(allocated);
+    let shown = super::text::h(allocated);
     assert!(render(&r, Format::Md).contains(&format!("**{shown}**")), "{shown}");
     assert!(render(&r, Format::Html).contains(&format!(r#"<td class="n">{shown}</td>"#)));
 }
@@ -175,7 +187,8 @@ fn sub_periods_add_up_to_the_whole() {
             days: &days,
             hours: &hours,
             coverage: &CoverageInput::from_hours(&cov),
-            now_s: q.end_s,
+            nodes: None,
+            now_ms: q.end_s * 1000,
         };
         parts += build(&inp, &p, &Options::default(), 0).total.allocated_gpu_hours;
     }
@@ -221,4 +234,108 @@ fn bad_periods_are_refused() {
     assert!(ReportPeriod::dates("2026-03-01", "2026-02-01").unwrap_err().contains("inverted"));
     assert!(ReportPeriod::named("2026-Q7").is_err());
     assert_eq!(ReportPeriod::dates("2026-03-01", "2026-03-01").unwrap().days(), 1);
+}
+
+#[test]
+fn a_pro_rated_grant_says_so_in_words() {
+    let m = ReportPeriod::named("2026-02").unwrap();
+    let (r, _) = report(&m, &Options::default());
+    let md = render(&r, Format::Md);
+    assert!(
+        md.contains(
+            "Grant: 120,000.0 GPU-h per quarter; 37,333.3 of them fall in this period of 28 days (pro-rated by time)."
+        ),
+        "{md}"
+    );
+    let html = render(&r, Format::Html);
+    assert!(html.contains("120,000.0 GPU-h per quarter; 37,333.3 of them fall in this period of 28 days"));
+    // A report over exactly the quota's period: no pro-rating to explain.
+    let q = ReportPeriod::named("2026-Q1").unwrap();
+    let (r, _) = report(&q, &Options::default());
+    let ibn = r.institutes.iter().find(|i| i.id == "ibn-sina").unwrap();
+    assert_eq!(ibn.grant.as_ref().map(|g| g.prorated), Some(false));
+    assert!(render(&r, Format::Md).contains("Grant: 120,000.0 GPU-h per quarter.\n"));
+}
+
+#[test]
+fn lists_cut_to_n_rows_say_n_of_m() {
+    let q = ReportPeriod::named("2026-Q1").unwrap();
+    let (r, _) = report(&q, &Options::default());
+    let ibn = r.institutes.iter().find(|i| i.id == "ibn-sina").unwrap();
+    assert_eq!((ibn.top_jobs.len(), ibn.jobs), (10, 30));
+    let md = render(&r, Format::Md);
+    assert!(md.contains("The 10 of 30 jobs with the most GPU-hours:"), "{md}");
+    assert!(render(&r, Format::Html).contains("the 10 of 30 jobs with the most GPU-hours"));
+    // Many gaps: the text says how many it shows.
+    let mut many = r.clone();
+    many.cluster.coverage.gaps = (0..64)
+        .map(|k| Gap { node: format!("n{k}"), from_s: q.start_s, to_s: q.start_s + 3600, missing_hours: 1.0 })
+        .collect();
+    let md = render(&many, Format::Md);
+    assert!(md.contains("64 gaps; the 20 largest:") && md.contains("20 of 64 gaps shown"), "{md}");
+    assert!(render(&many, Format::Html).contains("64 gaps, the 20 largest shown"));
+}
+
+#[test]
+fn every_user_and_job_row_has_all_its_amounts() {
+    // carol's job (al-biruni) holds GPUs idle 4 h a day: her rows show it, with energy.
+    let q = ReportPeriod::named("2026-01").unwrap();
+    let (r, days) = report(&q, &Options::default());
+    let biruni = r.institutes.iter().find(|i| i.id == "al-biruni").unwrap();
+    let carol = biruni.top_users.iter().find(|u| u.user == "carol").unwrap();
+    let idle = sum(&days.iter().filter(|d| d.user == "carol").cloned().collect::<Vec<_>>(), |a| a.idle_allocated_s);
+    assert!(idle > 0.0);
+    assert!((carol.figures.idle_allocated_gpu_hours - idle).abs() < 1e-9);
+    assert!(carol.figures.energy_kwh > 0.0);
+    let csv = render(&r, Format::Csv);
+    let col = |name: &str| super::csv::COLUMNS.iter().position(|c| *c == name).unwrap();
+    let row: Vec<&str> =
+        csv.lines().map(|l| l.split(',').collect::<Vec<_>>()).find(|c| c[0] == "user" && c[2] == "carol").unwrap();
+    assert!((row[col("idle_allocated_gpu_hours")].parse::<f64>().unwrap() - idle).abs() < 1e-3);
+    assert!(row[col("energy_kwh")].parse::<f64>().unwrap() > 0.0);
+    let job_rows = csv.lines().filter(|l| l.starts_with("job,al-biruni,")).count();
+    assert_eq!(job_rows, biruni.top_jobs.len());
+    for j in &biruni.top_jobs {
+        assert!(j.figures.idle_allocated_gpu_hours > 0.0 && j.figures.energy_kwh > 0.0, "{j:?}");
+    }
+}
+
+#[test]
+fn a_chart_with_one_day_of_data_still_draws_it() {
+    let q = ReportPeriod::named("2026-01").unwrap();
+    let (mut r, _) = report(&q, &Options::default());
+    r.daily.truncate(1);
+    let html = render(&r, Format::Html);
+    let chart = html.split("Utilisation over time").nth(1).unwrap();
+    assert!(chart.contains("<circle"), "one day is drawn as points");
+}
+
+#[test]
+fn an_institute_scoped_report_shows_only_its_own() {
+    let q = ReportPeriod::named("2026-Q1").unwrap();
+    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
+    let (days, hours, cov) = ledger(&q);
+    // ibn-sina ran on n1 only; n2 (another institute's) has the gap.
+    let nodes: std::collections::BTreeSet<String> = ["n1".to_string()].into();
+    let inp = Inputs {
+        cluster_name: "c",
+        institutes: &cfg.institutes,
+        days: &days,
+        hours: &hours,
+        coverage: &CoverageInput::from_hours(&cov),
+        nodes: Some(&nodes),
+        now_ms: q.end_s * 1000,
+    };
+    let r = build(&inp, &q, &Options { institute: Some("ibn-sina".into()), ..Default::default() }, 0);
+    assert_eq!(r.institutes.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["ibn-sina"]);
+    assert!(r.cluster.coverage.gaps.is_empty(), "{:?}", r.cluster.coverage.gaps);
+    assert_eq!(r.cluster.coverage.nodes, 1);
+    let ibn = &r.institutes[0].figures;
+    assert!((r.total.allocated_gpu_hours - ibn.allocated_gpu_hours).abs() < 1e-9);
+    for f in [Format::Md, Format::Html, Format::Csv, Format::Json] {
+        let text = render(&r, f);
+        assert!(!text.contains("all institutes") && !text.contains("n2") && !text.contains("bob"), "{f:?}");
+        assert!(!text.contains("Al-Haytham") && !text.contains("unassigned"), "{f:?}");
+    }
+    assert!(!render(&r, Format::Csv).lines().any(|l| l.starts_with("total,")));
 }

@@ -11,7 +11,7 @@ use crate::auth::{self, Role};
 use crate::config::Config;
 use crate::live::{Live, ViewPolicy};
 use crate::scheduler::Snapshot;
-use crate::store::{Keep, Prepared, Store};
+use crate::store::{Applied, Keep, Prepared, Store};
 use crate::time::now_ms;
 use anyhow::Result;
 use axum::http::{HeaderMap, header};
@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// How long reports are remembered for deduplication; older ones are refused.
-pub const DEDUP_HORIZON_MS: i64 = 30 * crate::time::DAY_MS;
+pub use crate::store::DEDUP_HORIZON_MS;
 
 /// Store reads running at once (each on a blocking thread with its own connection).
 const READERS: usize = 4;
@@ -157,7 +156,7 @@ impl App {
     }
 
     /// Sends a batch to the writer and waits for the commit.
-    async fn write(&self, batch: Batch) -> Result<(BatchOutcome, Batch), ApiError> {
+    async fn write(&self, batch: Batch) -> Result<(Applied, Batch), ApiError> {
         let stopped = || ApiError::unavailable("the store writer has stopped");
         let (tx, rx) = oneshot::channel();
         self.writer.send((batch, tx)).await.map_err(|_| stopped())?;
@@ -173,12 +172,25 @@ impl App {
                 crate::scheduler::enrich(r, &snap, self.cfg.scheduler.gpu_index);
             }
         }
-        let batch = Prepared::batch(reports, |r| accounting::charges(r, &self.map, self.policy));
-        let (outcome, batch) = self.write(batch).await?;
-        if outcome.accepted > 0 {
-            self.live.write().unwrap().update_batch(batch.iter().map(|p| &p.report), now_ms());
+        let batch = Prepared::batch(reports, |r| accounting::gpu_charges(r, &self.map, self.policy));
+        let (applied, batch) = self.write(batch).await?;
+        if applied.outcome.accepted > 0 {
+            let now = now_ms();
+            let mut live = self.live.write().unwrap();
+            live.update_batch(batch.iter().map(|p| &p.report), now);
+            for (node, seconds) in &applied.overlaps {
+                live.note_overlap(node, *seconds, now);
+            }
         }
-        Ok(outcome)
+        if !applied.overlaps.is_empty() {
+            let nodes: std::collections::BTreeSet<&str> = applied.overlaps.iter().map(|o| o.0.as_str()).collect();
+            tracing::warn!(
+                reports = applied.outcome.overlapping,
+                nodes = ?nodes,
+                "reports for time already charged: only their new time was charged"
+            );
+        }
+        Ok(applied.outcome)
     }
 
     /// The institute a read is limited to: an institute token's own (asking for

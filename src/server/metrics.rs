@@ -15,13 +15,14 @@ type Gauge = (&'static str, &'static str, fn(&jazari_wire::Gpu) -> Option<f64>);
 /// Prometheus text exposition: cluster gauges and per-GPU gauges (no job labels).
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     use std::fmt::Write;
-    let view = app.live.read().unwrap().cluster_view(
-        &app.cfg.cluster,
-        &app.map,
-        app.view_policy(),
-        Viewer { institute: None },
-        now_ms(),
-    );
+    let (view, overlaps, overlap_s) = {
+        let live = app.live.read().unwrap();
+        let view =
+            live.cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), Viewer { institute: None }, now_ms());
+        let n: u64 = live.overlaps.values().map(|o| o.reports).sum();
+        let s: f64 = live.overlaps.values().map(|o| o.seconds).sum();
+        (view, n, s)
+    };
     let mut out = String::with_capacity(256 + view.summary.gpus * 400);
     let s = &view.summary;
     let _ = writeln!(
@@ -33,6 +34,14 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         out,
         "# HELP jazari_nodes_reporting Nodes that reported recently.\n# TYPE jazari_nodes_reporting gauge\njazari_nodes_reporting {}",
         s.nodes_reporting
+    );
+    let _ = writeln!(
+        out,
+        "# HELP jazari_overlapping_reports_total Reports for time already charged (only their new time was charged).\n# TYPE jazari_overlapping_reports_total counter\njazari_overlapping_reports_total {overlaps}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP jazari_overlap_seconds_total GPU- and node-seconds reported again and not charged again.\n# TYPE jazari_overlap_seconds_total counter\njazari_overlap_seconds_total {overlap_s}"
     );
     let _ = writeln!(out, "# HELP jazari_gpus GPUs by state.\n# TYPE jazari_gpus gauge");
     for (state, n) in [

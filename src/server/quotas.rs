@@ -7,7 +7,7 @@ use crate::api::UTILISATION_SIGNAL;
 use crate::api::quota::{BurnDown, QuotaQuery, QuotasResponse};
 use crate::api::scheduler::{SchedJob, SchedulerKind};
 use crate::live::Viewer;
-use crate::quota::{PeriodKind, RunningJob, burn_down, period_containing};
+use crate::quota::{PeriodKind, RunningJob, Use, burn_down, period_containing};
 use crate::time::{DAY_MS, hour_bucket_s, hour_ceil_ms, now_ms, parse_instant};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -23,7 +23,18 @@ pub async fn quotas(
     let role = app.reader(&headers).await?;
     let now = now_ms();
     let at = match q.at.as_deref() {
-        Some(s) => parse_instant(s).map_err(|e| ApiError::bad(format!("at: {e}")))?,
+        Some(s) => {
+            let at = parse_instant(s).map_err(|e| ApiError::bad(format!("at: {e}")))?;
+            // The ledger's hourly buckets answer whole hours exactly (now: all charged so far).
+            if at.rem_euclid(crate::time::HOUR_MS) != 0 && (at - now).abs() >= 60_000 {
+                return Err(ApiError::bad(format!(
+                    "at = {} is not on a whole hour: the ledger keeps hourly buckets; \
+                     give a date, a whole hour, or leave it out for now",
+                    crate::time::format_rfc3339(at)
+                )));
+            }
+            at
+        }
         None => now,
     };
     if let Some(i) = &q.institute
@@ -68,6 +79,7 @@ async fn burn_downs(app: &Arc<App>, ids: &[String], at: i64, now: i64) -> Result
         HashMap::new()
     };
     let queued = crate::scheduler::queued_gpus(&snap, &app.map);
+    let data_since_ms = app.read(|s| s.data_since()).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let inst = app.cfg.institute(id).expect("listed from the config");
@@ -89,15 +101,13 @@ async fn burn_downs(app: &Arc<App>, ids: &[String], at: i64, now: i64) -> Result
                     .map(|r| r.max(0.0)),
             })
             .collect();
-        let mut b = burn_down(
-            &inst.id,
-            inst.display_name(),
-            spec,
-            at,
-            &rows,
-            &running,
-            gpus_in_use.get(&inst.id).copied().unwrap_or(0),
-        );
+        let usage = Use {
+            rows: &rows,
+            running: &running,
+            gpus_in_use: gpus_in_use.get(&inst.id).copied().unwrap_or(0),
+            data_since_ms,
+        };
+        let mut b = burn_down(&inst.id, inst.display_name(), spec, at, &usage);
         if live_now && app.cfg.scheduler.kind != SchedulerKind::None {
             b.queued_gpus = Some(queued.get(&inst.id).copied().unwrap_or(0));
         }

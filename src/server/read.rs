@@ -8,7 +8,7 @@ use crate::api::history::{HistoryQuery, HistoryResponse, Resolution, SeriesQuery
 use crate::api::usage::{CoverageResponse, GroupBy, GroupKey, PeriodQuery, UsageQuery, UsageResponse, UsageRow};
 use crate::api::{InstituteRef, InstitutesResponse, UTILISATION_SIGNAL};
 use crate::live::Viewer;
-use crate::time::{format_rfc3339, hour_bucket_s, hour_ceil_ms, now_ms, parse_instant};
+use crate::time::{format_rfc3339, hour_ceil_ms, now_ms, parse_instant};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -38,9 +38,14 @@ pub async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<Job
     Ok(Json(JobsResponse { jobs }))
 }
 
-/// Parses `from`/`to` into [from, to) milliseconds; defaults to the last 24 hours.
+/// Parses `from`/`to` into [from, to) milliseconds; `to` defaults to now and
+/// `from` to 24 hours before `to`.
 pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
-    let to_ms = to.map(parse_instant).transpose().map_err(|e| ApiError::bad(format!("to: {e}")))?.unwrap_or(now_ms());
+    period_or(from, to, now_ms())
+}
+
+fn period_or(from: Option<&str>, to: Option<&str>, default_to: i64) -> Result<(i64, i64), ApiError> {
+    let to_ms = to.map(parse_instant).transpose().map_err(|e| ApiError::bad(format!("to: {e}")))?.unwrap_or(default_to);
     let from_ms = from
         .map(parse_instant)
         .transpose()
@@ -52,9 +57,10 @@ pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiErr
     Ok((from_ms, to_ms))
 }
 
-/// Hour buckets starting in [from, to): from rounds down, to rounds up to the hour.
-fn hour_buckets(from_ms: i64, to_ms: i64) -> (i64, i64) {
-    (hour_bucket_s(from_ms), hour_ceil_ms(to_ms) / 1000)
+/// A period over the ledger: `to` defaults to the end of the hour under way
+/// (all that is charged so far), `from` to 24 hours before `to`.
+fn ledger_period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+    period_or(from, to, hour_ceil_ms(now_ms()))
 }
 
 pub async fn usage(
@@ -63,17 +69,19 @@ pub async fn usage(
     Query(q): Query<UsageQuery>,
 ) -> Answer<UsageResponse> {
     let role = app.reader(&headers).await?;
-    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
+    let (from_ms, to_ms) = ledger_period(q.from.as_deref(), q.to.as_deref())?;
     let group = q.group_by.as_deref().unwrap_or("institute");
     let group_by = GroupBy::parse(group).ok_or_else(|| {
         ApiError::bad(format!("group_by `{group}` is not one of institute, account, user, job, node, gpu, hour"))
     })?;
     let institute = app.scoped_institute(&role, q.institute.as_deref())?;
-    let (from_s, to_s) = hour_buckets(from_ms, to_ms);
-    let rows = app.read(move |s| s.usage(from_s, to_s, group_by, institute.as_deref())).await?;
+    let rows = app
+        .read(move |s| crate::store::period::usage(s, from_ms, to_ms, group_by, institute.as_deref()))
+        .await?
+        .map_err(ApiError::bad)?;
     Ok(Json(UsageResponse {
-        from: format_rfc3339(from_s * 1000),
-        to: format_rfc3339(to_s * 1000),
+        from: format_rfc3339(from_ms),
+        to: format_rfc3339(to_ms),
         group_by,
         utilisation_signal: UTILISATION_SIGNAL.into(),
         rows: rows
@@ -89,9 +97,8 @@ pub async fn coverage(
     Query(q): Query<PeriodQuery>,
 ) -> Answer<CoverageResponse> {
     app.reader(&headers).await?;
-    let (from_ms, to_ms) = period(q.from.as_deref(), q.to.as_deref())?;
-    let (from_s, to_s) = hour_buckets(from_ms, to_ms);
-    let nodes = app.read(move |s| s.coverage(from_s, to_s)).await?;
+    let (from_ms, to_ms) = ledger_period(q.from.as_deref(), q.to.as_deref())?;
+    let nodes = app.read(move |s| crate::store::period::coverage(s, from_ms, to_ms)).await?.map_err(ApiError::bad)?;
     Ok(Json(CoverageResponse { nodes }))
 }
 

@@ -3,14 +3,15 @@
 
 use super::app::App;
 use super::error::ApiError;
-use crate::api::report::{Figures, Report, ReportPeriod, ReportQuery};
+use crate::api::report::{Report, ReportPeriod, ReportQuery};
 use crate::config::Config;
 use crate::report::{Inputs, Options, build};
-use crate::store::Store;
+use crate::store::{Filter, GroupBy, Store};
 use crate::time::now_ms;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Builds the report of `period` from the store's roll-ups.
@@ -23,6 +24,18 @@ pub fn build_from_store(
     let days = store.day_rows(period.start_s, period.end_s, None)?;
     let hours = store.hour_rows(period.start_s, period.end_s)?;
     let coverage = store.coverage_input(period.start_s, period.end_s)?;
+    // An institute sees the coverage of the nodes its use ran on, no others.
+    let nodes: Option<BTreeSet<String>> = match &opts.institute {
+        Some(i) => Some(
+            store
+                .usage(period.start_s, period.end_s, GroupBy::Node, &Filter { institute: Some(i), nodes: None })?
+                .into_iter()
+                .map(|r| r.key)
+                .filter(|n| !n.is_empty())
+                .collect(),
+        ),
+        None => None,
+    };
     let now = now_ms();
     let inp = Inputs {
         cluster_name: &cfg.cluster,
@@ -30,7 +43,8 @@ pub fn build_from_store(
         days: &days,
         hours: &hours,
         coverage: &coverage,
-        now_s: now / 1000,
+        nodes: nodes.as_ref(),
+        now_ms: now,
     };
     Ok(build(&inp, period, opts, now))
 }
@@ -54,18 +68,7 @@ pub async fn report(
     let institute = app.scoped_institute(&role, q.institute.as_deref())?;
     let opts = Options { institute, anonymise: q.anonymise.unwrap_or(false), salt: app.cfg.cluster.clone() };
     let a = app.clone();
-    let mut r = app.read(move |s| build_from_store(s, &a.cfg, &period, &opts)).await?;
-    if role.institute().is_some() {
-        // The cluster-wide total would reveal the others' use.
-        r.total = r.institutes.iter().fold(Figures::default(), |mut t, i| {
-            t.allocated_gpu_hours += i.figures.allocated_gpu_hours;
-            t.utilised_gpu_hours += i.figures.utilised_gpu_hours;
-            t.idle_allocated_gpu_hours += i.figures.idle_allocated_gpu_hours;
-            t.unscheduled_gpu_hours += i.figures.unscheduled_gpu_hours;
-            t.energy_kwh += i.figures.energy_kwh;
-            t.capacity_gpu_hours += i.figures.capacity_gpu_hours;
-            t
-        });
-    }
+    // An institute's report (asked by its token or for it) holds its figures only: no others' totals.
+    let r = app.read(move |s| build_from_store(s, &a.cfg, &period, &opts)).await?;
     Ok(Json(r))
 }

@@ -2,14 +2,14 @@
 //! batches that are waiting together (group commit). A batch's sender is
 //! answered only after the commit.
 
-use crate::api::BatchOutcome;
-use crate::store::{Prepared, Store};
+use crate::store::{Applied, Prepared, Store};
+use crate::time::now_ms;
 use tokio::sync::{mpsc, oneshot};
 
 /// A batch for the writer.
 pub type Batch = Vec<Prepared>;
 /// A batch and where to send its outcome (with the batch back).
-pub type WriteJob = (Batch, oneshot::Sender<Result<(BatchOutcome, Batch), String>>);
+pub type WriteJob = (Batch, oneshot::Sender<Result<(Applied, Batch), String>>);
 
 /// Most batches committed in one transaction.
 const GROUP: usize = 256;
@@ -25,7 +25,7 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
             }
         }
         let (batches, replies): (Vec<Batch>, Vec<_>) = jobs.into_iter().unzip();
-        match store.apply(&batches) {
+        match store.apply(&batches, now_ms()) {
             Ok(outcomes) => {
                 for ((reply, o), b) in replies.into_iter().zip(outcomes).zip(batches) {
                     let _ = reply.send(Ok((o, b)));

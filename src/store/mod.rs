@@ -6,19 +6,27 @@
 //! charges, coverage and history are written in one transaction; a report
 //! whose (node, instance, seq) is already there changes nothing.
 
+pub mod intervals;
+pub mod period;
+pub mod plan;
 mod prepared;
 pub mod seen;
 pub mod sqlite;
 
-use crate::accounting::{Amounts, DayRow, HourRow};
+use crate::accounting::{Amounts, Charge, DayRow, HourRow};
 pub use crate::api::BatchOutcome;
 pub use crate::api::history::{HistoryPoint, Resolution, SeriesPoint};
 pub use crate::api::usage::{CoverageRow, GroupBy};
 use crate::quota::UseRow;
 use crate::report::CoverageInput;
+use crate::report::coverage::CoveredHour;
 use jazari_wire::Report;
 pub use prepared::Prepared;
 use std::path::{Path, PathBuf};
+
+/// How long the store remembers what it charged; older reports are refused
+/// at ingest, since they could no longer be counted once.
+pub const DEDUP_HORIZON_MS: i64 = 30 * crate::time::DAY_MS;
 
 /// What a collector needs from its store. Reads take `&self`; writes take
 /// `&mut self` and are made by one writer at a time.
@@ -35,14 +43,20 @@ pub trait Store: Send {
 
     /// Applies several batches in one transaction (group commit). Each batch
     /// gets its own outcome. Nothing is written unless everything is.
-    fn apply(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>>;
+    fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>>;
     /// The last report of every node known to the store, with when the node was first seen.
     fn last_reports(&self) -> Result<Vec<(Report, i64)>>;
 
-    /// Ledger sums for hour buckets starting in [from_s, to_s), grouped, optionally for one institute.
-    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, institute: Option<&str>) -> Result<Vec<UsageRow>>;
+    /// Ledger sums for hour buckets starting in [from_s, to_s), grouped, optionally for one
+    /// institute and for some nodes only.
+    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>>;
     /// An institute's ledger in [from_s, to_s), summed over nodes and GPUs.
     fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>>;
+    /// The fine ledger's rows for hours starting in [from_s, to_s), in key order.
+    fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>>;
+    /// When the store's data begins: the start of the oldest time still held
+    /// as charged, or of the oldest ledger hour (ms); None when empty.
+    fn data_since(&self) -> Result<Option<i64>>;
     /// Daily roll-up rows for days starting in [from_s, to_s).
     fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>>;
     /// Hourly roll-up per institute for hours starting in [from_s, to_s).
@@ -52,8 +66,8 @@ pub trait Store: Send {
     fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>>;
     /// Coverage of [from_s, to_s) (whole days) in the shape reports read.
     fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput>;
-    /// Per node and hour: seconds covered.
-    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>>;
+    /// Per node and hour: seconds covered, and when.
+    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<CoveredHour>>;
 
     /// History points at a resolution.
     fn history(
@@ -106,11 +120,27 @@ pub struct TokenRow {
     pub revoked_ms: Option<i64>,
 }
 
+/// What a usage query is limited to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub institute: Option<&'a str>,
+    pub nodes: Option<&'a [String]>,
+}
+
 /// One row of a usage query: the group's value (empty for idle capacity) and the sums.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
     pub key: String,
     pub amounts: Amounts,
+}
+
+/// What applying one batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    pub outcome: BatchOutcome,
+    /// Nodes whose reports overlapped time already charged, and the GPU-seconds
+    /// (and node-seconds) not charged again.
+    pub overlaps: Vec<(String, f64)>,
 }
 
 /// Retention, in milliseconds.

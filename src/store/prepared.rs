@@ -1,7 +1,7 @@
 //! What the writer receives: reports decoded, charged and encoded outside
 //! the writer thread, so the transaction does only the store's work.
 
-use crate::accounting::{Charge, allocation, gpu_key};
+use crate::accounting::{GpuCharge, allocation, gpu_key};
 use jazari_wire::Report;
 use jazari_wire::newest_per_node;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,8 @@ use std::collections::HashSet;
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub report: Report,
-    pub charges: Vec<Charge>,
+    /// What each GPU charges for the whole interval (the writer charges only new time).
+    pub charges: Vec<GpuCharge>,
     /// Raw history row (all GPUs of the report).
     pub history: String,
     /// The report as JSON, for the newest report of each node in a batch.
@@ -20,7 +21,7 @@ pub struct Prepared {
 
 impl Prepared {
     /// Prepares a batch; the newest report of each node carries its snapshot.
-    pub fn batch(reports: Vec<Report>, charge: impl Fn(&Report) -> Vec<Charge>) -> Vec<Prepared> {
+    pub fn batch(reports: Vec<Report>, charge: impl Fn(&Report) -> Vec<GpuCharge>) -> Vec<Prepared> {
         let keep: HashSet<usize> = newest_per_node(&reports).into_values().collect();
         reports
             .into_iter()

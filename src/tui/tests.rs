@@ -8,7 +8,7 @@ use crate::api::history::SeriesPoint;
 use crate::api::scheduler::{Finding, FindingKind};
 use crate::config::{Config, EXAMPLE};
 use crate::live::{Live, ViewPolicy, Viewer};
-use crate::quota::{RunningJob, UseRow, burn_down};
+use crate::quota::{RunningJob, Use, UseRow, burn_down};
 use crate::sim::{SimCluster, SimSpec, tenants_from};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -55,7 +55,13 @@ pub fn fixed_app(nodes: usize) -> App {
                 .map(|j| RunningJob { id: j.id.clone(), gpus: j.gpu_count as u32, remaining_s: None })
                 .collect();
             let gpus = cluster.institutes.iter().find(|x| x.id == i.id).map(|x| x.gpus_in_use as u32).unwrap_or(0);
-            burn_down(&i.id, i.display_name(), i.quota.as_ref(), NOW, &rows, &running, gpus)
+            burn_down(
+                &i.id,
+                i.display_name(),
+                i.quota.as_ref(),
+                NOW,
+                &Use { rows: &rows, running: &running, gpus_in_use: gpus, data_since_ms: None },
+            )
         })
         .collect();
     let series = |n: i64, step: i64| -> Vec<SeriesPoint> {

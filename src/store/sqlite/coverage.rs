@@ -1,7 +1,7 @@
 //! What each node delivered: per hour and per day, and the shape reports read.
 
 use super::SqliteStore;
-use crate::report::CoverageInput;
+use crate::report::coverage::{CoverageInput, CoveredHour, NodeSpan, ShortHour};
 use crate::store::{CoverageRow, Result};
 use rusqlite::params;
 
@@ -43,7 +43,8 @@ impl SqliteStore {
         let mut hours_of = self
             .conn
             .prepare_cached(
-                "SELECT hour, covered_s FROM coverage WHERE node = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour",
+                "SELECT hour, covered_s, first_ms, last_ms FROM coverage
+                 WHERE node = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour",
             )
             .map_err(&e)?;
         let mut out = CoverageInput::default();
@@ -58,6 +59,8 @@ impl SqliteStore {
             // Present hours as runs [start, end), and the hour-level detail where needed.
             let mut runs: Vec<(i64, i64)> = Vec::new();
             let mut got = 0.0;
+            // When its reported time begins and ends (ms), from its first and last hour.
+            let (mut first_ms, mut last_ms) = (None, 0);
             for (k, (_, day, covered)) in node_days.iter().enumerate() {
                 let edge = k == 0 || k + 1 == node_days.len();
                 if *covered >= 86_040.0 && !edge {
@@ -65,21 +68,28 @@ impl SqliteStore {
                     push_run(&mut runs, *day, day + 86_400);
                     continue;
                 }
-                let rows: Vec<(i64, f64)> = hours_of
-                    .query_map(params![node, day, day + 86_400], |r| Ok((r.get(0)?, r.get(1)?)))
+                let rows: Vec<(i64, f64, i64, i64)> = hours_of
+                    .query_map(params![node, day, day + 86_400], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .map_err(&e)?
                     .collect::<std::result::Result<_, _>>()
                     .map_err(&e)?;
-                for (h, c) in rows {
+                for (h, c, first, last) in rows {
                     got += c.min(3600.0);
                     if c < 3240.0 {
-                        out.short.push((node.clone(), h, c));
+                        out.short.push(ShortHour { node: node.clone(), hour: h, covered_s: c });
                     }
+                    first_ms.get_or_insert(first);
+                    last_ms = last;
                     push_run(&mut runs, h, h + 3600);
                 }
             }
             if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
-                out.spans.push((node.clone(), first.0, last.1 - 3600, got));
+                out.spans.push(NodeSpan {
+                    node: node.clone(),
+                    first_ms: first_ms.unwrap_or(first.0 * 1000),
+                    last_ms: if last_ms > 0 { last_ms } else { last.1 * 1000 },
+                    received_s: got,
+                });
                 for w in runs.windows(2) {
                     out.holes.push((node.clone(), w[0].1 - 3600, w[1].0));
                 }
@@ -89,12 +99,22 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Per node and hour: seconds covered (report coverage and gaps).
-    pub(super) fn hourly_coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
+    /// Per node and hour: seconds covered, and when.
+    pub(super) fn hourly_coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoveredHour>> {
         self.query(
-            "SELECT node, hour, covered_s FROM coverage WHERE hour >= ?1 AND hour < ?2 ORDER BY node, hour",
+            "SELECT node, hour, covered_s, reports, first_ms, last_ms FROM coverage WHERE hour >= ?1 AND hour < ?2
+             ORDER BY node, hour",
             params![from_s, to_s],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok(CoveredHour {
+                    node: r.get(0)?,
+                    hour: r.get(1)?,
+                    covered_s: r.get(2)?,
+                    reports: r.get(3)?,
+                    first_ms: r.get(4)?,
+                    last_ms: r.get(5)?,
+                })
+            },
         )
     }
 }

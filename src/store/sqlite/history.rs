@@ -204,7 +204,11 @@ impl SqliteStore {
                 .execute("DELETE FROM history WHERE resolution = ?1 AND ts_ms < ?2", params![res, now_ms - keep_ms])
                 .map_err(err)?;
         }
-        deleted += tx.execute("DELETE FROM seen WHERE last_ms < ?1", params![now_ms - keep.dedup_ms]).map_err(err)?;
+        // What deduplication needs is kept for its horizon: reports older than it are refused.
+        let horizon = now_ms - keep.dedup_ms;
+        deleted += tx.execute("DELETE FROM delivered WHERE last_ms < ?1", params![horizon]).map_err(err)?;
+        deleted += tx.execute("DELETE FROM charged WHERE last_ms < ?1", params![horizon]).map_err(err)?;
+        deleted += tx.execute("DELETE FROM ledger_minute WHERE minute < ?1", params![horizon]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted)
     }

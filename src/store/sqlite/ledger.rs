@@ -2,9 +2,9 @@
 //! row, and the reads (usage, an institute's rows, daily and hourly roll-ups).
 
 use super::SqliteStore;
-use crate::accounting::{Amounts, DayRow, HourRow};
+use crate::accounting::{Amounts, Charge, DayRow, HourRow, LedgerKey};
 use crate::quota::UseRow;
-use crate::store::{GroupBy, Result, UsageRow};
+use crate::store::{Filter, GroupBy, Result, UsageRow};
 use rusqlite::params;
 
 /// The amount columns every ledger table has, in this order.
@@ -59,19 +59,16 @@ fn column(g: GroupBy) -> &'static str {
 }
 
 impl SqliteStore {
-    pub(super) fn usage_rows(
-        &self,
-        from_s: i64,
-        to_s: i64,
-        group: GroupBy,
-        institute: Option<&str>,
-    ) -> Result<Vec<UsageRow>> {
+    pub(super) fn usage_rows(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>> {
         let col = column(group);
+        // Nodes, when limited, go in as a JSON array (one statement whatever their number).
+        let nodes = filter.nodes.map(|n| serde_json::to_string(n).expect("names serialise"));
         let sql = format!(
             "SELECT {col}, {SUMS} FROM ledger WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR institute = ?3)
+               AND (?4 IS NULL OR node IN (SELECT value FROM json_each(?4)))
              GROUP BY {col} ORDER BY {col}"
         );
-        self.query(&sql, params![from_s, to_s, institute], |r| {
+        self.query(&sql, params![from_s, to_s, filter.institute, nodes], |r| {
             Ok(UsageRow { key: r.get(0)?, amounts: amounts_at(r, 1)? })
         })
     }
@@ -118,9 +115,56 @@ impl SqliteStore {
 
     pub(super) fn hours(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>> {
         self.query(
-            &format!("SELECT hour, institute, {} FROM ledger_hour WHERE hour >= ?1 AND hour < ?2", AMOUNTS.join(", ")),
+            &format!(
+                "SELECT hour, institute, {}, peak_held_gpus, peak_busy_gpus FROM ledger_hour WHERE hour >= ?1 AND hour < ?2",
+                AMOUNTS.join(", ")
+            ),
             params![from_s, to_s],
-            |r| Ok(HourRow { hour: r.get(0)?, institute: r.get(1)?, amounts: amounts_at(r, 2)? }),
+            |r| {
+                Ok(HourRow {
+                    hour: r.get(0)?,
+                    institute: r.get(1)?,
+                    amounts: amounts_at(r, 2)?,
+                    peak_held_gpus: r.get(8)?,
+                    peak_busy_gpus: r.get(9)?,
+                })
+            },
         )
+    }
+
+    pub(super) fn fine_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
+        self.query(
+            &format!(
+                "SELECT hour, institute, account, user, job, node, gpu, {} FROM ledger WHERE hour >= ?1 AND hour < ?2
+                 ORDER BY hour, institute, account, user, job, node, gpu",
+                AMOUNTS.join(", ")
+            ),
+            params![from_s, to_s],
+            |r| {
+                Ok(Charge {
+                    hour: r.get(0)?,
+                    key: LedgerKey {
+                        institute: r.get(1)?,
+                        account: r.get(2)?,
+                        user: r.get(3)?,
+                        job: r.get(4)?,
+                        node: r.get(5)?,
+                        gpu: r.get(6)?,
+                    },
+                    amounts: amounts_at(r, 7)?,
+                })
+            },
+        )
+    }
+
+    pub(super) fn oldest_data(&self) -> Result<Option<i64>> {
+        let charged: Option<i64> = self.query("SELECT MIN(first_ms) FROM charged", [], |r| r.get(0))?.pop().flatten();
+        let hour: Option<i64> = self.query("SELECT MIN(hour) FROM ledger", [], |r| r.get(0))?.pop().flatten();
+        Ok(match (charged, hour.map(|h| h * 1000)) {
+            // The ledger's hours are whole; the charged record says when within the first one.
+            (Some(c), Some(h)) if h >= crate::time::hour_floor_ms(c) => Some(c),
+            (_, Some(h)) => Some(h),
+            (c, None) => c,
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! The SQLite store (the embedded default): one file, WAL, one writer.
 //!
-//! - `schema.sql`: the tables, applied on open;
+//! - `schema.sql` and [`migrate`]: the tables, created or upgraded on open;
 //! - [`write`]: the ingest transaction (dedup, ledger, roll-ups, coverage, history, last reports);
 //! - [`ledger`]: reads of the ledger and its roll-ups;
 //! - [`coverage`]: what each node delivered;
@@ -10,22 +10,21 @@
 mod coverage;
 mod history;
 mod ledger;
+mod migrate;
 mod tokens;
 mod write;
 
 use super::{
-    BatchOutcome, CoverageRow, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Store,
+    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Store,
     StoreError, TokenRow, UsageRow,
 };
-use crate::accounting::{DayRow, HourRow};
+use crate::accounting::{Charge, DayRow, HourRow};
 use crate::quota::UseRow;
 use crate::report::CoverageInput;
+use crate::report::coverage::CoveredHour;
 use jazari_wire::Report;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-
-const SCHEMA_VERSION: i64 = 1;
-const SCHEMA: &str = include_str!("schema.sql");
 
 /// One open SQLite connection.
 pub struct SqliteStore {
@@ -44,7 +43,7 @@ impl SqliteStore {
         }
         let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(err)?;
-        let s = Self { conn, path: path.to_path_buf() };
+        let mut s = Self { conn, path: path.to_path_buf() };
         s.conn
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
             .map_err(err)?;
@@ -68,26 +67,6 @@ impl SqliteStore {
         let rows = st.query_map(params, f).map_err(&e)?;
         rows.collect::<std::result::Result<_, _>>().map_err(&e)
     }
-
-    fn migrate(&self) -> Result<()> {
-        self.conn.execute_batch(SCHEMA).map_err(self.err())?;
-        let found: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
-            .optional()
-            .map_err(self.err())?;
-        match found.and_then(|v| v.parse::<i64>().ok()) {
-            Some(v) if v > SCHEMA_VERSION => {
-                Err(StoreError::TooNew { path: self.path.clone(), found: v, supported: SCHEMA_VERSION })
-            }
-            Some(_) => Ok(()),
-            None => self
-                .conn
-                .execute("INSERT INTO meta(key, value) VALUES('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
-                .map(|_| ())
-                .map_err(self.err()),
-        }
-    }
 }
 
 impl Store for SqliteStore {
@@ -106,17 +85,23 @@ impl Store for SqliteStore {
     fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.revoke(id, now_ms)
     }
-    fn apply(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>> {
-        self.apply_batches(batches)
+    fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
+        self.apply_batches(batches, now_ms)
     }
     fn last_reports(&self) -> Result<Vec<(Report, i64)>> {
         self.node_reports()
     }
-    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, institute: Option<&str>) -> Result<Vec<UsageRow>> {
-        self.usage_rows(from_s, to_s, group, institute)
+    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>> {
+        self.usage_rows(from_s, to_s, group, filter)
     }
     fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>> {
         self.institute_rows(institute, from_s, to_s)
+    }
+    fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
+        self.fine_rows(from_s, to_s)
+    }
+    fn data_since(&self) -> Result<Option<i64>> {
+        self.oldest_data()
     }
     fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
         self.days(from_s, to_s, institute)
@@ -130,7 +115,7 @@ impl Store for SqliteStore {
     fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput> {
         self.report_coverage(from_s, to_s)
     }
-    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<(String, i64, f64)>> {
+    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<CoveredHour>> {
         self.hourly_coverage(from_s, to_s)
     }
     fn history(

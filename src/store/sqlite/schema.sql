@@ -1,11 +1,16 @@
--- The SQLite store's schema. Applied on open; every statement is safe to run twice.
+-- The SQLite store's schema, version 2, for a new store. An older store is
+-- brought here by the steps in migrate.rs; every statement is safe to run twice.
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens(
   id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL,
   created_ms INTEGER NOT NULL, revoked_ms INTEGER);
-CREATE TABLE IF NOT EXISTS seen(
-  node TEXT NOT NULL, instance TEXT NOT NULL, upto INTEGER NOT NULL, extra TEXT NOT NULL, last_ms INTEGER NOT NULL,
+-- Sequence numbers each agent instance delivered, as ranges `a-b,c-d`.
+CREATE TABLE IF NOT EXISTS delivered(
+  node TEXT NOT NULL, instance TEXT NOT NULL, ranges TEXT NOT NULL, last_ms INTEGER NOT NULL,
   PRIMARY KEY(node, instance)) WITHOUT ROWID;
+-- Time already charged on a node and each of its GPUs (JSON interval sets).
+CREATE TABLE IF NOT EXISTS charged(
+  node TEXT PRIMARY KEY, sets TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger(
   hour INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL,
   job TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL,
@@ -21,9 +26,18 @@ CREATE TABLE IF NOT EXISTS ledger_hour(
   hour INTEGER NOT NULL, institute TEXT NOT NULL,
   capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
   idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  peak_held_gpus REAL NOT NULL DEFAULT 0, peak_busy_gpus REAL NOT NULL DEFAULT 0,
   PRIMARY KEY(hour, institute)) WITHOUT ROWID;
+-- GPU-seconds held (allocated or unscheduled) and busy per minute and institute,
+-- for the peaks of ledger_hour; kept for the deduplication horizon.
+CREATE TABLE IF NOT EXISTS ledger_minute(
+  minute INTEGER NOT NULL, institute TEXT NOT NULL, held_s REAL NOT NULL, busy_s REAL NOT NULL,
+  PRIMARY KEY(minute, institute)) WITHOUT ROWID;
+-- Per hour and node: time covered by reports (each second once), reports
+-- ending in the hour, and the earliest start and latest end of that time.
 CREATE TABLE IF NOT EXISTS coverage(
   hour INTEGER NOT NULL, node TEXT NOT NULL, covered_s REAL NOT NULL, reports INTEGER NOT NULL,
+  first_ms INTEGER NOT NULL DEFAULT 0, last_ms INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(hour, node)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS coverage_node ON coverage(node, hour);
 CREATE TABLE IF NOT EXISTS coverage_day(

@@ -30,7 +30,7 @@ fn history_is_downsampled_to_minutes_and_hours_then_pruned() {
             events: vec![],
         })
         .collect();
-    store.apply(&[Prepared::batch(reports, |_| vec![])]).unwrap();
+    store.apply(&[Prepared::batch(reports, |_| vec![])], t0 + 600_000).unwrap();
     let keep =
         Keep { raw_ms: 3_600_000, minute_ms: 48 * 3_600_000, hour_ms: 400 * 86_400_000, dedup_ms: 30 * 86_400_000 };
     // Ten minutes later: minutes are done, the hour is not, raw is kept.
@@ -87,12 +87,12 @@ fn coverage_from_the_daily_roll_up_matches_the_hours() {
         }
         t = next;
     }
-    store.apply(&[batch]).unwrap();
+    store.apply(&[batch], (day0 + 4 * 86_400) * 1000).unwrap();
     let (from, to) = (day0, day0 + 4 * 86_400);
     let mut fast = store.coverage_input(from, to).unwrap();
     let mut slow = crate::report::CoverageInput::from_hours(&store.coverage_hours(from, to).unwrap());
     for c in [&mut fast, &mut slow] {
-        c.short.sort_by_key(|a| a.1);
+        c.short.sort_by_key(|a| a.hour);
         c.holes.sort();
     }
     assert_eq!(fast, slow);

@@ -1,121 +1,149 @@
-//! The ingest transaction: for a group of batches, the dedup record, the
-//! ledger and its roll-ups, coverage, raw history and the newest report of
-//! each node, committed together.
+//! The ingest transaction: load what the store holds for the group's nodes
+//! and instances, [`plan`] what the group adds, write it all, commit.
 
 use super::SqliteStore;
 use super::ledger::{add_amounts, add_amounts_sql};
-use crate::accounting::{Amounts, LedgerKey};
+use crate::store::plan::{Held, NodeCharged, Plan, hour_of_minute, plan};
 use crate::store::seen::Seen;
-use crate::store::{BatchOutcome, Prepared, Result, StoreError};
-use crate::time::{hour_bucket_s, split_hours};
+use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, StoreError};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
-/// Charges summed per hour bucket and key before they touch the tables: a
-/// node replaying its spool sends many reports for the same GPUs and hours.
-type Sums<'a> = HashMap<(i64, &'a LedgerKey), Amounts>;
-/// Coverage per (hour, node): seconds covered and reports ending in that hour.
-type Cov<'a> = HashMap<(i64, &'a str), (f64, i64)>;
+use std::collections::{BTreeSet, HashMap};
 
 impl SqliteStore {
-    pub(super) fn apply_batches(&mut self, batches: &[Vec<Prepared>]) -> Result<Vec<BatchOutcome>> {
+    pub(super) fn apply_batches(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
-        let outcomes = write_group(&tx, batches).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(outcomes)
-    }
-}
-
-fn write_group(tx: &Transaction, batches: &[Vec<Prepared>]) -> rusqlite::Result<Vec<BatchOutcome>> {
-    let mut seen_get = tx.prepare_cached("SELECT upto, extra FROM seen WHERE node = ?1 AND instance = ?2")?;
-    let mut history = tx.prepare_cached("INSERT OR REPLACE INTO history_raw(node, ts_ms, gpus) VALUES(?1, ?2, ?3)")?;
-    // What each agent instance has delivered, loaded once per group.
-    let mut marks: HashMap<(&str, &str), Seen> = HashMap::new();
-    let mut sums = Sums::new();
-    let mut cov = Cov::new();
-    let mut outcomes = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let mut out = BatchOutcome::default();
-        for Prepared { report: r, charges, history: raw, .. } in batch {
-            let key = (r.node.as_str(), r.instance.as_str());
-            if let Entry::Vacant(e) = marks.entry(key) {
-                let row: Option<(i64, String)> =
-                    seen_get.query_row(params![key.0, key.1], |x| Ok((x.get(0)?, x.get(1)?))).optional()?;
-                e.insert(row.map(|(upto, extra)| Seen::from_row(upto, &extra)).unwrap_or_default());
-            }
-            let mark = marks.get_mut(&key).expect("loaded");
-            mark.last_ms = mark.last_ms.max(r.interval_end_ms);
-            if !mark.insert(r.seq as i64) {
-                out.duplicates += 1;
-                continue;
-            }
-            out.accepted += 1;
-            for c in charges {
-                sums.entry((c.hour, &c.key)).or_default().add(&c.amounts);
-            }
-            let dt = r.interval_s();
-            // A report counts once, in the hour its interval ends.
-            let end_hour = hour_bucket_s(r.interval_end_ms - 1);
-            split_hours(r.interval_start_ms, r.interval_end_ms, |h, f| {
-                let e = cov.entry((h, r.node.as_str())).or_default();
-                e.0 += f * dt;
-                e.1 += i64::from(h == end_hour);
-            });
-            history.execute(params![r.node, r.interval_end_ms, raw])?;
+        let mut held = load(&tx, batches).map_err(err)?;
+        let p = plan(batches, &mut held, now_ms - DEDUP_HORIZON_MS);
+        if p.sealed_ms > 0 {
+            tracing::warn!(
+                sealed_s = p.sealed_ms / 1000,
+                "a node has more gaps than the charged-time record keeps; the smallest were sealed"
+            );
         }
-        outcomes.push(out);
+        write(&tx, &p, &held).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(p.applied)
     }
-    let mut seen_put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO seen(node, instance, upto, extra, last_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for ((node, instance), mark) in &marks {
-        let (upto, extra) = mark.to_row();
-        seen_put.execute(params![node, instance, upto, extra, mark.last_ms])?;
-    }
-    write_ledger(tx, &sums)?;
-    write_coverage(tx, &cov)?;
-    write_last_reports(tx, batches)?;
-    Ok(outcomes)
 }
 
-/// The fine ledger and the roll-ups reports read: per day and job (no node
-/// or GPU), and per hour and institute, all from the same sums.
-fn write_ledger(tx: &Transaction, sums: &Sums) -> rusqlite::Result<()> {
+/// What the store holds for the nodes and instances of the group.
+fn load(tx: &Transaction, batches: &[Vec<Prepared>]) -> rusqlite::Result<Held> {
+    let mut held = Held::default();
+    let mut seen_get = tx.prepare_cached("SELECT ranges, last_ms FROM delivered WHERE node = ?1 AND instance = ?2")?;
+    let mut charged_get = tx.prepare_cached("SELECT sets FROM charged WHERE node = ?1")?;
+    let reports = batches.iter().flatten().map(|p| &p.report);
+    let keys: BTreeSet<(&str, &str)> = reports.map(|r| (r.node.as_str(), r.instance.as_str())).collect();
+    for (node, instance) in &keys {
+        let row: Option<(String, i64)> =
+            seen_get.query_row(params![node, instance], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        if let Some((ranges, last_ms)) = row {
+            held.seen.insert((node.to_string(), instance.to_string()), Seen::parse(&ranges, last_ms));
+        }
+    }
+    let nodes: BTreeSet<&str> = keys.iter().map(|k| k.0).collect();
+    for node in nodes {
+        let sets: Option<String> = charged_get.query_row([node], |r| r.get(0)).optional()?;
+        if let Some(text) = sets {
+            // A record that does not parse is not trusted to say what was charged; start it afresh.
+            let parsed: NodeCharged = serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::error!(node, "the charged-time record does not parse ({e}); starting it again");
+                NodeCharged::default()
+            });
+            held.charged.insert(node.to_string(), parsed);
+        }
+    }
+    Ok(held)
+}
+
+fn write(tx: &Transaction, p: &Plan, held: &Held) -> rusqlite::Result<()> {
+    let mut seen_put =
+        tx.prepare_cached("INSERT OR REPLACE INTO delivered(node, instance, ranges, last_ms) VALUES(?1, ?2, ?3, ?4)")?;
+    for key in &held.changed_seen {
+        let s = &held.seen[key];
+        seen_put.execute(params![key.0, key.1, s.to_text(), s.last_ms])?;
+    }
+    let mut charged_put =
+        tx.prepare_cached("INSERT OR REPLACE INTO charged(node, sets, first_ms, last_ms) VALUES(?1, ?2, ?3, ?4)")?;
+    for node in &held.changed_charged {
+        let c = &held.charged[node];
+        let (first, last) = match (c.node.intervals().first(), c.node.intervals().last()) {
+            (Some(f), Some(l)) => (f.0, l.1),
+            _ => (0, 0),
+        };
+        charged_put.execute(params![node, serde_json::to_string(c).expect("sets serialise"), first, last])?;
+    }
     let mut ledger =
         tx.prepare_cached(&add_amounts_sql("ledger", &["hour", "institute", "account", "user", "job", "node", "gpu"]))?;
-    let mut day: HashMap<(i64, &str, &str, &str, &str), Amounts> = HashMap::new();
-    let mut hour: HashMap<(i64, &str), Amounts> = HashMap::new();
-    for ((h, k), a) in sums {
+    for ((h, k), a) in &p.ledger {
         add_amounts(&mut ledger, &[h, &k.institute, &k.account, &k.user, &k.job, &k.node, &k.gpu], a)?;
-        day.entry((h.div_euclid(86400) * 86400, &k.institute, &k.account, &k.user, &k.job)).or_default().add(a);
-        hour.entry((*h, &k.institute)).or_default().add(a);
     }
-    let mut up_day =
-        tx.prepare_cached(&add_amounts_sql("ledger_day", &["day", "institute", "account", "user", "job"]))?;
-    for ((d, i, acc, u, j), a) in &day {
-        add_amounts(&mut up_day, &[d, i, acc, u, j], a)?;
+    let mut day = tx.prepare_cached(&add_amounts_sql("ledger_day", &["day", "institute", "account", "user", "job"]))?;
+    for ((d, i, acc, u, j), a) in &p.days {
+        add_amounts(&mut day, &[d, i, acc, u, j], a)?;
     }
-    let mut up_hour = tx.prepare_cached(&add_amounts_sql("ledger_hour", &["hour", "institute"]))?;
-    for ((h, i), a) in &hour {
-        add_amounts(&mut up_hour, &[h, i], a)?;
+    let mut hour = tx.prepare_cached(&add_amounts_sql("ledger_hour", &["hour", "institute"]))?;
+    for ((h, i), a) in &p.hours {
+        add_amounts(&mut hour, &[h, i], a)?;
+    }
+    write_peaks(tx, p)?;
+    write_coverage(tx, p)?;
+    let mut history = tx.prepare_cached("INSERT OR REPLACE INTO history_raw(node, ts_ms, gpus) VALUES(?1, ?2, ?3)")?;
+    for x in &p.accepted {
+        history.execute(params![x.report.node, x.report.interval_end_ms, x.history])?;
+    }
+    let mut node = tx.prepare_cached(
+        "INSERT INTO nodes(node, first_seen_ms, last_seen_ms, last_report) VALUES(?1, ?2, ?2, ?3)
+         ON CONFLICT(node) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
+           last_report = excluded.last_report WHERE excluded.last_seen_ms >= nodes.last_seen_ms",
+    )?;
+    for x in &p.newest {
+        node.execute(params![x.report.node, x.report.interval_end_ms, x.snapshot])?;
     }
     Ok(())
 }
 
-/// Coverage per hour and per day.
-fn write_coverage(tx: &Transaction, cov: &Cov) -> rusqlite::Result<()> {
+/// Minutes, then each hour's peak: the most GPUs held (or busy) at once, as
+/// the highest minute mean; minute totals only grow, so the peak is a running maximum.
+fn write_peaks(tx: &Transaction, p: &Plan) -> rusqlite::Result<()> {
+    let mut minute = tx.prepare_cached(
+        "INSERT INTO ledger_minute(minute, institute, held_s, busy_s) VALUES(?1, ?2, ?3, ?4)
+         ON CONFLICT(minute, institute) DO UPDATE SET held_s = held_s + excluded.held_s, busy_s = busy_s + excluded.busy_s
+         RETURNING held_s, busy_s",
+    )?;
+    let mut peaks: HashMap<(i64, &str), (f64, f64)> = HashMap::new();
+    for ((m, i), (held, busy)) in &p.minutes {
+        let (h, b): (f64, f64) = minute.query_row(params![m, i, held, busy], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let e = peaks.entry((hour_of_minute(*m), i)).or_default();
+        e.0 = e.0.max(h / 60.0);
+        e.1 = e.1.max(b / 60.0);
+    }
+    let mut peak = tx.prepare_cached(
+        "UPDATE ledger_hour SET peak_held_gpus = max(peak_held_gpus, ?3), peak_busy_gpus = max(peak_busy_gpus, ?4)
+         WHERE hour = ?1 AND institute = ?2",
+    )?;
+    for ((h, i), (held, busy)) in &peaks {
+        peak.execute(params![h, i, held, busy])?;
+    }
+    Ok(())
+}
+
+/// Coverage per hour and per day: only time no report covered before.
+fn write_coverage(tx: &Transaction, p: &Plan) -> rusqlite::Result<()> {
     let mut coverage = tx.prepare_cached(
-        "INSERT INTO coverage(hour, node, covered_s, reports) VALUES(?1, ?2, ?3, ?4)
+        "INSERT INTO coverage(hour, node, covered_s, reports, first_ms, last_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(hour, node) DO UPDATE SET covered_s = covered_s + excluded.covered_s,
-           reports = reports + excluded.reports",
+           reports = reports + excluded.reports, first_ms = min(first_ms, excluded.first_ms),
+           last_ms = max(last_ms, excluded.last_ms)",
     )?;
     let mut cov_day: HashMap<(i64, &str), f64> = HashMap::new();
-    for ((hour, node), (secs, n)) in cov {
-        coverage.execute(params![hour, node, secs, n])?;
-        *cov_day.entry((hour.div_euclid(86400) * 86400, node)).or_default() += secs;
+    for ((hour, node), c) in &p.coverage {
+        // An hour with only a report's end in it (no new time) keeps its bounds unknown: the hour's own.
+        let (first, last) =
+            if c.first_ms <= c.last_ms { (c.first_ms, c.last_ms) } else { (hour * 1000 + 3_600_000, hour * 1000) };
+        coverage.execute(params![hour, node, c.seconds, c.reports, first, last])?;
+        *cov_day.entry((hour.div_euclid(86400) * 86400, node)).or_default() += c.seconds;
     }
     let mut up_cov_day = tx.prepare_cached(
         "INSERT INTO coverage_day(day, node, covered_s) VALUES(?1, ?2, ?3)
@@ -123,21 +151,6 @@ fn write_coverage(tx: &Transaction, cov: &Cov) -> rusqlite::Result<()> {
     )?;
     for ((day, node), secs) in &cov_day {
         up_cov_day.execute(params![day, node, secs])?;
-    }
-    Ok(())
-}
-
-/// The newest report of each node, once per group.
-fn write_last_reports(tx: &Transaction, batches: &[Vec<Prepared>]) -> rusqlite::Result<()> {
-    let mut node = tx.prepare_cached(
-        "INSERT INTO nodes(node, first_seen_ms, last_seen_ms, last_report) VALUES(?1, ?2, ?2, ?3)
-         ON CONFLICT(node) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,
-           last_report = excluded.last_report WHERE excluded.last_seen_ms >= nodes.last_seen_ms",
-    )?;
-    let with_snapshot: Vec<&Prepared> = batches.iter().flatten().filter(|p| p.snapshot.is_some()).collect();
-    for i in jazari_wire::newest_per_node(with_snapshot.iter().map(|p| &p.report)).into_values() {
-        let p = with_snapshot[i];
-        node.execute(params![p.report.node, p.report.interval_end_ms, p.snapshot])?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::super::state::App;
 use super::widgets::{Theme, bar, selectable, window};
-use crate::format::{fit, hours, thousands};
+use crate::format::{fit, hours, span, thousands};
 use crate::quota::State as QState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -96,8 +96,9 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
             committed
         )),
         Line::from(format!(
-            " burn {}/day · projected {} · runs out {} · efficiency {}",
+            " burn {}/day over {} · projected {} · runs out {} · efficiency {}",
             hours(q.burn_rate_gpu_hours_per_day),
+            span(q.burn_window_s),
             q.projected_gpu_hours.map(hours).unwrap_or_else(|| "-".into()),
             q.runs_out_ms.map(crate::time::format_date).unwrap_or_else(|| "-".into()),
             q.efficiency_pct.map(|e| format!("{e:.0}%")).unwrap_or_else(|| "-".into())

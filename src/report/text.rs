@@ -1,0 +1,108 @@
+//! Wording the Markdown and HTML reports share: the institutes table's
+//! columns and cells, what a grant is, how much of a list is shown.
+
+use super::{InstituteReport, Report};
+use crate::format::grouped;
+
+/// GPU-hours and kWh in the report's tables: one decimal, thousands separated.
+pub fn h(v: f64) -> String {
+    grouped(v, 1)
+}
+
+/// A percentage with one decimal, or an en dash.
+pub fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "–".into())
+}
+
+/// Columns of the institutes table.
+pub const INSTITUTE_COLUMNS: [&str; 13] = [
+    "institute",
+    "granted GPU-h",
+    "allocated GPU-h",
+    "of grant",
+    "utilised GPU-h",
+    "efficiency",
+    "idle-allocated GPU-h",
+    "unscheduled GPU-h",
+    "energy kWh",
+    "jobs",
+    "users",
+    "peak GPUs held",
+    "peak GPUs busy",
+];
+
+/// One institute's cells, in [`INSTITUTE_COLUMNS`] order (not escaped).
+pub fn institute_cells(i: &InstituteReport) -> [String; 13] {
+    let f = &i.figures;
+    [
+        i.name.clone(),
+        i.granted_gpu_hours.map(h).unwrap_or_else(|| "–".into()),
+        h(f.allocated_gpu_hours),
+        pct(i.share_of_grant_pct),
+        h(f.utilised_gpu_hours),
+        pct(i.efficiency_pct),
+        h(f.idle_allocated_gpu_hours),
+        h(f.unscheduled_gpu_hours),
+        h(f.energy_kwh),
+        i.jobs.to_string(),
+        i.users.to_string(),
+        format!("{:.1}", i.peak_held_gpus),
+        format!("{:.1}", i.peak_busy_gpus),
+    ]
+}
+
+/// The all-institutes row's cells, or none for a report limited to one institute.
+pub fn total_cells(r: &Report) -> Option<[String; 13]> {
+    let t = &r.total;
+    r.institute.is_none().then(|| {
+        [
+            "all institutes".into(),
+            String::new(),
+            h(t.allocated_gpu_hours),
+            String::new(),
+            h(t.utilised_gpu_hours),
+            pct(t.efficiency_pct()),
+            h(t.idle_allocated_gpu_hours),
+            h(t.unscheduled_gpu_hours),
+            h(t.energy_kwh),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]
+    })
+}
+
+/// What an institute's grant is, when it has one: "120,000.0 GPU-h per
+/// quarter; 39,130.4 of them fall in this period (31 days)".
+pub fn grant_note(i: &InstituteReport, days: i64) -> Option<String> {
+    let g = i.grant.as_ref()?;
+    let per = match g.quota_period.as_str() {
+        p @ ("month" | "quarter" | "year") => format!("per {p}"),
+        dates => format!("for {dates}"),
+    };
+    Some(if g.prorated {
+        format!(
+            "Grant: {} GPU-h {per}; {} of them fall in this period of {days} days (pro-rated by time).",
+            h(g.per_period_gpu_hours),
+            h(g.for_report_gpu_hours)
+        )
+    } else {
+        format!("Grant: {} GPU-h {per}.", h(g.per_period_gpu_hours))
+    })
+}
+
+/// "the 10 of 37 users with the most GPU-hours", "all 4 users" or "the only user";
+/// `what` is the plural, ending in `s`.
+pub fn shown_of(shown: usize, total: usize, what: &str) -> String {
+    match total {
+        1 => format!("the only {}", what.strip_suffix('s').unwrap_or(what)),
+        t if shown < t => format!("the {shown} of {t} {what} with the most GPU-hours"),
+        t => format!("all {t} {what}"),
+    }
+}
+
+/// "1 gap", "3 gaps".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

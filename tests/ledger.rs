@@ -1,0 +1,166 @@
+//! Ledger truth end to end (a real `jazari serve`, reports over HTTP): time is
+//! charged once whatever the sequence number or agent instance, coverage never
+//! exceeds wall time, peaks are peaks, and periods are answered exactly.
+
+mod common;
+use common::*;
+use jazari_wire::{Gpu, Host, Job, Report, WIRE_VERSION};
+use serde_json::Value;
+
+/// A report of node `node` with 4 GPUs held by job 77 of nlp-lab (ibn-sina), 50 % busy.
+fn report(node: &str, instance: &str, seq: u64, start_ms: i64, end_ms: i64) -> Report {
+    Report {
+        version: WIRE_VERSION,
+        node: node.into(),
+        instance: instance.into(),
+        seq,
+        interval_start_ms: start_ms,
+        interval_end_ms: end_ms,
+        host: Host::default(),
+        gpus: (0..4)
+            .map(|i| Gpu {
+                index: i,
+                uuid: Some(format!("GPU-{node}-{i}")),
+                util_gpu_pct: Some(50),
+                power_mw: Some(400_000),
+                ..Default::default()
+            })
+            .collect(),
+        jobs: vec![Job {
+            scheduler: "slurm".into(),
+            id: "77".into(),
+            account: Some("nlp-lab".into()),
+            user: Some("alice".into()),
+            gpu_ids: Some(vec![0, 1, 2, 3]),
+            processes: 1,
+            ..Default::default()
+        }],
+        events: vec![],
+    }
+}
+
+fn post(c: &Collector, reports: &[Report]) -> Value {
+    let (status, body) =
+        c.with_token(&c.node_token).post_json("/api/v1/reports", &serde_json::to_vec(reports).unwrap(), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn capacity(c: &Collector) -> f64 {
+    c.usage("node").values().map(|r| r["capacity_gpu_seconds"].as_f64().unwrap()).sum()
+}
+
+fn covered(c: &Collector, node: &str) -> f64 {
+    let v = c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01");
+    v["nodes"].as_array().unwrap().iter().find(|n| n["node"] == node).map(|n| n["covered_s"].as_f64().unwrap()).unwrap()
+}
+
+#[test]
+fn the_same_time_is_charged_once_whatever_seq_or_instance() {
+    let c = Collector::start();
+    let now = jazari::time::now_ms();
+    let (t0, t1) = (now - 120_000, now - 60_000);
+    // A 60 s report of 4 GPUs: 240 GPU-seconds.
+    assert_eq!(post(&c, &[report("n1", "a", 0, t0, t1)])["accepted"], 1);
+    assert!((capacity(&c) - 240.0).abs() < 1e-6);
+    // The same interval under a new seq, and from a new instance: accepted, nothing charged, counted.
+    let o = post(&c, &[report("n1", "a", 1, t0, t1)]);
+    assert_eq!((o["accepted"].as_u64(), o["overlapping"].as_u64()), (Some(1), Some(1)), "{o}");
+    post(&c, &[report("n1", "b", 0, t0, t1)]);
+    assert!((capacity(&c) - 240.0).abs() < 1e-6, "{}", capacity(&c));
+    // Half-overlapping, from a third instance: its new 30 s only.
+    post(&c, &[report("n1", "c", 0, t0 + 30_000, t1 + 30_000)]);
+    assert!((capacity(&c) - 360.0).abs() < 1e-6, "{}", capacity(&c));
+    // A restart whose reports arrive out of order: the later one first, then one
+    // reaching back over charged time.
+    post(&c, &[report("n1", "d", 1, t1 + 50_000, t1 + 60_000)]);
+    post(&c, &[report("n1", "d", 0, t1, t1 + 50_000)]);
+    // Charged: [t0, t1 + 60 s) = 120 s × 4 GPUs.
+    assert!((capacity(&c) - 480.0).abs() < 1e-6, "{}", capacity(&c));
+    let alloc: f64 = c.usage("institute")["ibn-sina"]["allocated_gpu_seconds"].as_f64().unwrap();
+    assert!((alloc - 480.0).abs() < 1e-6);
+    // Coverage: the wall time spanned, 120 s, never more.
+    assert!((covered(&c, "n1") - 120.0).abs() < 1e-6, "{}", covered(&c, "n1"));
+    // The overlap is a finding naming the node.
+    let f = c.get("/api/v1/findings");
+    let f = f["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "overlapping_reports").unwrap().clone();
+    assert_eq!(f["node"], "n1");
+    assert!(f["message"].as_str().unwrap().contains("already charged"), "{f}");
+    // And the collector counts it.
+    let metrics = ureq::get(&format!("{}/metrics", c.url)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("jazari_overlapping_reports_total 4"), "{metrics}");
+}
+
+#[test]
+fn the_dedup_record_stays_small_after_a_lost_seq() {
+    let c = Collector::start();
+    let start = jazari::time::now_ms() - 10_001 * 100;
+    let mut seq = 0;
+    post(&c, &[report("n2", "a", 0, start, start + 100)]);
+    // seq 1 is lost; 10,000 more reports follow, 100 ms each.
+    let mut t = start + 200;
+    for chunk in 0..50 {
+        let batch: Vec<Report> = (0..200)
+            .map(|k| {
+                seq = 2 + chunk * 200 + k;
+                let r = report("n2", "a", seq, t, t + 100);
+                t += 100;
+                r
+            })
+            .collect();
+        assert_eq!(post(&c, &batch)["accepted"], 200);
+    }
+    let db = rusqlite::Connection::open(&c.store).unwrap();
+    let ranges: String =
+        db.query_row("SELECT ranges FROM delivered WHERE node = 'n2' AND instance = 'a'", [], |r| r.get(0)).unwrap();
+    assert_eq!(ranges, format!("0,2-{seq}"));
+    let sets: String = db.query_row("SELECT sets FROM charged WHERE node = 'n2'", [], |r| r.get(0)).unwrap();
+    assert!(sets.len() < 600, "{sets}");
+}
+
+#[test]
+fn a_4_gpu_job_peaks_at_4_gpus_in_the_report() {
+    let c = Collector::start();
+    let now = jazari::time::now_ms();
+    // 30 minutes of a 4-GPU job in 10 s reports: the hourly mean is 2 GPUs, the peak 4.
+    let reports: Vec<Report> = (0..180)
+        .map(|k| report("n3", "a", k, now - 1_800_000 + k as i64 * 10_000, now - 1_790_000 + k as i64 * 10_000))
+        .collect();
+    for chunk in reports.chunks(60) {
+        post(&c, chunk);
+    }
+    let day = |ms: i64| jazari::time::format_date(ms);
+    let r = c.get(&format!("/api/v1/report?from={}&to={}", day(now - 1_800_000), day(now)));
+    let ibn = r["institutes"].as_array().unwrap().iter().find(|i| i["id"] == "ibn-sina").unwrap().clone();
+    assert!((ibn["peak_held_gpus"].as_f64().unwrap() - 4.0).abs() < 1e-6, "{ibn}");
+    assert!((ibn["peak_busy_gpus"].as_f64().unwrap() - 2.0).abs() < 1e-6, "{ibn}");
+}
+
+#[test]
+fn periods_inside_hours_are_exact_or_refused() {
+    let c = Collector::start();
+    let h = jazari::time::hour_floor_ms(jazari::time::now_ms()) - 3 * 3_600_000;
+    // 12:00-12:40 and 13:00-13:20 (relative to the hour h), 4 GPUs.
+    post(&c, &[report("n4", "a", 0, h, h + 2_400_000)]);
+    post(&c, &[report("n4", "a", 1, h + 3_600_000, h + 4_800_000)]);
+    let fmt = jazari::time::format_rfc3339;
+    let usage = |from: i64, to: i64| -> Result<f64, String> {
+        let q = format!("/api/v1/usage?from={}&to={}&group_by=node", fmt(from), fmt(to));
+        match c.admin().get::<Value>(&q) {
+            Ok(v) => {
+                Ok(v["rows"].as_array().unwrap().iter().map(|r| r["capacity_gpu_seconds"].as_f64().unwrap()).sum())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // Bounds in the gaps (12:50 and 13:30): exact, and adjacent periods add up.
+    let (a, b, d) = (h - 3_600_000, h + 3_000_000, h + 5_400_000);
+    let first = usage(a, b).unwrap();
+    let second = usage(b, d).unwrap();
+    assert!((first - 2400.0 * 4.0).abs() < 1e-6, "{first}");
+    assert!((second - 1200.0 * 4.0).abs() < 1e-6, "{second}");
+    assert!((usage(a, d).unwrap() - first - second).abs() < 1e-6);
+    // A bound inside a report (12:20): refused, saying where.
+    let e = usage(a, h + 1_200_000).unwrap_err();
+    assert!(e.contains("400") && e.contains("n4") && e.contains("hourly buckets"), "{e}");
+}
