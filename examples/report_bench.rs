@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example report_bench [-- --keep DIR]
 
-use jazari::accounting::{Amounts, GpuCharge, LedgerKey};
+use jazari::accounting::{Amounts, GpuCharge, LedgerKey, Part};
 use jazari::config::Config;
 use jazari::report::{self, Format, Options, ReportPeriod};
 use jazari::store::Prepared;
@@ -70,7 +70,10 @@ fn main() {
                             energy_j: 3600.0 * (75.0 + 6.0 * util),
                         }
                     };
-                    charges.push(GpuCharge { gpu: key.gpu.clone(), parts: vec![(key, a)] });
+                    charges.push(GpuCharge {
+                        gpu: key.gpu.clone(),
+                        parts: vec![Part { from_ms: hour * 1000, to_ms: (hour + 3600) * 1000, key, amounts: a }],
+                    });
                 }
                 charges_total += charges.len() as u64;
                 let report = Report {
@@ -85,7 +88,13 @@ fn main() {
                     jobs: vec![],
                     events: vec![],
                 };
-                group.push(Prepared { report, charges, history: "[]".into(), snapshot: None });
+                group.push(Prepared {
+                    report,
+                    charges: Some(charges),
+                    allocs: Default::default(),
+                    history: "[]".into(),
+                    snapshot: None,
+                });
             }
             store.apply(&[group], jazari::time::now_ms()).unwrap();
             if h % 720 == 0 {

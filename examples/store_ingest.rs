@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example store_ingest -- [REPORTS] [BATCH]
 
-use jazari::accounting::{Policy, gpu_charges};
+use jazari::accounting::{Allocations, Policy, gpu_charges, same_index};
 use jazari::config::{Config, EXAMPLE};
 use jazari::sim::{SimCluster, SimSpec, tenants_from};
 use jazari::store::Prepared;
@@ -34,7 +34,11 @@ fn main() {
     let decoded: Vec<jazari_wire::Report> = json.iter().map(|j| serde_json::from_slice(j).unwrap()).collect();
     let decode_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let work = Prepared::batch(decoded, |r| gpu_charges(r, &map, Policy { idle_threshold_pct: 5.0 }));
+    let work = Prepared::batch(decoded, |r| {
+        let allocs = Allocations::from_agent(r, same_index);
+        let charges = gpu_charges(r, &map, Policy { idle_threshold_pct: 5.0 }, &allocs);
+        (allocs, Some(charges))
+    });
     let charge_s = t0.elapsed().as_secs_f64();
     let dir = std::env::temp_dir().join(format!("jazari-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -40,7 +40,7 @@ fn main() {
         step += 1;
         let at = step * 10_000;
         for r in sim.reports(at) {
-            live.update(&r, at);
+            live.update_from_agent(&r, at);
         }
         Data {
             cluster: Some(live.cluster_view(&cfg.cluster, &map, policy, Viewer { institute: None }, at)),

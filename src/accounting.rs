@@ -16,7 +16,7 @@ use crate::api::usage::UsageAmounts;
 use crate::time::split_hours;
 use jazari_wire::{Gpu, Health, Job, Report};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Institute of usage nobody claims.
 pub const UNASSIGNED: &str = "unassigned";
@@ -161,59 +161,125 @@ pub fn gpu_key(g: &Gpu) -> String {
     g.uuid.clone().unwrap_or_else(|| format!("index:{}", g.index))
 }
 
-/// The job a GPU is allocated to, as far as this report tells: a job whose
-/// scheduler GPU ids include the GPU's index, else the job of a process on it.
-pub fn allocation<'a>(report: &'a Report, gpu: &'a Gpu) -> Option<AllocatedTo<'a>> {
-    if let Some(j) = report.jobs.iter().find(|j| j.gpu_ids.as_ref().is_some_and(|ids| ids.contains(&gpu.index))) {
-        return Some(AllocatedTo { id: &j.id, job: Some(j) });
+/// A job holding a GPU for part of a report's interval (or all of it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Held {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The job as the ledger names it (`7060_1` for an array task).
+    pub job: String,
+    pub account: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// Who holds each GPU of a report (by NVML index), and when.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Allocations {
+    pub by_gpu: BTreeMap<u32, Vec<Held>>,
+}
+
+impl Allocations {
+    /// From the agent's facts alone, for the whole interval: a job whose GPU
+    /// ids (the scheduler's numbering, turned into NVML indices by `to_nvml`)
+    /// include the GPU, else the job of a process on it.
+    pub fn from_agent(report: &Report, to_nvml: impl Fn(u32) -> Option<u32>) -> Self {
+        let mut by_gpu: BTreeMap<u32, Vec<Held>> = BTreeMap::new();
+        let held = |j: Option<&Job>, id: &str, gpu: &Gpu| Held {
+            from_ms: report.interval_start_ms,
+            to_ms: report.interval_end_ms,
+            job: j.and_then(|j| j.array.clone()).unwrap_or_else(|| id.to_string()),
+            account: j.and_then(|j| j.account.clone()),
+            user: j
+                .and_then(|j| j.user.clone())
+                .or_else(|| gpu.processes.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.user.clone())),
+            group: j
+                .and_then(|j| j.group.clone())
+                .or_else(|| gpu.processes.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.group.clone())),
+        };
+        for gpu in &report.gpus {
+            let by_ids = report
+                .jobs
+                .iter()
+                .find(|j| j.gpu_ids.as_ref().is_some_and(|ids| ids.iter().any(|i| to_nvml(*i) == Some(gpu.index))));
+            let h = match by_ids {
+                Some(j) => Some(held(Some(j), &j.id, gpu)),
+                None => gpu
+                    .processes
+                    .iter()
+                    .find_map(|p| p.job.as_deref())
+                    .map(|id| held(report.jobs.iter().find(|j| j.id == id), id, gpu)),
+            };
+            if let Some(h) = h {
+                by_gpu.insert(gpu.index, vec![h]);
+            }
+        }
+        Allocations { by_gpu }
     }
-    let id = gpu.processes.iter().find_map(|p| p.job.as_deref())?;
-    Some(AllocatedTo { id, job: report.jobs.iter().find(|j| j.id == id) })
+
+    /// Who holds a GPU at the end of the interval (what a live view shows).
+    pub fn holder(&self, index: u32) -> Option<&Held> {
+        self.by_gpu.get(&index).and_then(|v| v.iter().max_by_key(|h| h.to_ms))
+    }
 }
 
-/// A job holding a GPU.
-#[derive(Debug, Clone, Copy)]
-pub struct AllocatedTo<'a> {
-    pub id: &'a str,
-    pub job: Option<&'a Job>,
+/// The NVML index of a GPU the agent numbers itself (no scheduler to map from).
+pub fn same_index(i: u32) -> Option<u32> {
+    Some(i)
 }
 
-/// What one GPU of a report charges for the report's whole interval, and to whom.
+/// A part of a GPU's charge: who, for which window of the interval, and how much for that window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub key: LedgerKey,
+    pub amounts: Amounts,
+}
+
+/// What one GPU of a report charges, and to whom, window by window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpuCharge {
     /// The GPU key ([`gpu_key`]).
     pub gpu: String,
-    pub parts: Vec<(LedgerKey, Amounts)>,
+    pub parts: Vec<Part>,
 }
 
-/// Charges of one report, per GPU, for its whole interval.
-pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<GpuCharge> {
-    let dt = report.interval_s();
+/// Charges of one report, per GPU: the windows its jobs hold it (from
+/// `allocs`), and for the rest of the interval its processes' owners
+/// (unscheduled use) or nobody (idle capacity).
+pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy, allocs: &Allocations) -> Vec<GpuCharge> {
+    let (start, end) = (report.interval_start_ms, report.interval_end_ms);
     let mut out = Vec::with_capacity(report.gpus.len());
-    if dt <= 0.0 {
+    if end <= start {
         return out;
     }
     for gpu in &report.gpus {
-        let energy_j = gpu.power_mw.map(|mw| mw as f64 / 1000.0 * dt).unwrap_or(0.0);
+        let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
         let base = LedgerKey { node: report.node.clone(), gpu: gpu_key(gpu), ..Default::default() };
         let util = if gpu.health == Health::Ok { gpu.util_gpu_pct.map(|u| u.min(100) as f64) } else { None };
-        let mut parts: Vec<(LedgerKey, Amounts)> = Vec::new();
-        if let Some(alloc) = allocation(report, gpu) {
-            let job = alloc.job;
-            let account = job.and_then(|j| j.account.clone());
-            let user = job.and_then(|j| j.user.clone()).or_else(|| {
-                gpu.processes.iter().find(|p| p.job.as_deref() == Some(alloc.id)).and_then(|p| p.user.clone())
-            });
-            let group = job.and_then(|j| j.group.clone()).or_else(|| {
-                gpu.processes.iter().find(|p| p.job.as_deref() == Some(alloc.id)).and_then(|p| p.group.clone())
-            });
-            let institute = map.resolve(account.as_deref(), user.as_deref(), group.as_deref()).to_string();
+        let mut parts: Vec<Part> = Vec::new();
+        // The jobs' windows, made disjoint and clipped to the interval.
+        let mut windows: Vec<&Held> = allocs.by_gpu.get(&gpu.index).map(|v| v.iter().collect()).unwrap_or_default();
+        windows.sort_by_key(|h| h.from_ms);
+        let mut t = start;
+        let mut free: Vec<(i64, i64)> = vec![];
+        for h in windows {
+            let (a, b) = (h.from_ms.max(t), h.to_ms.min(end));
+            if b <= a {
+                continue;
+            }
+            if a > t {
+                free.push((t, a));
+            }
+            let dt = (b - a) as f64 / 1000.0;
+            let institute = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
             let key = LedgerKey {
                 institute,
-                account: account.unwrap_or_default(),
-                user: user.unwrap_or_default(),
-                job: alloc.id.to_string(),
-                ..base
+                account: h.account.clone().unwrap_or_default(),
+                user: h.user.clone().unwrap_or_default(),
+                job: h.job.clone(),
+                ..base.clone()
             };
             let amounts = Amounts {
                 capacity_s: dt,
@@ -221,37 +287,41 @@ pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<G
                 busy_s: util.map(|u| dt * u / 100.0).unwrap_or(0.0),
                 idle_allocated_s: if util.is_some_and(|u| u <= policy.idle_threshold_pct) { dt } else { 0.0 },
                 unscheduled_s: 0.0,
-                energy_j,
+                energy_j: power_w * dt,
             };
-            parts.push((key, amounts));
-        } else if !gpu.processes.is_empty() {
-            let mut owners: Vec<String> = gpu
-                .processes
-                .iter()
-                .map(|p| p.user.clone().or_else(|| p.uid.map(|u| format!("uid:{u}"))).unwrap_or_default())
-                .collect();
-            owners.sort();
-            owners.dedup();
+            parts.push(Part { from_ms: a, to_ms: b, key, amounts });
+            t = b;
+        }
+        if t < end {
+            free.push((t, end));
+        }
+        // The rest of the interval: the processes' owners share it, else it is idle capacity.
+        let owner_of =
+            |p: &jazari_wire::Process| p.user.clone().or_else(|| p.uid.map(|u| format!("uid:{u}"))).unwrap_or_default();
+        let mut owners: Vec<String> = gpu.processes.iter().map(owner_of).collect();
+        owners.sort();
+        owners.dedup();
+        for (a, b) in free {
+            let dt = (b - a) as f64 / 1000.0;
+            if owners.is_empty() {
+                let amounts = Amounts { capacity_s: dt, energy_j: power_w * dt, ..Default::default() };
+                parts.push(Part { from_ms: a, to_ms: b, key: base.clone(), amounts });
+                continue;
+            }
             let share = 1.0 / owners.len() as f64;
-            for owner in owners {
+            for owner in &owners {
                 let user = (!owner.is_empty() && !owner.starts_with("uid:")).then_some(owner.as_str());
-                let group = gpu
-                    .processes
-                    .iter()
-                    .find(|p| p.user.clone().or_else(|| p.uid.map(|u| format!("uid:{u}"))).unwrap_or_default() == owner)
-                    .and_then(|p| p.group.as_deref());
+                let group = gpu.processes.iter().find(|p| owner_of(p) == *owner).and_then(|p| p.group.as_deref());
                 let institute = map.resolve(None, user, group).to_string();
                 let key = LedgerKey { institute, user: owner.clone(), ..base.clone() };
                 let amounts = Amounts {
                     capacity_s: dt * share,
                     unscheduled_s: dt * share,
-                    energy_j: energy_j * share,
+                    energy_j: power_w * dt * share,
                     ..Default::default()
                 };
-                parts.push((key, amounts));
+                parts.push(Part { from_ms: a, to_ms: b, key, amounts });
             }
-        } else {
-            parts.push((base, Amounts { capacity_s: dt, energy_j, ..Default::default() }));
         }
         out.push(GpuCharge { gpu: gpu_key(gpu), parts });
     }
@@ -270,14 +340,15 @@ pub fn split_new_time(start_ms: i64, end_ms: i64, new: &[(i64, i64)], mut f: imp
     }
 }
 
-/// Charges of one report for its whole interval, in hour buckets.
+/// Charges of one report in hour buckets, its jobs taken from the agent's facts
+/// (tests and benchmarks; the collector charges through the store's planner).
 pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charge> {
-    let whole = [(report.interval_start_ms, report.interval_end_ms)];
+    let allocs = Allocations::from_agent(report, same_index);
     let mut out = vec![];
-    for g in gpu_charges(report, map, policy) {
-        for (key, amounts) in g.parts {
-            split_new_time(report.interval_start_ms, report.interval_end_ms, &whole, |hour, f| {
-                out.push(Charge { hour, key: key.clone(), amounts: amounts.scaled(f) });
+    for g in gpu_charges(report, map, policy, &allocs) {
+        for p in g.parts {
+            split_hours(p.from_ms, p.to_ms, |hour, f| {
+                out.push(Charge { hour, key: p.key.clone(), amounts: p.amounts.scaled(f) });
             });
         }
     }
@@ -285,150 +356,4 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use jazari_wire::{Host, Process, WIRE_VERSION};
-
-    fn map() -> InstituteMap {
-        let cfg = Config::parse(
-            "[[institutes]]\nid = \"a\"\naccounts = [\"acct-a\"]\nusers = [\"ua\"]\n[[institutes]]\nid = \"b\"\nusers = [\"ub\"]\n",
-            std::path::Path::new("t.toml"),
-        )
-        .unwrap();
-        cfg.institute_map()
-    }
-
-    fn gpu(index: u32, util: u32, procs: Vec<Process>) -> Gpu {
-        Gpu {
-            index,
-            uuid: Some(format!("GPU-{index}")),
-            util_gpu_pct: Some(util),
-            power_mw: Some(500_000),
-            processes: procs,
-            ..Default::default()
-        }
-    }
-
-    fn report(start_ms: i64, end_ms: i64, gpus: Vec<Gpu>, jobs: Vec<Job>) -> Report {
-        Report {
-            version: WIRE_VERSION,
-            node: "n1".into(),
-            instance: "i".into(),
-            seq: 0,
-            interval_start_ms: start_ms,
-            interval_end_ms: end_ms,
-            host: Host::default(),
-            gpus,
-            jobs,
-            events: vec![],
-        }
-    }
-
-    const P: Policy = Policy { idle_threshold_pct: 5.0 };
-
-    #[test]
-    fn allocated_busy_idle_unscheduled_and_idle_capacity() {
-        let job = Job {
-            scheduler: "slurm".into(),
-            id: "7".into(),
-            account: Some("acct-a".into()),
-            user: Some("x".into()),
-            gpu_ids: Some(vec![0, 1]),
-            processes: 1,
-            ..Default::default()
-        };
-        let r = report(
-            0,
-            10_000,
-            vec![
-                gpu(0, 80, vec![Process { pid: 1, job: Some("7".into()), ..Default::default() }]),
-                gpu(1, 3, vec![]),
-                gpu(2, 50, vec![Process { pid: 2, user: Some("ub".into()), ..Default::default() }]),
-                gpu(3, 0, vec![]),
-            ],
-            vec![job],
-        );
-        let c = charges(&r, &map(), P);
-        assert_eq!(c.len(), 4);
-        let g0 = &c[0];
-        assert_eq!((g0.key.institute.as_str(), g0.key.job.as_str()), ("a", "7"));
-        assert_eq!(g0.amounts.allocated_s, 10.0);
-        assert_eq!(g0.amounts.busy_s, 8.0);
-        assert_eq!(g0.amounts.idle_allocated_s, 0.0);
-        assert_eq!(g0.amounts.energy_j, 5000.0);
-        // GPU 1: allocated by the scheduler's GPU ids, nothing running: idle-allocated.
-        assert_eq!(c[1].key.job, "7");
-        assert_eq!(c[1].amounts.idle_allocated_s, 10.0);
-        // GPU 2: a process outside any job: unscheduled, charged to its owner's institute.
-        assert_eq!(c[2].key.institute, "b");
-        assert_eq!(c[2].amounts.unscheduled_s, 10.0);
-        assert_eq!(c[2].amounts.allocated_s, 0.0);
-        // GPU 3: idle capacity.
-        assert_eq!(c[3].key.institute, "");
-        assert_eq!(c[3].amounts.capacity_s, 10.0);
-        let total: f64 = c.iter().map(|c| c.amounts.capacity_s).sum();
-        assert_eq!(total, 40.0);
-    }
-
-    #[test]
-    fn unknown_account_falls_back_to_user_then_unassigned() {
-        let m = map();
-        assert_eq!(m.resolve(Some("nope"), Some("ua"), None), "a");
-        assert_eq!(m.resolve(Some("acct-a"), Some("ub"), None), "a");
-        assert_eq!(m.resolve(None, None, None), UNASSIGNED);
-    }
-
-    #[test]
-    fn an_unknown_user_is_charged_by_unix_group() {
-        let cfg =
-            Config::parse("[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n", std::path::Path::new("t.toml"))
-                .unwrap();
-        let map = cfg.institute_map();
-        let p = Process { pid: 1, uid: Some(4242), group: Some("robotics".into()), ..Default::default() };
-        let c = charges(&report(0, 10_000, vec![gpu(0, 50, vec![p])], vec![]), &map, P);
-        assert_eq!(c[0].key.institute, "robots");
-        assert_eq!(c[0].key.user, "uid:4242");
-    }
-
-    #[test]
-    fn two_owners_share_an_unscheduled_gpu() {
-        let r = report(
-            0,
-            10_000,
-            vec![gpu(
-                0,
-                50,
-                vec![
-                    Process { pid: 1, user: Some("ua".into()), ..Default::default() },
-                    Process { pid: 2, user: Some("ub".into()), ..Default::default() },
-                    Process { pid: 3, user: Some("ub".into()), ..Default::default() },
-                ],
-            )],
-            vec![],
-        );
-        let c = charges(&r, &map(), P);
-        assert_eq!(c.len(), 2);
-        assert!(c.iter().all(|c| c.amounts.unscheduled_s == 5.0));
-    }
-
-    #[test]
-    fn an_interval_across_an_hour_is_split_in_proportion() {
-        let r = report(3_590_000, 3_610_000, vec![gpu(0, 0, vec![])], vec![]);
-        let c = charges(&r, &map(), P);
-        assert_eq!(c.len(), 2);
-        assert_eq!((c[0].hour, c[0].amounts.capacity_s), (0, 10.0));
-        assert_eq!((c[1].hour, c[1].amounts.capacity_s), (3600, 10.0));
-    }
-
-    #[test]
-    fn a_lost_gpu_held_by_a_job_is_allocated_but_neither_busy_nor_idle() {
-        let mut g = gpu(0, 0, vec![Process { pid: 1, job: Some("9".into()), ..Default::default() }]);
-        g.health = Health::Lost;
-        g.util_gpu_pct = None;
-        let c = charges(&report(0, 10_000, vec![g], vec![]), &map(), P);
-        assert_eq!(c[0].amounts.allocated_s, 10.0);
-        assert_eq!(c[0].amounts.idle_allocated_s, 0.0);
-        assert_eq!(c[0].key.institute, UNASSIGNED);
-    }
-}
+mod tests;

@@ -27,6 +27,19 @@ pub fn thousands(v: f64) -> String {
     grouped(v, 0)
 }
 
+/// A configured figure with the precision it was given (up to 3 decimals):
+/// 0.5 → "0.5", 120000 → "120,000", 2.25 → "2.25".
+pub fn exact(v: f64) -> String {
+    let s = grouped(v, 3);
+    match s.split_once('.') {
+        Some((int, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+        }
+        None => s,
+    }
+}
+
 /// GPU-hours for a table: one decimal under 10, else whole with separators.
 pub fn hours(v: f64) -> String {
     if v.abs() < 10.0 { format!("{v:.1}") } else { thousands(v) }
@@ -80,6 +93,10 @@ mod tests {
         assert_eq!(thousands(-4321.0), "-4,321");
         assert_eq!(grouped(1234567.84, 1), "1,234,567.8");
         assert_eq!(grouped(-1234.5, 1), "-1,234.5");
+        assert_eq!(exact(0.5), "0.5");
+        assert_eq!(exact(120_000.0), "120,000");
+        assert_eq!(exact(2.25), "2.25");
+        assert_eq!(exact(1.0 / 3.0), "0.333");
         assert_eq!(hours(9.94), "9.9");
         assert_eq!(hours(12.4), "12");
         assert_eq!(fit("abcdef", 4), "abc…");

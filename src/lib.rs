@@ -4,7 +4,7 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | base | [`time`], [`format`], [`api`] (and the `jazari-wire` crate) | dates and durations, numbers for people, the HTTP contract |
+//! | base | [`time`], [`format`], [`api`], [`tls`] (and the `jazari-wire` crate) | dates and durations, numbers for people, the HTTP contract |
 //! | domain | [`accounting`], [`quota`], [`scheduler`], [`config`], [`report`] | pure: what a report charges, burn-downs, Slurm parsing, settings, report model and formats |
 //! | state | [`store`], [`auth`], [`live`] | the ledger on disk, tokens, live state in memory |
 //! | collector | [`server`] | `jazari serve`: ingest, reads, background tasks |
@@ -25,4 +25,5 @@ pub mod server;
 pub mod sim;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod tui;

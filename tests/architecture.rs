@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers, lowest first. A module may import from its layer and those below.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("base", &["time", "format", "api"]),
+    ("base", &["time", "format", "api", "tls"]),
     ("accounting", &["accounting"]),
     ("domain", &["quota", "scheduler"]),
     ("settings", &["config"]),

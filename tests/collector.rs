@@ -314,7 +314,9 @@ fn bad_config_and_token_commands_explain_themselves() {
 
 #[test]
 fn without_slurm_the_collector_says_so_and_carries_on() {
-    let cfg = config_with_slurm(r#"["/nonexistent/squeue", "--json"]"#, "500ms");
+    // Reports wait for Slurm up to 2 intervals + timeout + 1 interval: 4.5 s here.
+    let cfg = config_with_slurm(r#"["/nonexistent/squeue", "--json"]"#, "500ms")
+        .replace("timeout = \"20s\"", "timeout = \"3s\"");
     let c = Collector::start_with_config(&cfg);
     let spool = TempDir::new("spool");
     assert!(
@@ -325,7 +327,12 @@ fn without_slurm_the_collector_says_so_and_carries_on() {
     );
     let s = c.get("/api/v1/scheduler");
     assert!(s["error"].as_str().unwrap().contains("/nonexistent/squeue"), "{s}");
-    // The agents' facts alone still charge the institutes.
+    // The agents' facts alone still charge the institutes, once the collector
+    // has waited long enough to know Slurm will not say otherwise.
+    assert_eq!(s["polls"]["pending_reports"], 3, "{s}");
+    wait_until("reports charged from the agents' facts", Duration::from_secs(20), || {
+        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
+    });
     assert!(c.usage("institute")["ibn-sina"]["allocated_gpu_seconds"].as_f64().unwrap() > 0.0);
 }
 

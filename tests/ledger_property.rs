@@ -5,7 +5,7 @@
 //! ground truth of the generated streams, every roll-up equals the fine
 //! ledger summed, and a node's coverage is the union of its reported time.
 
-use jazari::accounting::{Amounts, Policy, gpu_charges};
+use jazari::accounting::{Allocations, Amounts, Policy, gpu_charges, same_index};
 use jazari::config::{Config, EXAMPLE};
 use jazari::store::{Filter, GroupBy, Prepared, Store};
 use jazari_wire::{Gpu, Host, Job, Process, Report, WIRE_VERSION};
@@ -248,7 +248,11 @@ proptest! {
                 let n = batch_sizes[b % batch_sizes.len()].min(stream.len() - i);
                 b += 1;
                 if n == 0 { break; }
-                group.push(Prepared::batch(stream[i..i + n].to_vec(), |r| gpu_charges(r, &map, policy)));
+                group.push(Prepared::batch(stream[i..i + n].to_vec(), |r| {
+                    let allocs = Allocations::from_agent(r, same_index);
+                    let charges = gpu_charges(r, &map, policy, &allocs);
+                    (allocs, Some(charges))
+                }));
                 i += n;
             }
             for a in store.apply(&group, now).unwrap() {

@@ -1,41 +1,67 @@
-//! Against a real Slurm (Debian's slurm-wlm; `scripts/slurm-up` starts one with
-//! 4 fake GPUs): jobs under two accounts of two institutes, one holding 2 GPUs
-//! and running nothing on them, the agent's fake NVML processes matching the
-//! other; allocation, the idle-allocated flag, ledger charges, committed hours
-//! and queue pressure come out right.
+//! Against a real Slurm with slurmdbd (Debian's slurm-wlm; `scripts/slurm-up`
+//! starts one: node `vm`-like host with 4 typed fake GPUs whose Slurm indices
+//! follow gres.conf's device order 2,3,0,1). The agent's fake NVML lists the
+//! GPUs in the same order as Slurm, so their minors differ from their NVML
+//! indices and `gpu_index = "auto"` has to learn that Slurm means NVML order.
+//!
+//! - allocation, the idle-allocated flag, ledger charges, committed hours and
+//!   queue pressure come out as Slurm says;
+//! - jobs of eight shapes (1-3 GPUs, typed, an array, cancelled running and
+//!   pending, a time-limit hit, a job shorter than a poll, a requeue, four
+//!   accounts and three users) are charged, job by job, what `sacct` says
+//!   they held: `AllocTRES gres/gpu × Elapsed`, within one report interval.
 
 mod common;
+use common::slurm::*;
 use common::*;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The tests share Slurm's four GPUs: one at a time.
+static SLURM: Mutex<()> = Mutex::new(());
+
+/// Slurm's GPUs on this host, in NVML order: IDX 0-3 are the device files with minors 2, 3, 0, 1.
+const MINORS: [u32; 4] = [2, 3, 0, 1];
 
 fn slurm_up() -> bool {
-    let ok = Command::new("sinfo").args(["-h", "-o", "%t"]).output().is_ok_and(|o| {
+    let answers = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success());
+    let idle = Command::new("sinfo").args(["-h", "-o", "%t"]).output().is_ok_and(|o| {
         let s = String::from_utf8_lossy(&o.stdout);
-        o.status.success() && ["idle", "mix", "alloc"].iter().any(|t| s.contains(t))
+        o.status.success() && ["idle", "mix", "alloc", "comp"].iter().any(|t| s.contains(t))
     });
+    let ok = idle && answers("sacct", &["-n", "-X", "-S", "now-1minutes"]);
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "Slurm must be running in CI (.ci/run starts it with scripts/slurm-up)"
+            "Slurm with slurmdbd must be running in CI (.ci/run starts it with scripts/slurm-up)"
         );
-        eprintln!("SKIPPED: no running Slurm; start one with `sudo scripts/slurm-up` to run the Slurm test");
+        eprintln!(
+            "SKIPPED: no running Slurm with slurmdbd; start one with `sudo scripts/slurm-up` to run the Slurm tests"
+        );
     }
     ok
 }
 
-fn sbatch(args: &[&str]) -> String {
+fn hostname() -> String {
+    String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout).unwrap().trim().to_string()
+}
+
+/// Submits a batch job running `cmd`; returns its id (the array's id for an array).
+fn sbatch(args: &[&str], cmd: &str) -> String {
     let out = Command::new("sbatch")
         .arg("--parsable")
         .args(args)
-        .args(["--output=/dev/null", "--wrap", "sleep 900"])
+        .args(["--output=/dev/null", "--wrap", cmd])
         .output()
         .unwrap();
-    assert!(out.status.success(), "sbatch: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sbatch {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().split(';').next().unwrap().to_string()
 }
 
+/// Cancels jobs when dropped (a failed test leaves none running).
 struct Cancel(Vec<String>);
 impl Drop for Cancel {
     fn drop(&mut self) {
@@ -48,76 +74,93 @@ fn state(job: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Running as root, jobs can run as the cluster's users; else all as this user.
+fn as_user(user: &str) -> Vec<String> {
+    if is_root() { vec![format!("--uid={user}")] } else { vec![] }
+}
+
+/// A fake-NVML scenario for this host: Slurm's GPUs in its order, `procs[i]`
+/// on NVML GPU i, `processes` defined as in [`scenario_json`].
+fn host_scenario(
+    dir: &std::path::Path,
+    util: [u32; 4],
+    procs: [&[&str]; 4],
+    processes: &[FakeProc],
+) -> std::path::PathBuf {
+    let gpus: Vec<FakeGpu> = (0..4).map(|i| FakeGpu { minor: MINORS[i], util: util[i], procs: procs[i] }).collect();
+    let file = dir.join("slurm-node.json");
+    std::fs::write(&file, scenario_json(&gpus, processes)).unwrap();
+    file
+}
+
 #[test]
 fn slurm_allocations_drive_the_ledger() {
+    let _one = SLURM.lock().unwrap_or_else(|e| e.into_inner());
     if !slurm_up() {
         return;
     }
-    let node =
-        String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout).unwrap().trim().to_string();
-    // Climate (al-biruni) holds GPUs 0-1 and runs nothing on them; vision-lab (al-haytham) uses 2-3.
-    let idle = sbatch(&["--gres=gpu:2", "-A", "climate", "-t", "60", "-J", "jazari-idle"]);
+    let node = hostname();
+    // Climate (al-biruni) holds 2 GPUs and runs nothing on them; vision-lab (al-haytham) uses 2.
+    let idle = sbatch(&["--gres=gpu:2", "-A", "climate", "-t", "60", "-J", "jazari-idle"], "sleep 900");
     let mut jobs = Cancel(vec![idle.clone()]);
     wait_until("the idle job to run", Duration::from_secs(30), || state(&idle) == "RUNNING");
-    let busy = sbatch(&["--gres=gpu:2", "-A", "vision-lab", "-t", "30", "-J", "jazari-busy"]);
+    let busy = sbatch(&["--gres=gpu:h200:2", "-A", "vision-lab", "-t", "30", "-J", "jazari-busy"], "sleep 900");
     jobs.0.push(busy.clone());
     wait_until("the busy job to run", Duration::from_secs(30), || state(&busy) == "RUNNING");
     // A third job waits for GPUs: queue pressure for ibn-sina.
-    let queued = sbatch(&["--gres=gpu:2", "-A", "nlp-lab", "-t", "10", "-J", "jazari-queued"]);
+    let queued = sbatch(&["--gres=gpu:2", "-A", "nlp-lab", "-t", "10", "-J", "jazari-queued"], "sleep 900");
     jobs.0.push(queued.clone());
 
     let cfg = config_with_slurm(r#"["squeue", "--json"]"#, "1s");
     let c = Collector::start_with_config(&cfg);
+    let mut s = Value::Null;
     wait_until("the collector to read Slurm", Duration::from_secs(20), || {
-        let s: Value = c.get("/api/v1/scheduler");
+        s = c.get("/api/v1/scheduler");
         s["jobs"].as_array().is_some_and(|j| j.len() >= 3)
     });
-
-    // The node's fake GPUs: processes of the busy job on GPUs 2-3 (its Slurm job id in their environment).
-    let scen = c.dir.path().join("slurm-node.json");
-    let gpu = |i: u32, util: u32, procs: &str| {
-        format!(
-            r#"{{"name": "NVIDIA H200", "uuid": "GPU-51a7e000-0000-4000-8000-00000000000{i}", "pci_bus_id": "00000000:1{i}:00.0",
-               "minor": {i}, "memory_total_mib": 144384, "memory_used_mib": 1000, "util_gpu": {util}, "util_mem": 10,
-               "power_mw": 300000, "power_limit_mw": 700000, "unsupported": ["fan"], "processes": [{procs}]}}"#
-        )
+    // Where Slurm put the busy job (IDX, which is the NVML index on this host).
+    let job = |id: &str| s["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
+    let idx = |id: &str| -> Vec<usize> {
+        job(id)["gpus"][0]["indices"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect()
     };
-    let p = r#"{"spawn": "busy", "used_memory_mib": 20000}"#;
-    std::fs::write(
-        &scen,
-        format!(
-            r#"{{"description": "a Slurm node", "processes": {{"busy": {{"uid": 2002, "env": {{"SLURM_JOB_ID": "{busy}", "SLURM_JOB_ACCOUNT": "vision-lab", "SLURM_JOB_USER": "bob"}}}}}},
-               "gpus": [{}, {}, {}, {}]}}"#,
-            gpu(0, 0, ""),
-            gpu(1, 0, ""),
-            gpu(2, 90, p),
-            gpu(3, 80, p)
-        ),
-    )
-    .unwrap();
+    let (busy_idx, idle_idx) = (idx(&busy), idx(&idle));
+    assert_eq!((busy_idx.len(), idle_idx.len()), (2, 2), "{s}");
+    assert_eq!(job(&busy)["gpus"][0]["gpu_type"], "h200");
+
+    // The busy job's processes on its GPUs, its Slurm job id and GPUs in their environment.
+    let gpus_env = busy_idx.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let env =
+        [("SLURM_JOB_ID", busy.as_str()), ("SLURM_JOB_ACCOUNT", "vision-lab"), ("SLURM_JOB_GPUS", gpus_env.as_str())];
+    let mut util = [0; 4];
+    let mut procs: [&[&str]; 4] = [&[]; 4];
+    for &i in &busy_idx {
+        util[i] = 85;
+        procs[i] = &["busy"];
+    }
+    let scen = host_scenario(c.dir.path(), util, procs, &[("busy", 2002, &env)]);
     let spool = TempDir::new("spool");
-    let status = Command::new(agent_bin())
-        .args(["run", "--collector", &c.url, "--token-file"])
-        .arg(&c.node_token_file)
-        .arg("--spool-dir")
-        .arg(spool.path())
-        .args(["--node", &node, "--interval", "500ms", "--count", "4"])
-        .env("JAZARI_NVML_LIB", fake_lib())
+    let status = agent_run(&c.url, &c.node_token_file, spool.path(), &node, &["--interval", "500ms", "--count", "6"])
         .env("FAKE_NVML_CONFIG", &scen)
         .status()
         .unwrap();
     assert!(status.success());
+    wait_until("every report charged", Duration::from_secs(20), || {
+        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
+    });
 
-    // Allocation and the idle flag, from Slurm.
+    // Allocation and the idle flag, from Slurm, on the GPUs Slurm means.
     let n: Value = c.get(&format!("/api/v1/nodes/{node}"));
     let g = |i: usize| n["gpus"][i].clone();
-    assert_eq!(g(0)["allocated_to"]["job"], idle.as_str(), "{n}");
-    assert_eq!(g(0)["allocated_to"]["institute"], "al-biruni");
-    assert_eq!(g(0)["idle_allocated"], true);
-    assert_eq!(g(1)["idle_allocated"], true);
-    assert_eq!(g(2)["allocated_to"]["job"], busy.as_str());
-    assert_eq!(g(2)["allocated_to"]["institute"], "al-haytham");
-    assert_eq!(g(2)["idle_allocated"], false);
+    for &i in &idle_idx {
+        assert_eq!(g(i)["allocated_to"]["job"], idle.as_str(), "{n}");
+        assert_eq!(g(i)["allocated_to"]["institute"], "al-biruni");
+        assert_eq!(g(i)["idle_allocated"], true);
+    }
+    for &i in &busy_idx {
+        assert_eq!(g(i)["allocated_to"]["job"], busy.as_str(), "{n}");
+        assert_eq!(g(i)["allocated_to"]["institute"], "al-haytham");
+        assert_eq!(g(i)["idle_allocated"], false);
+    }
 
     // Ledger charges to the right institutes.
     let usage = c.usage("institute");
@@ -143,9 +186,149 @@ fn slurm_allocations_drive_the_ledger() {
     assert!(haytham > 0.9 && haytham <= 1.0, "30 min × 2 GPUs: {haytham}");
     assert_eq!(inst("ibn-sina")["queued_gpus"], 2);
 
-    // No disagreement here; a Slurm job on a node that never reported is a finding.
+    // The numbering was learned (minors would have put the jobs elsewhere); no disagreement.
     let fnd: Value = c.get("/api/v1/findings");
     assert_eq!(fnd["scheduler_ok"], true);
-    assert!(fnd["findings"].as_array().unwrap().iter().all(|f| f["kind"] != "wrong_gpu"), "{fnd}");
+    let kinds: Vec<&str> = fnd["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.iter().any(|k| ["wrong_gpu", "gpu_index_mismatch", "unknown_job"].contains(k)), "{fnd}");
     drop(jobs);
+}
+
+/// What `sacct` says each job held: display id → (GPUs, GPU-seconds over all its runs, states).
+fn sacct_held(ids: &[String]) -> BTreeMap<String, (u32, f64, Vec<String>)> {
+    let out = Command::new("sacct")
+        .args(["--allusers", "-X", "-D", "-n", "-P", "-o", "JobID,AllocTRES,ElapsedRaw,State", "-j", &ids.join(",")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sacct: {}", String::from_utf8_lossy(&out.stderr));
+    let mut held: BTreeMap<String, (u32, f64, Vec<String>)> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let gpus =
+            f[1].split(',').find_map(|t| t.strip_prefix("gres/gpu=")).map(|n| n.parse::<u32>().unwrap()).unwrap_or(0);
+        let e = held.entry(f[0].to_string()).or_default();
+        e.0 = e.0.max(gpus);
+        e.1 += gpus as f64 * f[2].parse::<f64>().unwrap();
+        e.2.push(f[3].split_whitespace().next().unwrap().to_string());
+    }
+    held
+}
+
+/// Whether every job of `ids` has ended, as sacct says.
+fn all_ended(ids: &[String]) -> bool {
+    let held = sacct_held(ids);
+    let running = ["RUNNING", "PENDING", "REQUEUED", "COMPLETING", "SUSPENDED"];
+    !held.is_empty()
+        && held.values().all(|(_, _, states)| !states.last().is_some_and(|s| running.contains(&s.as_str())))
+}
+
+#[test]
+fn every_job_is_charged_what_sacct_says_it_held() {
+    let _one = SLURM.lock().unwrap_or_else(|e| e.into_inner());
+    if !slurm_up() {
+        return;
+    }
+    let node = hostname();
+    let started = Instant::now();
+    let c = Collector::start_with_config(&config_with_slurm(r#"["squeue", "--json"]"#, "3s"));
+    let dir = TempDir::new("slurm-shapes");
+    let scen = host_scenario(dir.path(), [0; 4], [&[]; 4], &[]);
+    let spool = TempDir::new("spool");
+    let mut agent = Proc(
+        agent_run(&c.url, &c.node_token_file, spool.path(), &node, &["--interval", "1s"])
+            .env("FAKE_NVML_CONFIG", &scen)
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (alice, bob, carol) = (as_user("alice"), as_user("bob"), as_user("carol"));
+    let args = |user: &[String], rest: &[&str]| -> Vec<String> {
+        user.iter().cloned().chain(rest.iter().map(|s| s.to_string())).collect()
+    };
+    let submit = |a: Vec<String>, cmd: &str| sbatch(&a.iter().map(String::as_str).collect::<Vec<_>>(), cmd);
+    let mut ids = vec![];
+    // 1 GPU until its 1-minute limit (TIMEOUT).
+    let timeout = submit(args(&carol, &["--gres=gpu:1", "-A", "climate", "-t", "1", "-J", "j-timeout"]), "sleep 600");
+    ids.push(timeout.clone());
+    let mut cancel = Cancel(vec![timeout.clone()]);
+    // 2 typed GPUs, 15 s.
+    ids.push(submit(args(&bob, &["--gres=gpu:h200:2", "-A", "vision-lab", "-t", "5", "-J", "j-typed"]), "sleep 15"));
+    // Shorter than one poll (3 s).
+    ids.push(submit(args(&alice, &["--gres=gpu:1", "-A", "nlp-lab", "-t", "5", "-J", "j-short"]), "sleep 1"));
+    // An array of three 1-GPU tasks.
+    ids.push(submit(
+        args(&alice, &["--array=0-2", "--gres=gpu:1", "-A", "nlp-lab", "-t", "5", "-J", "j-array"]),
+        "sleep 5",
+    ));
+    // 3 GPUs, cancelled while it runs.
+    let cancelled = submit(args(&carol, &["--gres=gpu:3", "-A", "robotics", "-t", "5", "-J", "j-cancel"]), "sleep 600");
+    ids.push(cancelled.clone());
+    cancel.0.push(cancelled.clone());
+    // 3 GPUs, completes.
+    ids.push(submit(args(&carol, &["--gres=gpu:3", "-A", "climate", "-t", "5", "-J", "j-three"]), "sleep 6"));
+    // Requeued while it runs (then cancelled while it waits to run again).
+    let requeued = submit(
+        args(&bob, &["--gres=gpu:1", "-A", "vision-lab", "-t", "5", "--requeue", "-J", "j-requeue"]),
+        "sleep 600",
+    );
+    ids.push(requeued.clone());
+    cancel.0.push(requeued.clone());
+    // Cancelled before it ever runs.
+    let never = submit(
+        args(&alice, &["--gres=gpu:1", "-A", "nlp-lab", "-t", "5", "--begin=now+3600", "-J", "j-never"]),
+        "sleep 5",
+    );
+    ids.push(never.clone());
+    cancel.0.push(never.clone());
+
+    wait_until("the 3-GPU job to run", Duration::from_secs(90), || state(&cancelled) == "RUNNING");
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(Command::new("scancel").arg(&cancelled).status().unwrap().success());
+    wait_until("the requeue job to run", Duration::from_secs(90), || state(&requeued) == "RUNNING");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(Command::new("scontrol").args(["requeue", &requeued]).status().unwrap().success());
+    wait_until("the requeued job to wait again", Duration::from_secs(30), || state(&requeued) == "PENDING");
+    assert!(Command::new("scancel").args([&requeued, &never]).status().unwrap().success());
+    wait_until("every job to end, as sacct says", Duration::from_secs(180), || all_ended(&ids));
+    // Reports past the last end, then the polls that complete Slurm's view of them.
+    std::thread::sleep(Duration::from_secs(8));
+    let _ = agent.0.kill();
+    let _ = agent.0.wait();
+    wait_until("every report charged", Duration::from_secs(30), || {
+        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
+    });
+
+    let held = sacct_held(&ids);
+    let ledger = c.usage("job");
+    let mut lines = vec![];
+    let mut shapes = 0;
+    for (job, (gpus, want, states)) in &held {
+        let got = ledger.get(job).and_then(|r| r["allocated_gpu_seconds"].as_f64()).unwrap_or(0.0);
+        lines.push(format!("{job:>8} {gpus} GPU {states:?}: sacct {want:>6.0} GPU-s, ledger {got:>8.1} GPU-s"));
+        // Within one report interval (1 s) of each GPU's time.
+        if (got - want).abs() > *gpus as f64 * 1.0 + 1e-6 {
+            panic!("job {job}: ledger {got} GPU-s, sacct {want} GPU-s\n{}", lines.join("\n"));
+        }
+        shapes += 1;
+    }
+    eprintln!("ledger vs sacct, job by job:\n{}", lines.join("\n"));
+    assert!(shapes >= 10, "every run of the 8 submissions and the array's 3 tasks: {held:?}");
+    let states: Vec<&str> = held.values().flat_map(|h| h.2.iter().map(String::as_str)).collect();
+    for s in ["TIMEOUT", "CANCELLED", "COMPLETED", "REQUEUED"] {
+        assert!(states.contains(&s), "a job ended {s}: {states:?}");
+    }
+    // The queue's institutes and users, as sacct says, are the ledger's.
+    let users = c.usage("user");
+    if is_root() {
+        for u in ["alice", "bob", "carol"] {
+            assert!(users.get(u).is_some_and(|r| r["allocated_gpu_seconds"].as_f64().unwrap() > 0.0), "{u}: {users:?}");
+        }
+    }
+    let inst = c.usage("institute");
+    for i in ["ibn-sina", "al-haytham", "al-biruni", "al-jazari"] {
+        assert!(inst.get(i).is_some_and(|r| r["allocated_gpu_seconds"].as_f64().unwrap() > 0.0), "{i}: {inst:?}");
+    }
+    eprintln!("took {:.0} s", started.elapsed().as_secs_f64());
+    drop(cancel);
 }

@@ -34,20 +34,40 @@ pub struct NodeGpus {
     pub gpu_type: Option<String>,
 }
 
-/// One job as the scheduler sees it.
+/// One job (one run of it, for a requeued job) as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchedJob {
+    /// The raw job id (`SLURM_JOB_ID`, what the agents see), or a SLUID.
     pub id: String,
+    /// The id people use: `7060_1` for an array task, `21+0` for a het job component, else `id`.
+    pub display_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task: Option<u32>,
+    /// Pending array tasks this entry stands for (`3-5`: 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_tasks: Option<u32>,
     pub user: Option<String>,
+    /// The job's unix group (`group_name`).
+    #[serde(default)]
+    pub group: Option<String>,
     pub account: Option<String>,
     pub partition: Option<String>,
-    /// RUNNING, PENDING, …
+    /// RUNNING, PENDING, COMPLETED, …
     pub state: String,
     pub start_s: Option<i64>,
+    /// When it ended (only for a job that ended).
+    #[serde(default)]
+    pub end_s: Option<i64>,
     pub time_limit_s: Option<i64>,
     pub nodes: Vec<String>,
+    /// GPUs per node (indices while it runs; counts only for what `sacct` reports).
     pub gpus: Vec<NodeGpus>,
-    /// GPUs asked for (pending jobs: what they wait for).
+    /// GPUs allocated, all nodes together (`gres/gpu`, each GPU once).
+    #[serde(default)]
+    pub allocated_gpus: u32,
+    /// GPUs asked for (pending jobs: what they wait for, all array tasks together).
     pub requested_gpus: u32,
 }
 
@@ -62,6 +82,28 @@ pub struct SchedulerResponse {
     pub jobs: Vec<SchedJob>,
     /// GPUs asked for by pending jobs, per institute.
     pub queued_gpus: BTreeMap<String, u32>,
+    /// The last polls: how long they took, how much they read, how they ended.
+    #[serde(default)]
+    pub polls: PollStats,
+}
+
+/// Figures of the scheduler adapter's polls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PollStats {
+    /// Successful and failed polls since the collector started.
+    pub polls: u64,
+    pub errors: u64,
+    /// The last poll: seconds it took, bytes it read, jobs it found.
+    pub last_duration_s: f64,
+    pub last_bytes: u64,
+    pub last_jobs: u64,
+    /// The last `sacct` query: jobs that ended, and its error if it failed.
+    pub last_ended_jobs: u64,
+    #[serde(default)]
+    pub sacct_error: Option<String>,
+    /// Reports waiting to be charged until the scheduler's view of their time is complete.
+    #[serde(default)]
+    pub pending_reports: u64,
 }
 
 /// Kinds of [`Finding`].
@@ -72,6 +114,12 @@ pub enum FindingKind {
     WrongGpu,
     /// A GPU is in use but the scheduler allocated it to no job.
     UnallocatedUse,
+    /// A process carries a job id the scheduler does not run on its node.
+    UnknownJob,
+    /// A process outside any job runs on a GPU the scheduler gave to a job.
+    ForeignProcess,
+    /// Slurm's GPU numbering on a node disagrees with `[scheduler] gpu_index`, or with both numberings.
+    GpuIndexMismatch,
     /// The scheduler runs a job on a node that is not reporting.
     NodeNotReporting,
     /// A node sent reports for time already charged (a second agent under its

@@ -1,6 +1,6 @@
 //! The quota table: every institute's burn-down in at most 80 columns, readable without colour.
 
-use crate::format::{fit, hours, span, thousands};
+use crate::format::{exact, fit, hours, span};
 use crate::quota::{BurnDown, State};
 use crate::time::{format_date, format_rfc3339};
 use std::fmt::Write;
@@ -37,7 +37,7 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
     );
     for b in items {
         let period = b.period.as_ref().map(|p| p.label.clone()).unwrap_or_else(|| "-".into());
-        let granted = b.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into());
+        let granted = b.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into());
         let projected = b.projected_gpu_hours.map(hours).unwrap_or_else(|| "-".into());
         let runs_out = b.runs_out_ms.map(format_date).unwrap_or_else(|| "-".into());
         let gpus = match b.max_gpus {
@@ -87,7 +87,7 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
         };
         for r in rows {
             let key = if r.key.is_empty() { "(none)" } else { &r.key };
-            let granted = r.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into());
+            let granted = r.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
                 "    {:<20} {:>9} {:>9} {:>5}",
@@ -167,5 +167,19 @@ mod tests {
         assert!(table(&sample(), None).contains("16 GPUs queued"));
         let t = table(&sample(), Some(By::Account));
         assert!(t.contains("nlp-lab") && t.contains("80,000"));
+    }
+
+    #[test]
+    fn grants_are_printed_with_the_precision_they_have() {
+        let mut items = sample();
+        items[0].granted_gpu_hours = Some(0.5);
+        items[0].by_account[0].granted_gpu_hours = Some(0.25);
+        let t = table(&items, Some(By::Account));
+        let line = t.lines().find(|l| l.starts_with("ibn-sina")).unwrap();
+        assert_eq!(line.split_whitespace().nth(2), Some("0.5"), "{line}");
+        assert!(
+            t.lines().any(|l| l.trim_start().starts_with(&items[0].by_account[0].key) && l.contains(" 0.25 ")),
+            "{t}"
+        );
     }
 }

@@ -2,65 +2,94 @@
 //! the scheduler's last snapshot.
 
 use super::Live;
+use crate::api::scheduler::SchedJob;
 use crate::api::scheduler::{Finding, FindingKind};
-use crate::scheduler::{GpuIndex, Snapshot};
+use crate::scheduler::{IndexMap, Snapshot};
 use std::collections::HashMap;
 
-/// Findings from the live state and the scheduler's view.
-pub fn findings(live: &Live, snap: &Snapshot, stale_after_ms: i64, now_ms: i64, gpu_index: GpuIndex) -> Vec<Finding> {
+/// What is wrong now, from live state and, when a scheduler is configured
+/// and answering, its last view (`snap`): without one, no scheduler/agent
+/// disagreement is raised.
+pub fn findings(
+    live: &Live,
+    snap: Option<&Snapshot>,
+    index: &IndexMap,
+    stale_after_ms: i64,
+    now_ms: i64,
+) -> Vec<Finding> {
     let mut out = overlap_findings(live, now_ms);
+    let Some(snap) = snap else { return out };
     for n in live.nodes.values() {
-        let stale = now_ms - n.received_ms > stale_after_ms;
-        if stale {
+        if now_ms - n.received_ms > stale_after_ms {
             continue;
         }
         let r = &n.report;
-        let mut given: HashMap<u32, &str> = HashMap::new();
-        for (job, idx) in snap.on_node(&r.node) {
-            for i in idx {
-                if let Some(index) = gpu_index.nvml_index(*i, &r.gpus) {
-                    given.insert(index, job.id.as_str());
+        let numbering = index.for_node(&r.node);
+        if let Some(problem) = index.problem(&r.node) {
+            out.push(finding(FindingKind::GpuIndexMismatch, &r.node, None, None, problem));
+        }
+        // What Slurm gave each GPU (NVML index → job), and the jobs it runs on the node.
+        let mut given: HashMap<u32, &SchedJob> = HashMap::new();
+        let mut runs: HashMap<&str, &SchedJob> = HashMap::new();
+        for j in snap.jobs.iter().filter(|j| j.running() && j.nodes.contains(&r.node)) {
+            runs.insert(j.id.as_str(), j);
+            for i in j.gpus.iter().filter(|g| g.node == r.node).flat_map(|g| g.indices.iter().flatten()) {
+                if let Some(x) = numbering.nvml_index(*i, &r.gpus) {
+                    given.insert(x, j);
                 }
             }
         }
         for g in &r.gpus {
-            let uuid = g.uuid.clone().unwrap_or_else(|| format!("index:{}", g.index));
-            match given.get(&g.index) {
-                Some(y) => {
-                    for p in g.processes.iter().filter(|p| p.job.as_deref().is_some_and(|x| x != *y)) {
-                        let x = p.job.clone().unwrap_or_default();
-                        out.push(Finding {
-                            kind: FindingKind::WrongGpu,
-                            node: r.node.clone(),
-                            gpu: Some(uuid.clone()),
-                            job: Some(x.clone()),
-                            message: format!(
-                                "process {} of job {x} runs on GPU {} of {}, which Slurm gave to job {y}",
-                                p.pid, g.index, r.node
-                            ),
-                        });
-                    }
-                }
-                None if !g.processes.is_empty() => {
-                    let who: Vec<String> = g
-                        .processes
-                        .iter()
-                        .map(|p| p.user.clone().unwrap_or_else(|| format!("pid {}", p.pid)))
-                        .collect();
-                    out.push(Finding {
-                        kind: FindingKind::UnallocatedUse,
-                        node: r.node.clone(),
-                        gpu: Some(uuid),
-                        job: g.processes.iter().find_map(|p| p.job.clone()),
-                        message: format!(
+            let uuid = Some(g.uuid.clone().unwrap_or_else(|| format!("index:{}", g.index)));
+            let who =
+                |p: &jazari_wire::Process| p.user.clone().unwrap_or_else(|| format!("uid {}", p.uid.unwrap_or(0)));
+            for p in &g.processes {
+                let claim = p.job.as_deref();
+                let msg = match (claim, given.get(&g.index)) {
+                    // A job id Slurm does not run here: a stray process, an orphan, another cluster's job.
+                    (Some(x), _) if !runs.contains_key(x) => Some((
+                        FindingKind::UnknownJob,
+                        format!(
+                            "process {} ({}) on GPU {} of {} carries job id {x}, which Slurm does not run there; \
+                             its use is charged as unscheduled",
+                            p.pid,
+                            who(p),
+                            g.index,
+                            r.node
+                        ),
+                    )),
+                    (Some(x), Some(y)) if x != y.id => Some((
+                        FindingKind::WrongGpu,
+                        format!(
+                            "process {} of job {x} runs on GPU {} of {}, which Slurm gave to job {}",
+                            p.pid, g.index, r.node, y.display_id
+                        ),
+                    )),
+                    (None, Some(y)) => Some((
+                        FindingKind::ForeignProcess,
+                        format!(
+                            "process {} ({}) outside any Slurm job runs on GPU {} of {}, which Slurm gave to job {}",
+                            p.pid,
+                            who(p),
+                            g.index,
+                            r.node,
+                            y.display_id
+                        ),
+                    )),
+                    (_, None) => Some((
+                        FindingKind::UnallocatedUse,
+                        format!(
                             "GPU {} of {} is in use ({}) but Slurm allocated it to no job",
                             g.index,
                             r.node,
-                            who.join(", ")
+                            who(p)
                         ),
-                    });
+                    )),
+                    _ => None,
+                };
+                if let Some((kind, message)) = msg {
+                    out.push(finding(kind, &r.node, uuid.clone(), claim.map(str::to_string), message));
                 }
-                None => {}
             }
         }
     }
@@ -68,17 +97,21 @@ pub fn findings(live: &Live, snap: &Snapshot, stale_after_ms: i64, now_ms: i64, 
         for node in &j.nodes {
             let reporting = live.nodes.get(node).is_some_and(|n| now_ms - n.received_ms <= stale_after_ms);
             if !reporting {
-                out.push(Finding {
-                    kind: FindingKind::NodeNotReporting,
-                    node: node.clone(),
-                    gpu: None,
-                    job: Some(j.id.clone()),
-                    message: format!("Slurm runs job {} on {node}, which is not reporting", j.id),
-                });
+                out.push(finding(
+                    FindingKind::NodeNotReporting,
+                    node,
+                    None,
+                    Some(j.display_id.clone()),
+                    format!("Slurm runs job {} on {node}, which is not reporting", j.display_id),
+                ));
             }
         }
     }
     out
+}
+
+fn finding(kind: FindingKind, node: &str, gpu: Option<String>, job: Option<String>, message: String) -> Finding {
+    Finding { kind, node: node.to_string(), gpu, job, message }
 }
 
 /// How long an overlap stays a finding after the last overlapping report.
@@ -110,14 +143,34 @@ mod tests {
     use super::*;
     use crate::scheduler::tests::{report, snap};
 
+    fn live_of(r: &jazari_wire::Report, now: i64) -> Live {
+        let mut live = Live::default();
+        let allocs = crate::accounting::Allocations::default();
+        live.update(super::super::Seen { report: r, allocs: &allocs, scheduled: None }, now);
+        live
+    }
+
     #[test]
     fn findings_name_each_disagreement() {
-        let mut live = Live::default();
-        live.update(&report(), 1000);
-        let f = findings(&live, &snap(), 30_000, 2000, GpuIndex::Nvml);
+        let mut r = report();
+        // A process outside any job on GPU 1, which Slurm gave to job 10.
+        r.gpus[1].processes[0].job = None;
+        let live = live_of(&r, 1000);
+        let f = findings(&live, Some(&snap()), &IndexMap::new(crate::scheduler::GpuIndex::Nvml), 30_000, 2000);
         let kinds: Vec<FindingKind> = f.iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, [FindingKind::WrongGpu, FindingKind::UnallocatedUse, FindingKind::NodeNotReporting], "{f:?}");
-        assert!(f[0].message.contains("job 12") && f[0].message.contains("job 10"));
+        assert_eq!(
+            kinds,
+            [FindingKind::ForeignProcess, FindingKind::UnknownJob, FindingKind::NodeNotReporting],
+            "{f:?}"
+        );
+        assert!(f[0].message.contains("outside any Slurm job") && f[0].message.contains("job 10"), "{}", f[0].message);
+        assert!(f[1].message.contains("job id 13") && f[1].message.contains("does not run"), "{}", f[1].message);
         assert!(f[2].message.contains("n9"));
+    }
+
+    #[test]
+    fn no_scheduler_no_scheduler_findings() {
+        let live = live_of(&report(), 1000);
+        assert!(findings(&live, None, &IndexMap::default(), 30_000, 2000).is_empty());
     }
 }

@@ -7,8 +7,9 @@
 pub mod findings;
 pub mod views;
 
+use crate::accounting::Allocations;
 use jazari_wire::{Event, Report};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 const EVENTS_KEPT: usize = 50;
 
@@ -19,6 +20,18 @@ pub struct NodeLive {
     pub received_ms: i64,
     pub first_seen_ms: i64,
     pub events: VecDeque<Event>,
+    /// Who holds each GPU of the report, and when.
+    pub allocs: Allocations,
+    /// With a scheduler that answers: the job ids it runs on the node (others are not jobs of it).
+    pub scheduled: Option<BTreeSet<String>>,
+}
+
+/// A report taken into live state, with who holds its GPUs.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub report: &'a Report,
+    pub allocs: &'a Allocations,
+    pub scheduled: Option<&'a BTreeSet<String>>,
 }
 
 /// Nodes by name.
@@ -43,9 +56,13 @@ pub struct Overlap {
 
 impl Live {
     /// Takes in an accepted report (older reports than the newest only add their events).
-    pub fn update(&mut self, r: &Report, now_ms: i64) {
+    pub fn update(&mut self, s: Seen, now_ms: i64) {
+        let r = s.report;
         for j in &r.jobs {
-            self.job_first_seen.entry(j.id.clone()).or_insert(r.interval_start_ms);
+            self.job_first_seen.entry(j.array.clone().unwrap_or_else(|| j.id.clone())).or_insert(r.interval_start_ms);
+        }
+        for h in s.allocs.by_gpu.values().flatten() {
+            self.job_first_seen.entry(h.job.clone()).or_insert(h.from_ms);
         }
         match self.nodes.get_mut(&r.node) {
             Some(n) => {
@@ -56,6 +73,8 @@ impl Live {
                 if r.interval_end_ms >= n.report.interval_end_ms {
                     n.report = r.clone();
                     n.received_ms = now_ms;
+                    n.allocs = s.allocs.clone();
+                    n.scheduled = s.scheduled.cloned();
                 }
             }
             None => {
@@ -66,22 +85,29 @@ impl Live {
                         received_ms: now_ms,
                         first_seen_ms: now_ms,
                         events: r.events.iter().cloned().collect(),
+                        allocs: s.allocs.clone(),
+                        scheduled: s.scheduled.cloned(),
                     },
                 );
             }
         }
     }
 
+    /// Takes in a report whose jobs are as the agent says (no scheduler).
+    pub fn update_from_agent(&mut self, r: &Report, now_ms: i64) {
+        let allocs = Allocations::from_agent(r, crate::accounting::same_index);
+        self.update(Seen { report: r, allocs: &allocs, scheduled: None }, now_ms);
+    }
+
     /// Takes in a batch: events of all reports, the state of the newest per node.
-    pub fn update_batch<'a>(&mut self, reports: impl Iterator<Item = &'a Report>, now_ms: i64) {
-        let reports: Vec<&Report> = reports.collect();
+    pub fn update_batch(&mut self, reports: &[Seen], now_ms: i64) {
         let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
-        for r in reports.iter().filter(|r| !r.events.is_empty()) {
-            events.entry(r.node.as_str()).or_default().extend(&r.events);
+        for s in reports.iter().filter(|s| !s.report.events.is_empty()) {
+            events.entry(s.report.node.as_str()).or_default().extend(&s.report.events);
         }
-        for (node, i) in jazari_wire::newest_per_node(reports.iter().copied()) {
-            let r = reports[i];
-            self.update(r, now_ms);
+        for (node, i) in jazari_wire::newest_per_node(reports.iter().map(|s| s.report)) {
+            let r = reports[i].report;
+            self.update(reports[i], now_ms);
             let older: Vec<Event> = events
                 .remove(node)
                 .unwrap_or_default()
@@ -108,9 +134,18 @@ impl Live {
 
     /// Forgets jobs not seen on any node.
     pub fn prune_jobs(&mut self) {
-        let running: std::collections::HashSet<&str> =
-            self.nodes.values().flat_map(|n| n.report.jobs.iter().map(|j| j.id.as_str())).collect();
-        self.job_first_seen.retain(|id, _| running.contains(id.as_str()));
+        let running: std::collections::HashSet<String> = self
+            .nodes
+            .values()
+            .flat_map(|n| {
+                n.report
+                    .jobs
+                    .iter()
+                    .map(|j| j.array.clone().unwrap_or_else(|| j.id.clone()))
+                    .chain(n.allocs.by_gpu.values().flatten().map(|h| h.job.clone()))
+            })
+            .collect();
+        self.job_first_seen.retain(|id, _| running.contains(id));
     }
 }
 

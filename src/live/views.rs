@@ -2,7 +2,7 @@
 //! serve, built from live state for one reader.
 
 use super::{Live, NodeLive, ViewPolicy, Viewer};
-use crate::accounting::{InstituteMap, UNASSIGNED, allocation, gpu_key};
+use crate::accounting::{InstituteMap, gpu_key};
 use crate::api::cluster::{
     Allocation, ClusterView, GpuView, InstituteLive, JobGpu, JobOnNode, JobView, NodeView, Summary,
 };
@@ -102,25 +102,37 @@ impl Live {
     ) -> NodeView {
         let r = &n.report;
         let stale = now_ms - n.received_ms > policy.stale_after_ms;
-        let job_inst = |id: &str| -> (String, Option<String>, Option<String>) {
-            let j = r.jobs.iter().find(|j| j.id == id);
-            let account = j.and_then(|j| j.account.clone());
-            let user = j.and_then(|j| j.user.clone());
-            let group = j.and_then(|j| j.group.as_deref());
-            (map.resolve(account.as_deref(), user.as_deref(), group).to_string(), account, user)
-        };
         let visible = |institute: &str| viewer.institute.is_none_or(|v| v == institute);
+        // A process's institute: its job's (as the holder of its GPU or the agent says), else its owner's.
+        let job_inst = |id: &str| -> String {
+            let held = n.allocs.by_gpu.values().flatten().find(|h| h.job == id);
+            match held {
+                Some(h) => map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string(),
+                None => {
+                    let j = r.jobs.iter().find(|j| j.id == id || j.array.as_deref() == Some(id));
+                    map.resolve(
+                        j.and_then(|j| j.account.as_deref()),
+                        j.and_then(|j| j.user.as_deref()),
+                        j.and_then(|j| j.group.as_deref()),
+                    )
+                    .to_string()
+                }
+            }
+        };
         let gpus = r
             .gpus
             .iter()
             .map(|g| {
-                let allocated_to = allocation(r, g).map(|a| {
-                    let (institute, account, user) = job_inst(a.id);
-                    let user = user.or_else(|| {
-                        g.processes.iter().find(|p| p.job.as_deref() == Some(a.id)).and_then(|p| p.user.clone())
-                    });
+                let allocated_to = n.allocs.holder(g.index).map(|h| {
+                    let institute =
+                        map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
                     if visible(&institute) {
-                        Allocation { job: Some(a.id.to_string()), institute, account, user }
+                        Allocation {
+                            job: Some(h.job.clone()),
+                            institute,
+                            account: h.account.clone(),
+                            user: h.user.clone(),
+                        }
                     } else {
                         Allocation { job: None, institute: "other".into(), account: None, user: None }
                     }
@@ -131,7 +143,7 @@ impl Live {
                     .iter()
                     .map(|p| {
                         let institute = match &p.job {
-                            Some(j) => job_inst(j).0,
+                            Some(j) => job_inst(j),
                             None => map.resolve(None, p.user.as_deref(), p.group.as_deref()).to_string(),
                         };
                         if visible(&institute) {
@@ -148,21 +160,7 @@ impl Live {
                 GpuView { gpu, allocated_to, idle_allocated, unhealthy }
             })
             .collect();
-        let jobs = r
-            .jobs
-            .iter()
-            .filter_map(|j| {
-                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref()).to_string();
-                visible(&institute).then(|| JobOnNode {
-                    id: j.id.clone(),
-                    institute,
-                    account: j.account.clone(),
-                    user: j.user.clone(),
-                    gpu_ids: j.gpu_ids.clone(),
-                    processes: j.processes,
-                })
-            })
-            .collect();
+        let jobs = node_jobs(n, map).into_iter().filter(|j| visible(&j.institute)).collect();
         let mut host = r.host.clone();
         if viewer.institute.is_some() {
             host.boot_id = None;
@@ -179,22 +177,23 @@ impl Live {
         }
     }
 
+    /// Running jobs on reporting nodes, one per job and institute (two
+    /// institutes' jobs that share an id are never merged).
     pub fn jobs_view(&self, map: &InstituteMap, policy: ViewPolicy, viewer: Viewer, now_ms: i64) -> Vec<JobView> {
-        let mut jobs: BTreeMap<String, JobView> = BTreeMap::new();
+        let mut jobs: BTreeMap<(String, String), JobView> = BTreeMap::new();
         for n in self.nodes.values() {
             let r = &n.report;
             if now_ms - n.received_ms > policy.stale_after_ms {
                 continue;
             }
-            for j in &r.jobs {
-                let institute = map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref()).to_string();
-                if viewer.institute.is_some_and(|v| v != institute) {
+            for j in node_jobs(n, map) {
+                if viewer.institute.is_some_and(|v| v != j.institute) {
                     continue;
                 }
-                let v = jobs.entry(j.id.clone()).or_insert_with(|| JobView {
+                let v = jobs.entry((j.id.clone(), j.institute.clone())).or_insert_with(|| JobView {
                     id: j.id.clone(),
-                    scheduler: j.scheduler.clone(),
-                    institute: institute.clone(),
+                    scheduler: "slurm".into(),
+                    institute: j.institute.clone(),
                     account: j.account.clone(),
                     user: j.user.clone(),
                     nodes: vec![],
@@ -209,28 +208,19 @@ impl Live {
                 if !v.nodes.contains(&r.node) {
                     v.nodes.push(r.node.clone());
                 }
-            }
-            for g in &r.gpus {
-                let Some(a) = allocation(r, g) else { continue };
-                let Some(v) = jobs.get_mut(a.id) else { continue };
-                if v.user.is_none() {
-                    v.user = g.processes.iter().find(|p| p.job.as_deref() == Some(a.id)).and_then(|p| p.user.clone());
+                for g in r.gpus.iter().filter(|g| n.allocs.holder(g.index).is_some_and(|h| h.job == j.id)) {
+                    let idle = g.util_gpu_pct.is_some_and(|u| u as f64 <= policy.idle_threshold_pct);
+                    // Memory its processes use on the GPUs it holds.
+                    v.mem_used_bytes += g.processes.iter().filter_map(|p| p.gpu_mem_bytes).sum::<u64>();
+                    v.gpus.push(JobGpu {
+                        node: r.node.clone(),
+                        uuid: gpu_key(g),
+                        index: g.index,
+                        util_gpu_pct: g.util_gpu_pct,
+                        mem_used_bytes: g.mem_used_bytes,
+                        idle,
+                    });
                 }
-                let idle = g.util_gpu_pct.is_some_and(|u| u as f64 <= policy.idle_threshold_pct);
-                v.mem_used_bytes += g
-                    .processes
-                    .iter()
-                    .filter(|p| p.job.as_deref() == Some(a.id))
-                    .filter_map(|p| p.gpu_mem_bytes)
-                    .sum::<u64>();
-                v.gpus.push(JobGpu {
-                    node: r.node.clone(),
-                    uuid: gpu_key(g),
-                    index: g.index,
-                    util_gpu_pct: g.util_gpu_pct,
-                    mem_used_bytes: g.mem_used_bytes,
-                    idle,
-                });
             }
         }
         let mut out: Vec<JobView> = jobs.into_values().collect();
@@ -240,10 +230,44 @@ impl Live {
             let utils: Vec<f64> = v.gpus.iter().filter_map(|g| g.util_gpu_pct.map(|u| u as f64)).collect();
             v.mean_util_pct = (!utils.is_empty()).then(|| utils.iter().sum::<f64>() / utils.len() as f64);
             v.run_time_s = v.started_ms.map(|s| (now_ms - s).max(0) as f64 / 1000.0);
-            if v.institute.is_empty() {
-                v.institute = UNASSIGNED.into();
-            }
         }
         out
     }
+}
+
+/// The jobs on a node: those holding its GPUs (as the scheduler says, or the
+/// agent), and those the agent sees with processes there (with a scheduler
+/// that answers, only jobs it runs).
+fn node_jobs(n: &NodeLive, map: &InstituteMap) -> Vec<JobOnNode> {
+    let r = &n.report;
+    let mut out: BTreeMap<String, JobOnNode> = BTreeMap::new();
+    for (index, held) in &n.allocs.by_gpu {
+        let Some(h) = held.iter().max_by_key(|h| h.to_ms) else { continue };
+        let institute = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
+        let e = out.entry(h.job.clone()).or_insert_with(|| JobOnNode {
+            id: h.job.clone(),
+            institute,
+            account: h.account.clone(),
+            user: h.user.clone(),
+            gpu_ids: Some(vec![]),
+            processes: 0,
+        });
+        e.gpu_ids.get_or_insert_with(Vec::new).push(*index);
+    }
+    for j in &r.jobs {
+        if n.scheduled.as_ref().is_some_and(|s| !s.contains(&j.id)) {
+            continue;
+        }
+        let id = j.array.clone().unwrap_or_else(|| j.id.clone());
+        let e = out.entry(id.clone()).or_insert_with(|| JobOnNode {
+            id,
+            institute: map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref()).to_string(),
+            account: j.account.clone(),
+            user: j.user.clone(),
+            gpu_ids: None,
+            processes: 0,
+        });
+        e.processes += j.processes;
+    }
+    out.into_values().collect()
 }

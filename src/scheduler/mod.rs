@@ -1,32 +1,132 @@
-//! The scheduler adapter's pure part: what Slurm says is allocated (parsed
-//! from `squeue --json` in [`slurm`]), and how that meets what the agents
-//! see. Running the command is the collector's job (`server::scheduler`).
+//! The scheduler adapter's pure part: what Slurm says ([`slurm`] reads its
+//! JSON), what it has said over time ([`history`]), how its GPU numbering
+//! meets the agents' ([`GpuIndex`], [`IndexMap`]), and who holds which GPU
+//! of a report and when ([`allocations`]). Running `squeue` and `sacct` is
+//! the collector's job (`server::scheduler`).
 
+pub mod history;
 pub mod slurm;
 
-use crate::accounting::InstituteMap;
-use crate::api::scheduler::SchedJob;
-use jazari_wire::{Job, Report};
+use crate::accounting::{Allocations, Held, InstituteMap};
+use crate::api::scheduler::{PollStats, SchedJob};
+use history::History;
+use jazari_wire::{Gpu, Report};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-/// How Slurm's GPU indices (`IDX:`) map to the agent's GPUs.
+/// How Slurm's GPU indices (`IDX:`, `SLURM_JOB_GPUS`) map to the agent's GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GpuIndex {
-    /// The NVML index (right with gres.conf `AutoDetect=nvml`).
+    /// Learn it per node: where the jobs' processes run tells which numbering agrees.
     #[default]
+    Auto,
+    /// The NVML index (right with gres.conf `AutoDetect=nvml`).
     Nvml,
     /// The kernel minor number (`/dev/nvidiaN` listed in gres.conf).
     Minor,
 }
 
 impl GpuIndex {
-    /// The NVML index of the GPU Slurm numbers `idx` on a node with these GPUs.
-    pub fn nvml_index(self, idx: u32, gpus: &[jazari_wire::Gpu]) -> Option<u32> {
+    /// The NVML index of the GPU Slurm numbers `idx`, on a node with these GPUs.
+    pub fn nvml_index(self, idx: u32, gpus: &[Gpu]) -> Option<u32> {
         match self {
-            GpuIndex::Nvml => Some(idx),
+            GpuIndex::Nvml | GpuIndex::Auto => gpus.iter().any(|g| g.index == idx).then_some(idx),
             GpuIndex::Minor => gpus.iter().find(|g| g.minor == Some(idx)).map(|g| g.index),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuIndex::Auto => "auto",
+            GpuIndex::Nvml => "nvml",
+            GpuIndex::Minor => "minor",
+        }
+    }
+}
+
+/// Evidence per node of which numbering Slurm uses: for each GPU a job's
+/// processes run on, whether the job's Slurm indices contain its NVML index,
+/// its minor number, both or neither.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexVotes {
+    pub nvml: u64,
+    pub minor: u64,
+    pub neither: u64,
+}
+
+/// The numbering per node: configured, or learned (`auto`).
+#[derive(Debug, Clone, Default)]
+pub struct IndexMap {
+    pub configured: GpuIndex,
+    pub votes: BTreeMap<String, IndexVotes>,
+}
+
+impl IndexMap {
+    pub fn new(configured: GpuIndex) -> Self {
+        IndexMap { configured, votes: BTreeMap::new() }
+    }
+
+    /// The numbering used on `node`: the configured one, or under `auto` the
+    /// one the evidence agrees with (NVML order until there is evidence).
+    pub fn for_node(&self, node: &str) -> GpuIndex {
+        match self.configured {
+            GpuIndex::Auto => match self.votes.get(node) {
+                Some(v) if v.minor > v.nvml => GpuIndex::Minor,
+                _ => GpuIndex::Nvml,
+            },
+            other => other,
+        }
+    }
+
+    /// Learns from a report: its processes' jobs against what Slurm gave them.
+    pub fn learn(&mut self, r: &Report, history: &History) {
+        let runs: Vec<_> = history.on_node(&r.node, r.interval_start_ms, r.interval_end_ms).collect();
+        for g in &r.gpus {
+            for p in g.processes.iter().filter(|p| p.job.is_some()) {
+                let id = p.job.as_deref().unwrap_or_default();
+                let Some(idx) = runs
+                    .iter()
+                    .find(|(run, _, _)| run.job.id == id)
+                    .and_then(|(run, _, _)| run.gpus_on(&r.node).and_then(|n| n.indices.clone()))
+                else {
+                    continue;
+                };
+                let v = self.votes.entry(r.node.clone()).or_default();
+                let (by_index, by_minor) = (idx.contains(&g.index), g.minor.is_some_and(|m| idx.contains(&m)));
+                match (by_index, by_minor) {
+                    (true, true) => {}
+                    (true, false) => v.nvml += 1,
+                    (false, true) => v.minor += 1,
+                    (false, false) => v.neither += 1,
+                }
+            }
+        }
+    }
+
+    /// A configuration problem on a node, in words: the processes run where
+    /// neither numbering says, or where the configured one does not.
+    pub fn problem(&self, node: &str) -> Option<String> {
+        let v = self.votes.get(node)?;
+        let agreeing = v.nvml + v.minor;
+        match self.configured {
+            _ if v.neither > agreeing => Some(format!(
+                "on {node}, jobs' processes run on GPUs Slurm did not give them under either numbering \
+                 ({} times): check gres.conf's device order",
+                v.neither
+            )),
+            GpuIndex::Nvml if v.minor > v.nvml => Some(format!(
+                "on {node}, Slurm's GPU indices match the minor numbers ({} times), not the NVML order \
+                 ([scheduler] gpu_index = \"nvml\"): set it to \"minor\" or \"auto\"",
+                v.minor
+            )),
+            GpuIndex::Minor if v.nvml > v.minor => Some(format!(
+                "on {node}, Slurm's GPU indices match the NVML order ({} times), not the minor numbers \
+                 ([scheduler] gpu_index = \"minor\"): set it to \"nvml\" or \"auto\"",
+                v.nvml
+            )),
+            _ => None,
         }
     }
 }
@@ -40,58 +140,119 @@ pub struct Snapshot {
     pub error: Option<String>,
 }
 
-impl Snapshot {
-    /// Whether the snapshot describes the time `at_ms` (within `slack_ms`).
-    pub fn covers(&self, at_ms: i64, slack_ms: i64) -> bool {
-        self.fetched_ms > 0 && (at_ms - self.fetched_ms).abs() <= slack_ms
+impl SchedJob {
+    pub fn running(&self) -> bool {
+        self.state == "RUNNING" || self.state == "COMPLETING"
     }
 
-    /// Running jobs' GPUs on `node`: (job, GPU indices as the scheduler numbers them).
-    pub fn on_node<'a>(&'a self, node: &'a str) -> impl Iterator<Item = (&'a SchedJob, &'a [u32])> + 'a {
-        self.jobs.iter().filter(|j| j.running()).flat_map(move |j| {
-            j.gpus.iter().filter(move |g| g.node == node).filter_map(move |g| g.indices.as_deref().map(|i| (j, i)))
-        })
+    pub fn pending(&self) -> bool {
+        self.state == "PENDING"
     }
 }
 
-/// Puts what the scheduler says about `r.node` into the report: its running
-/// jobs with their GPUs, accounts and users. The scheduler wins where it and
-/// the agent disagree on a job's GPUs.
-pub fn enrich(r: &mut Report, snap: &Snapshot, gpu_index: GpuIndex) {
-    for (job, idx) in snap.on_node(&r.node) {
-        let ids: Vec<u32> = idx.iter().filter_map(|i| gpu_index.nvml_index(*i, &r.gpus)).collect();
-        match r.jobs.iter_mut().find(|j| j.id == job.id) {
-            Some(j) => {
-                j.gpu_ids = Some(ids);
-                if job.account.is_some() {
-                    j.account = job.account.clone();
-                }
-                if job.user.is_some() {
-                    j.user = job.user.clone();
+/// What the collector knows from the scheduler, polls after polls.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The last successful `squeue` (queue, findings, live views).
+    pub snapshot: Snapshot,
+    /// Every run it told of, with starts and ends (reports are charged from it).
+    pub history: Arc<History>,
+    pub index: IndexMap,
+    pub stats: PollStats,
+    /// When the last `squeue` succeeded, and the one before (ms).
+    pub last_ok_ms: i64,
+    /// Reports ending by then are charged with the scheduler's view (ms).
+    pub complete_until_ms: i64,
+    /// `sacct` is asked from here on (ms).
+    pub sacct_since_ms: i64,
+}
+
+impl State {
+    /// Whether the scheduler answered recently enough to be the authority.
+    pub fn fresh(&self, fresh_for: std::time::Duration, now_ms: i64) -> bool {
+        self.last_ok_ms > 0 && now_ms - self.last_ok_ms <= fresh_for.as_millis() as i64
+    }
+}
+
+/// Who holds which GPU of a report and when, as the scheduler says (its
+/// history, so a report is charged with the jobs of its own time). A GPU the
+/// scheduler gave to no job is held by nobody, whatever job its processes
+/// claim. A run known only by its GPU count (a job that ended between two
+/// polls) takes the GPUs the agent saw it on, else free ones in index order.
+pub fn allocations(r: &Report, history: &History, index: GpuIndex) -> Allocations {
+    let mut by_gpu: BTreeMap<u32, Vec<Held>> = BTreeMap::new();
+    let mut unplaced = vec![];
+    for (run, from_ms, to_ms) in history.on_node(&r.node, r.interval_start_ms, r.interval_end_ms) {
+        let j = &run.job;
+        let held = Held {
+            from_ms,
+            to_ms,
+            job: j.display_id.clone(),
+            account: j.account.clone(),
+            user: j.user.clone(),
+            group: j.group.clone(),
+        };
+        let on = run.gpus_on(&r.node).expect("on_node");
+        let gpus: Vec<u32> = match &on.indices {
+            Some(idx) => idx.iter().filter_map(|i| index.nvml_index(*i, &r.gpus)).collect(),
+            None => {
+                // Where the agent saw the job: its SLURM_JOB_GPUS, else its processes.
+                let from_env = r
+                    .jobs
+                    .iter()
+                    .find(|a| a.id == j.id)
+                    .and_then(|a| a.gpu_ids.clone())
+                    .map(|ids| ids.iter().filter_map(|i| index.nvml_index(*i, &r.gpus)).collect::<Vec<_>>());
+                let from_procs: Vec<u32> = r
+                    .gpus
+                    .iter()
+                    .filter(|g| g.processes.iter().any(|p| p.job.as_deref() == Some(j.id.as_str())))
+                    .map(|g| g.index)
+                    .collect();
+                match from_env.filter(|v| !v.is_empty()) {
+                    Some(v) => v,
+                    None if !from_procs.is_empty() => from_procs,
+                    None => {
+                        unplaced.push((held, on.count));
+                        continue;
+                    }
                 }
             }
-            None => r.jobs.push(Job {
-                scheduler: "slurm".into(),
-                id: job.id.clone(),
-                user: job.user.clone(),
-                account: job.account.clone(),
-                gpu_ids: Some(ids),
-                processes: 0,
-                uid: None,
-                group: None,
-            }),
+        };
+        for g in gpus {
+            by_gpu.entry(g).or_default().push(held.clone());
         }
     }
+    for (held, count) in unplaced {
+        let free: Vec<u32> = r
+            .gpus
+            .iter()
+            .map(|g| g.index)
+            .filter(|i| {
+                by_gpu.get(i).is_none_or(|v| v.iter().all(|h| h.to_ms <= held.from_ms || h.from_ms >= held.to_ms))
+            })
+            .take(count as usize)
+            .collect();
+        for g in free {
+            by_gpu.entry(g).or_default().push(held.clone());
+        }
+    }
+    Allocations { by_gpu }
 }
 
-/// Pending GPUs per institute (queue pressure).
+/// Pending GPUs per institute (queue pressure), each array task counted.
 pub fn queued_gpus(snap: &Snapshot, map: &InstituteMap) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     for j in snap.jobs.iter().filter(|j| j.pending()) {
-        *out.entry(map.resolve(j.account.as_deref(), j.user.as_deref(), None).to_string()).or_default() +=
-            j.requested_gpus;
+        let inst = map.resolve(j.account.as_deref(), j.user.as_deref(), j.group.as_deref());
+        *out.entry(inst.to_string()).or_default() += j.requested_gpus;
     }
     out
+}
+
+/// The Slurm job ids that run on `node` now (for findings).
+pub fn running_on<'a>(snap: &'a Snapshot, node: &str) -> BTreeSet<&'a str> {
+    snap.jobs.iter().filter(|j| j.running() && j.nodes.iter().any(|n| n == node)).map(|j| j.id.as_str()).collect()
 }
 
 #[cfg(test)]

@@ -1,43 +1,140 @@
-//! Reading `squeue --json`: Slurm 22.05 (plain numbers and strings) and newer
-//! versions (`{"set": true, "number": N}` wrappers, state arrays, SLUIDs),
-//! host lists and the per-node GPU indices of `gres_detail`.
+//! Reading Slurm's JSON: `squeue --json` (what is queued and running, with
+//! each running job's GPU indices) and `sacct --json` (what ended, with its
+//! allocated GPUs, start and end). Slurm 22.05 (plain numbers and strings) and
+//! newer versions (`{"set": true, "number": N}` wrappers, state arrays,
+//! SLUIDs) are read alike. Only the fields Jazari uses are decoded; the rest
+//! of each job is skipped as it is read.
 
 pub use crate::api::scheduler::{NodeGpus, SchedJob};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
 
-impl SchedJob {
-    pub fn running(&self) -> bool {
-        self.state == "RUNNING" || self.state == "COMPLETING"
-    }
+/// A number that may be plain, null, or wrapped as `{"set": .., "infinite": .., "number": ..}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Num(Option<i64>);
 
-    pub fn pending(&self) -> bool {
-        self.state == "PENDING"
-    }
-}
-
-/// A number that may be plain or wrapped as `{"set": .., "infinite": .., "number": ..}`.
-fn number(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::Object(o) => {
-            if o.get("set").and_then(Value::as_bool) == Some(false)
-                || o.get("infinite").and_then(Value::as_bool) == Some(true)
-            {
-                None
-            } else {
-                o.get("number").and_then(number)
-            }
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Plain(i64),
+            Float(f64),
+            Wrapped {
+                #[serde(default)]
+                set: Option<bool>,
+                #[serde(default)]
+                infinite: Option<bool>,
+                #[serde(default)]
+                number: Option<i64>,
+            },
+            Other(serde::de::IgnoredAny),
         }
-        _ => None,
+        Ok(Num(match Raw::deserialize(d)? {
+            Raw::Plain(n) => Some(n),
+            Raw::Float(f) => Some(f as i64),
+            Raw::Wrapped { set, infinite, number } => {
+                if set == Some(false) || infinite == Some(true) {
+                    None
+                } else {
+                    number
+                }
+            }
+            Raw::Other(_) => None,
+        }))
     }
 }
 
-fn string(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Array(a) => a.first().and_then(|x| x.as_str()).map(str::to_string),
-        _ => None,
+/// A string, or (newer Slurm) an array of strings whose first one counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(Text(
+            match Raw::deserialize(d)? {
+                Raw::One(s) => Some(s),
+                Raw::Many(v) => v.into_iter().next(),
+                Raw::Other(_) => None,
+            }
+            .filter(|s| !s.is_empty()),
+        ))
     }
+}
+
+/// One job of `squeue --json`, the fields Jazari reads.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SqueueJob {
+    job_id: Num,
+    sluid: Text,
+    array_job_id: Num,
+    array_task_id: Num,
+    array_task_string: Text,
+    het_job_id: Num,
+    het_job_offset: Num,
+    user_name: Text,
+    group_name: Text,
+    account: Text,
+    partition: Text,
+    job_state: Text,
+    start_time: Num,
+    end_time: Num,
+    time_limit: Num,
+    nodes: Text,
+    node_count: Num,
+    gres_detail: Vec<String>,
+    tres_per_node: Text,
+    tres_per_job: Text,
+    tres_req_str: Text,
+    tres_alloc_str: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Errors {
+    errors: Vec<SlurmError>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SlurmError {
+    error_number: Num,
+    error: Text,
+    description: Text,
+}
+
+fn first_error(errors: &[SlurmError], what: &str) -> Result<(), String> {
+    match errors.first() {
+        Some(e) => {
+            let msg = e.error.0.clone().or(e.description.0.clone()).unwrap_or_else(|| "unknown error".into());
+            Err(format!("{what} reported an error: {msg}"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// States of a job that ended (its `end_time` is when).
+pub fn ended(state: &str) -> bool {
+    matches!(
+        state,
+        "COMPLETED"
+            | "CANCELLED"
+            | "FAILED"
+            | "TIMEOUT"
+            | "NODE_FAIL"
+            | "PREEMPTED"
+            | "OUT_OF_MEMORY"
+            | "BOOT_FAIL"
+            | "DEADLINE"
+            | "REQUEUED"
+    )
 }
 
 /// Expands a Slurm host list: `gpu[01-03,07],login1` → gpu01, gpu02, gpu03, gpu07, login1.
@@ -45,8 +142,7 @@ pub fn expand_hostlist(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut depth = 0;
     let mut start = 0;
-    let bytes = s.as_bytes();
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, b) in s.bytes().enumerate() {
         match b {
             b'[' => depth += 1,
             b']' => depth -= 1,
@@ -63,7 +159,7 @@ pub fn expand_hostlist(s: &str) -> Result<Vec<String>, String> {
 
 fn expand_one(s: &str, out: &mut Vec<String>) -> Result<(), String> {
     let s = s.trim();
-    if s.is_empty() {
+    if s.is_empty() || s == "None assigned" {
         return Ok(());
     }
     let Some(open) = s.find('[') else {
@@ -96,10 +192,11 @@ fn expand_one(s: &str, out: &mut Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads one `gres_detail` entry: `gpu:2(IDX:0-1)`, `gpu:a100:2(IDX:0,2)`,
-/// `gpu(CNT:2)`, possibly with other GRES after a comma.
+/// Reads one node's `gres_detail` entry: `gpu:2(IDX:0-1)`, `gpu:a100:2(IDX:0,2)`,
+/// `gpu(CNT:2)`, or several GPU types (`gpu:h200:1(IDX:2),gpu:3g.71gb:0(IDX:)`)
+/// and other GRES after commas. Counts add up; indices join; the type is the
+/// one with GPUs (or the first).
 pub fn parse_gres_detail(s: &str) -> Option<(u32, Option<Vec<u32>>, Option<String>)> {
-    // Split at commas outside parentheses; keep the gpu entry.
     let mut depth = 0;
     let mut parts = vec![];
     let mut start = 0;
@@ -115,202 +212,180 @@ pub fn parse_gres_detail(s: &str) -> Option<(u32, Option<Vec<u32>>, Option<Strin
         }
     }
     parts.push(&s[start..]);
-    let e = parts.into_iter().map(str::trim).find(|p| p.starts_with("gpu"))?;
-    let (head, paren) = match e.find('(') {
-        Some(i) => (&e[..i], Some(e[i + 1..].trim_end_matches(')'))),
-        None => (e, None),
-    };
-    let fields: Vec<&str> = head.split(':').collect();
-    let (mut count, gpu_type) = match fields.as_slice() {
-        ["gpu"] => (None, None),
-        ["gpu", n] if n.parse::<u32>().is_ok() => (n.parse().ok(), None),
-        ["gpu", t] => (None, Some(t.to_string())),
-        ["gpu", t, n] => (n.parse().ok(), Some(t.to_string())),
-        _ => return None,
-    };
-    let mut indices = None;
-    if let Some(p) = paren {
-        if let Some(idx) = p.strip_prefix("IDX:") {
-            let mut v = vec![];
-            for part in idx.split(',') {
-                let (a, b) = part.split_once('-').unwrap_or((part, part));
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                v.extend(a..=b);
+    let mut found = false;
+    let (mut total, mut all_idx, mut any_idx, mut gpu_type): (u32, Vec<u32>, bool, Option<String>) =
+        (0, vec![], false, None);
+    for e in parts.into_iter().map(str::trim).filter(|p| p.starts_with("gpu")) {
+        let (head, paren) = match e.find('(') {
+            Some(i) => (&e[..i], Some(e[i + 1..].trim_end_matches(')'))),
+            None => (e, None),
+        };
+        let fields: Vec<&str> = head.split(':').collect();
+        let (mut count, ty) = match fields.as_slice() {
+            ["gpu"] => (None, None),
+            ["gpu", n] if n.parse::<u32>().is_ok() => (n.parse().ok(), None),
+            ["gpu", t] => (None, Some(t.to_string())),
+            ["gpu", t, n] => (n.parse().ok(), Some(t.to_string())),
+            _ => continue,
+        };
+        found = true;
+        if let Some(p) = paren {
+            if let Some(idx) = p.strip_prefix("IDX:") {
+                any_idx = true;
+                for part in idx.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                    let (a, b) = part.split_once('-').unwrap_or((part, part));
+                    let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                    if b < a || b - a > 4096 {
+                        return None;
+                    }
+                    all_idx.extend(a..=b);
+                }
+                count = count.or(Some(all_idx.len() as u32));
+            } else if let Some(n) = p.strip_prefix("CNT:") {
+                count = n.trim().parse().ok();
             }
-            count = count.or(Some(v.len() as u32));
-            indices = Some(v);
-        } else if let Some(n) = p.strip_prefix("CNT:") {
-            count = n.trim().parse().ok();
+        }
+        let c = count.unwrap_or(0);
+        if c > 0 || gpu_type.is_none() {
+            gpu_type = ty.or(gpu_type);
+        }
+        total += c;
+    }
+    found.then(|| (total, any_idx.then_some(all_idx), gpu_type))
+}
+
+/// GPUs in a TRES string: `gres:gpu:2`, `gres/gpu:2`, `gres/gpu:a100:2`, `gres/gpu=2`. When the
+/// untyped `gres/gpu` and typed entries (`gres/gpu:h200=2`) both appear, they count the same
+/// GPUs: the untyped total counts, once.
+pub fn tres_gpus(s: &str) -> u32 {
+    let (mut untyped, mut typed) = (None::<u32>, 0u32);
+    for t in s.split(',').map(str::trim) {
+        let Some(rest) = t.strip_prefix("gres:gpu").or_else(|| t.strip_prefix("gres/gpu")) else { continue };
+        let n = rest.rsplit([':', '=']).next().and_then(|n| n.parse::<u32>().ok());
+        let is_typed = rest.trim_start_matches([':', '=']).contains([':', '=']);
+        match (n, is_typed) {
+            (Some(n), false) => *untyped.get_or_insert(0) += n,
+            (Some(n), true) => typed += n,
+            (None, _) if rest.is_empty() => *untyped.get_or_insert(0) += 1,
+            _ => {}
         }
     }
-    Some((count.unwrap_or(0), indices, gpu_type))
+    untyped.unwrap_or(typed)
 }
 
-/// GPUs per node from a TRES string: `gres:gpu:2`, `gres/gpu:2`, `gres/gpu:a100:2`, `gres/gpu=2`.
-pub fn tres_gpus(s: &str) -> u32 {
+/// Tasks in an array task string: `3-5` → 3, `0-9%2` → 10, `1,4,7-8` → 4.
+pub fn array_tasks(s: &str) -> u32 {
+    let s = s.split('%').next().unwrap_or("");
     s.split(',')
-        .filter_map(|t| {
-            let t = t.trim();
-            let rest = t.strip_prefix("gres:gpu").or_else(|| t.strip_prefix("gres/gpu"))?;
-            let n = rest.rsplit([':', '=']).next()?;
-            n.parse::<u32>().ok().or(if rest.is_empty() { Some(1) } else { None })
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let p = p.split(':').next().unwrap_or(p); // a step (`0-10:2`) is rare; count the range
+            match p.split_once('-') {
+                Some((a, b)) => match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                    (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                    _ => 1,
+                },
+                None => 1,
+            }
         })
-        .sum()
+        .sum::<u32>()
+        .max(1)
 }
 
-/// Parses `squeue --json` output. Errors name what is wrong.
-pub fn parse_squeue(text: &str) -> Result<Vec<SchedJob>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("squeue output is not JSON: {e}"))?;
-    if let Some(errs) = v.get("errors").and_then(Value::as_array)
-        && let Some(e) = errs.first()
-    {
-        let msg = e.get("error").or_else(|| e.get("description")).and_then(Value::as_str).unwrap_or("unknown error");
-        return Err(format!("squeue reported an error: {msg}"));
-    }
-    let jobs = v.get("jobs").and_then(Value::as_array).ok_or("squeue output has no `jobs` array")?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for (k, j) in jobs.iter().enumerate() {
-        let id = j
-            .get("sluid")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| j.get("job_id").and_then(number).map(|n| n.to_string()))
-            .ok_or_else(|| format!("jobs[{k}] has no job_id"))?;
-        let state = string(j.get("job_state")).unwrap_or_else(|| "UNKNOWN".into());
-        let nodes_text = j.get("nodes").and_then(Value::as_str).unwrap_or("");
-        let nodes = expand_hostlist(nodes_text).map_err(|e| format!("jobs[{k}].nodes: {e}"))?;
-        let details: Vec<String> = j
-            .get("gres_detail")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
+impl SqueueJob {
+    fn into_job(self, k: usize) -> Result<SchedJob, String> {
+        let raw = self.job_id.0.ok_or_else(|| format!("jobs[{k}] has no job_id"))?;
+        let id = self.sluid.0.unwrap_or_else(|| raw.to_string());
+        let state = self.job_state.0.unwrap_or_else(|| "UNKNOWN".into());
+        let nodes =
+            expand_hostlist(self.nodes.0.as_deref().unwrap_or("")).map_err(|e| format!("jobs[{k}].nodes: {e}"))?;
         let gpus: Vec<NodeGpus> = nodes
             .iter()
-            .zip(details.iter())
+            .zip(self.gres_detail.iter())
             .filter_map(|(node, d)| {
                 let (count, indices, gpu_type) = parse_gres_detail(d)?;
                 Some(NodeGpus { node: node.clone(), count, indices, gpu_type })
             })
             .collect();
-        let per_node = ["tres_per_node", "tres_per_job", "tres_req_str"]
-            .iter()
-            .filter_map(|f| j.get(*f).and_then(Value::as_str))
-            .map(tres_gpus)
-            .find(|n| *n > 0)
-            .unwrap_or(0);
-        let node_count = j.get("node_count").and_then(number).unwrap_or(1).max(1) as u32;
-        let requested = if j.get("tres_per_node").and_then(Value::as_str).is_some_and(|s| tres_gpus(s) > 0) {
+        let allocated = self.tres_alloc_str.0.as_deref().map(tres_gpus).unwrap_or(0);
+        // Once a job ended its `gres_detail` is empty: its GPUs are known by count only.
+        let gpus = if gpus.is_empty() && allocated > 0 && !nodes.is_empty() {
+            let per = allocated / nodes.len() as u32;
+            nodes.iter().map(|n| NodeGpus { node: n.clone(), count: per, indices: None, gpu_type: None }).collect()
+        } else {
+            gpus
+        };
+        let node_count = self.node_count.0.unwrap_or(1).max(1) as u32;
+        let per_node = self.tres_per_node.0.as_deref().map(tres_gpus).unwrap_or(0);
+        let mut requested = if per_node > 0 {
             per_node * node_count
         } else {
-            per_node
+            [&self.tres_per_job, &self.tres_req_str]
+                .iter()
+                .find_map(|t| t.0.as_deref().map(tres_gpus).filter(|n| *n > 0))
+                .unwrap_or(0)
         };
-        out.push(SchedJob {
-            id,
-            user: string(j.get("user_name")),
-            account: string(j.get("account")),
-            partition: string(j.get("partition")),
-            start_s: j.get("start_time").and_then(number).filter(|t| *t > 0),
-            time_limit_s: j.get("time_limit").and_then(number).map(|m| m * 60),
+        let (array_job, array_task) = match (self.array_job_id.0.filter(|a| *a > 0), self.array_task_id.0) {
+            (Some(a), Some(t)) => (Some(a.to_string()), Some(t as u32)),
+            (Some(a), None) => (Some(a.to_string()), None),
+            _ => (None, None),
+        };
+        let pending_tasks = match (&array_job, array_task, self.array_task_string.0.as_deref()) {
+            (Some(_), None, Some(s)) => array_tasks(s),
+            _ => 1,
+        };
+        if state == "PENDING" {
+            requested *= pending_tasks;
+        }
+        let display_id = match (&array_job, array_task, self.array_task_string.0.as_deref(), self.het_job_id.0) {
+            (Some(a), Some(t), _, _) => format!("{a}_{t}"),
+            (Some(a), None, Some(s), _) => format!("{a}_[{s}]"),
+            (_, _, _, Some(h)) if h > 0 => format!("{h}+{}", self.het_job_offset.0.unwrap_or(0)),
+            _ => id.clone(),
+        };
+        let start_s = self.start_time.0.filter(|t| *t > 0 && state != "PENDING");
+        let end_s = self.end_time.0.filter(|t| *t > 0 && ended(&state));
+        Ok(SchedJob {
+            display_id,
+            array_job,
+            array_task,
+            pending_tasks: (state == "PENDING" && pending_tasks > 1).then_some(pending_tasks),
+            user: self.user_name.0,
+            group: self.group_name.0,
+            account: self.account.0,
+            partition: self.partition.0,
+            start_s,
+            end_s,
+            time_limit_s: self.time_limit.0.map(|m| m * 60),
+            allocated_gpus: allocated.max(gpus.iter().map(|g| g.count).sum()),
+            requested_gpus: requested,
             nodes,
-            requested_gpus: requested.max(gpus.iter().map(|g| g.count).sum()),
             gpus,
             state,
-        });
+            id,
+        })
     }
-    Ok(out)
 }
+
+/// Parses `squeue --json` output (or slurmrestd's `/slurm/*/jobs`). Errors name what is wrong.
+pub fn parse_squeue(text: &[u8]) -> Result<Vec<SchedJob>, String> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        errors: Vec<SlurmError>,
+        jobs: Option<Vec<SqueueJob>>,
+    }
+    let doc: Doc = serde_json::from_slice(text).map_err(|e| match serde_json::from_slice::<Errors>(text) {
+        Ok(errs) if !errs.errors.is_empty() => first_error(&errs.errors, "squeue").unwrap_err(),
+        _ => format!("squeue output is not JSON as expected: {e}"),
+    })?;
+    first_error(&doc.errors, "squeue")?;
+    let jobs = doc.jobs.ok_or("squeue output has no `jobs` array")?;
+    jobs.into_iter().enumerate().map(|(k, j)| j.into_job(k)).collect()
+}
+
+mod sacct;
+pub use sacct::parse_sacct;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn squeue_json_captured_from_slurm_22_05() {
-        let text = include_str!("../../tests/slurm/squeue-22.05.json");
-        let jobs = parse_squeue(text).unwrap();
-        assert_eq!(jobs.len(), 3);
-        let j1 = &jobs[0];
-        assert_eq!(j1.id, "1");
-        assert_eq!(j1.account.as_deref(), Some("nlp-lab"));
-        assert_eq!(j1.state, "RUNNING");
-        assert_eq!(j1.time_limit_s, Some(3600));
-        assert!(j1.start_s.is_some());
-        assert_eq!(j1.gpus, vec![NodeGpus { node: "vm".into(), count: 2, indices: Some(vec![0, 1]), gpu_type: None }]);
-        assert_eq!(jobs[1].gpus[0].indices, Some(vec![2, 3]));
-        let pending = &jobs[2];
-        assert!(pending.pending());
-        assert_eq!(pending.requested_gpus, 2);
-        assert!(pending.gpus.is_empty() && pending.start_s.is_none());
-    }
-
-    #[test]
-    fn newer_slurm_wrappers_sluid_typed_gpus_and_several_nodes() {
-        let text = r#"{"jobs": [
-          {"job_id": 991, "sluid": "s0B8K2M4N6P8R1", "user_name": "erin", "account": "vision-lab",
-           "partition": "gpu", "job_state": ["RUNNING"],
-           "start_time": {"set": true, "infinite": false, "number": 1790000000},
-           "time_limit": {"set": true, "infinite": false, "number": 120},
-           "nodes": "gpu[07-08]", "node_count": {"set": true, "number": 2},
-           "gres_detail": ["gpu:h200:4(IDX:0-3)", "gpu:h200:2(IDX:1,3)"],
-           "tres_per_node": "gres/gpu:h200:4"},
-          {"job_id": 992, "user_name": "frank", "account": "climate", "job_state": ["PENDING"],
-           "start_time": {"set": false, "infinite": false, "number": 0},
-           "time_limit": {"set": true, "infinite": true, "number": 0},
-           "nodes": "", "node_count": {"set": true, "number": 3}, "gres_detail": [],
-           "tres_per_node": "gres/gpu:8"},
-          {"job_id": 993, "account": "x", "job_state": ["RUNNING"], "nodes": "login1",
-           "gres_detail": ["gpu(CNT:2)"], "tres_per_job": "gres/gpu=2"}
-        ], "errors": []}"#;
-        let jobs = parse_squeue(text).unwrap();
-        let a = &jobs[0];
-        assert_eq!(a.id, "s0B8K2M4N6P8R1");
-        assert_eq!(a.state, "RUNNING");
-        assert_eq!(a.time_limit_s, Some(7200));
-        assert_eq!(a.nodes, ["gpu07", "gpu08"]);
-        assert_eq!(
-            a.gpus[1],
-            NodeGpus { node: "gpu08".into(), count: 2, indices: Some(vec![1, 3]), gpu_type: Some("h200".into()) }
-        );
-        assert_eq!(a.requested_gpus, 8);
-        let p = &jobs[1];
-        assert!(p.pending());
-        assert_eq!(p.time_limit_s, None, "infinite");
-        assert_eq!(p.start_s, None);
-        assert_eq!(p.requested_gpus, 24, "8 per node on 3 nodes");
-        assert_eq!(jobs[2].gpus[0], NodeGpus { node: "login1".into(), count: 2, indices: None, gpu_type: None });
-    }
-
-    #[test]
-    fn host_lists() {
-        assert_eq!(expand_hostlist("gpu[01-03,07],login1").unwrap(), ["gpu01", "gpu02", "gpu03", "gpu07", "login1"]);
-        assert_eq!(expand_hostlist("r[1-2]n[1-2]").unwrap(), ["r1n1", "r1n2", "r2n1", "r2n2"]);
-        assert!(expand_hostlist("").unwrap().is_empty());
-        assert!(expand_hostlist("gpu[3-1]").is_err());
-        assert!(expand_hostlist("gpu[1-2").is_err());
-    }
-
-    #[test]
-    fn gres_details() {
-        assert_eq!(parse_gres_detail("gpu:2(IDX:0-1)"), Some((2, Some(vec![0, 1]), None)));
-        assert_eq!(parse_gres_detail("gpu:a100:3(IDX:0,2-3)"), Some((3, Some(vec![0, 2, 3]), Some("a100".into()))));
-        assert_eq!(parse_gres_detail("gpu(CNT:4)"), Some((4, None, None)));
-        assert_eq!(parse_gres_detail("shard:0,gpu:1(IDX:5)"), Some((1, Some(vec![5]), None)));
-        assert_eq!(parse_gres_detail("mps:100"), None);
-        assert_eq!(tres_gpus("gres:gpu:2"), 2);
-        assert_eq!(tres_gpus("cpu=1,gres/gpu=4"), 4);
-        assert_eq!(tres_gpus("gres/gpu:a100:2"), 2);
-        assert_eq!(tres_gpus("cpu=1,mem=1000M"), 0);
-    }
-
-    #[test]
-    fn unparseable_output_is_an_error_that_says_so() {
-        assert!(parse_squeue("squeue: error: ...").unwrap_err().contains("not JSON"));
-        assert!(parse_squeue("{}").unwrap_err().contains("jobs"));
-        assert!(
-            parse_squeue(r#"{"jobs": [], "errors": [{"error": "Unable to contact slurm controller"}]}"#)
-                .unwrap_err()
-                .contains("controller")
-        );
-    }
-}
+mod tests;

@@ -3,20 +3,21 @@
 //! snapshot, and the token check.
 
 use super::error::ApiError;
-use super::writer::{self, Batch, WriteJob};
-use crate::accounting::{self, InstituteMap, Policy};
+use super::writer::{self, Batch, Charger, WriteJob};
+use crate::accounting::{self, Allocations, InstituteMap, Policy};
 use crate::api::BatchOutcome;
 use crate::api::scheduler::SchedulerKind;
 use crate::auth::{self, Role};
 use crate::config::Config;
-use crate::live::{Live, ViewPolicy};
-use crate::scheduler::Snapshot;
-use crate::store::{Applied, Keep, Prepared, Store};
+use crate::live::{Live, Seen, ViewPolicy};
+use crate::scheduler::history::{History, Run};
+use crate::scheduler::{self, IndexMap};
+use crate::store::{Applied, Keep, Prepared, Settled, Store};
 use crate::time::now_ms;
 use anyhow::Result;
 use axum::http::{HeaderMap, header};
 use jazari_wire::Report;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -44,8 +45,8 @@ pub struct App {
     read_slots: Semaphore,
     pub live: RwLock<Live>,
     tokens: Mutex<HashMap<String, CachedToken>>,
-    /// The last scheduler poll.
-    pub sched: RwLock<Snapshot>,
+    /// What the scheduler has said.
+    pub sched: RwLock<scheduler::State>,
 }
 
 impl App {
@@ -55,11 +56,13 @@ impl App {
         let read = crate::store::open(&store_path)?;
         let mut live = Live::default();
         for (r, first_seen) in read.last_reports()? {
-            live.update(&r, r.interval_end_ms);
+            live.update_from_agent(&r, r.interval_end_ms);
             if let Some(n) = live.nodes.get_mut(&r.node) {
                 n.first_seen_ms = first_seen;
             }
         }
+        // The scheduler's history of runs not ended before the dedup horizon.
+        let runs = read.load_runs(now_ms() - crate::store::DEDUP_HORIZON_MS)?;
         let (tx, rx) = mpsc::channel(1024);
         std::thread::Builder::new().name("store-writer".into()).spawn(move || writer::run(write, rx))?;
         Ok(Arc::new(App {
@@ -71,7 +74,12 @@ impl App {
             read_slots: Semaphore::new(READERS),
             live: RwLock::new(live),
             tokens: Mutex::new(HashMap::new()),
-            sched: RwLock::new(Default::default()),
+            sched: RwLock::new(scheduler::State {
+                history: Arc::new(History::from_runs(runs)),
+                index: IndexMap::new(cfg.scheduler.gpu_index),
+                sacct_since_ms: now_ms() - 86_400_000,
+                ..Default::default()
+            }),
             cfg,
         }))
     }
@@ -155,35 +163,75 @@ impl App {
         Ok(role)
     }
 
-    /// Sends a batch to the writer and waits for the commit.
-    async fn write(&self, batch: Batch) -> Result<(Applied, Batch), ApiError> {
+    /// Sends work to the writer and waits for the commit.
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T, String>>) -> WriteJob) -> Result<T, ApiError> {
         let stopped = || ApiError::unavailable("the store writer has stopped");
         let (tx, rx) = oneshot::channel();
-        self.writer.send((batch, tx)).await.map_err(|_| stopped())?;
+        self.writer.send(job(tx)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?.map_err(|e| ApiError::unavailable(format!("store: {e}")))
     }
 
+    /// Whether the scheduler is configured and answering now.
+    fn scheduler_fresh(&self, now: i64) -> bool {
+        self.cfg.scheduler.kind == SchedulerKind::Slurm
+            && self.sched.read().unwrap().fresh(self.cfg.scheduler.fresh_for(), now)
+    }
+
     /// Ingests a decoded, validated batch and updates live state after the commit.
-    pub async fn ingest(&self, mut reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
-        if self.cfg.scheduler.kind != SchedulerKind::None {
-            let snap = self.sched.read().unwrap();
-            let slack = 2 * self.cfg.scheduler.interval.as_millis() as i64 + 60_000;
-            for r in reports.iter_mut().filter(|r| snap.covers(r.interval_end_ms, slack)) {
-                crate::scheduler::enrich(r, &snap, self.cfg.scheduler.gpu_index);
-            }
-        }
-        let batch = Prepared::batch(reports, |r| accounting::gpu_charges(r, &self.map, self.policy));
-        let (applied, batch) = self.write(batch).await?;
+    ///
+    /// Without a scheduler a report is charged at once from the agent's facts.
+    /// With one, it waits (pending, in the store) until the scheduler's view of
+    /// its time is complete; live state shows the scheduler's allocations now.
+    pub async fn ingest(&self, reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
+        let now = now_ms();
+        let with_scheduler = self.cfg.scheduler.kind == SchedulerKind::Slurm;
+        let fresh = self.scheduler_fresh(now);
+        let batch = {
+            let mut s = self.sched.write().unwrap();
+            let s = &mut *s;
+            Prepared::batch(reports, |r| {
+                if !with_scheduler {
+                    let allocs = Allocations::from_agent(r, accounting::same_index);
+                    let charges = accounting::gpu_charges(r, &self.map, self.policy, &allocs);
+                    return (allocs, Some(charges));
+                }
+                s.index.learn(r, &s.history);
+                let numbering = s.index.for_node(&r.node);
+                let allocs = if fresh {
+                    scheduler::allocations(r, &s.history, numbering)
+                } else {
+                    Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
+                };
+                (allocs, None)
+            })
+        };
+        let (applied, batch): (Applied, Batch) = self.send(|tx| WriteJob::Ingest(batch, tx)).await?;
         if applied.outcome.accepted > 0 {
             let now = now_ms();
+            let s = self.sched.read().unwrap();
+            // The jobs the scheduler says run on each node, while its word is fresh.
+            let sets: Vec<Option<BTreeSet<String>>> = batch
+                .iter()
+                .map(|p| {
+                    let on =
+                        || scheduler::running_on(&s.snapshot, &p.report.node).into_iter().map(str::to_string).collect();
+                    fresh.then(on)
+                })
+                .collect();
+            drop(s);
+            let seen: Vec<Seen> = batch
+                .iter()
+                .zip(&sets)
+                .map(|(p, set)| Seen { report: &p.report, allocs: &p.allocs, scheduled: set.as_ref() })
+                .collect();
             let mut live = self.live.write().unwrap();
-            live.update_batch(batch.iter().map(|p| &p.report), now);
+            live.update_batch(&seen, now);
             for (node, seconds) in &applied.overlaps {
                 live.note_overlap(node, *seconds, now);
             }
         }
         if !applied.overlaps.is_empty() {
-            let nodes: std::collections::BTreeSet<&str> = applied.overlaps.iter().map(|o| o.0.as_str()).collect();
+            let nodes: BTreeSet<&str> = applied.overlaps.iter().map(|o| o.0.as_str()).collect();
             tracing::warn!(
                 reports = applied.outcome.overlapping,
                 nodes = ?nodes,
@@ -191,6 +239,39 @@ impl App {
             );
         }
         Ok(applied.outcome)
+    }
+
+    /// Charges the pending reports ending by `until_ms`: with the scheduler's
+    /// view for those its view completed, with the agents' facts for the rest.
+    pub async fn settle(&self, until_ms: i64) -> Result<usize, ApiError> {
+        let (history, index, complete) = {
+            let s = self.sched.read().unwrap();
+            (s.history.clone(), s.index.clone(), s.complete_until_ms)
+        };
+        let (map, policy) = (self.map.clone(), self.policy);
+        let charge: Charger = Box::new(move |r: &Report| {
+            let numbering = index.for_node(&r.node);
+            let allocs = if r.interval_end_ms <= complete {
+                scheduler::allocations(r, &history, numbering)
+            } else {
+                Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
+            };
+            accounting::gpu_charges(r, &map, policy, &allocs)
+        });
+        let settled: Settled = self.send(|reply| WriteJob::Settle { until_ms, charge, reply }).await?;
+        if !settled.overlaps.is_empty() {
+            let now = now_ms();
+            let mut live = self.live.write().unwrap();
+            for (node, seconds) in &settled.overlaps {
+                live.note_overlap(node, *seconds, now);
+            }
+        }
+        Ok(settled.charged)
+    }
+
+    /// Keeps runs the scheduler told of (its history survives a restart).
+    pub async fn save_runs(&self, runs: Vec<Run>) -> Result<(), ApiError> {
+        self.send(|tx| WriteJob::Runs(runs, tx)).await
     }
 
     /// The institute a read is limited to: an institute token's own (asking for

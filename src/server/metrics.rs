@@ -2,6 +2,7 @@
 //! and per-GPU gauges (no job or user labels: attribution lives in the ledger).
 
 use super::app::App;
+use crate::api::scheduler::SchedulerKind;
 use crate::live::Viewer;
 use crate::time::now_ms;
 use axum::extract::State;
@@ -72,5 +73,59 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
         }
     }
+    if app.cfg.scheduler.kind == SchedulerKind::Slurm {
+        let pending = app.read(|s| s.pending_count()).await.ok();
+        scheduler_metrics(&app, pending, &mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The Slurm adapter: whether it answers, its polls, what they read and found, reports waiting.
+fn scheduler_metrics(app: &App, pending: Option<u64>, out: &mut String) {
+    use std::fmt::Write;
+    let now = now_ms();
+    let s = app.sched.read().unwrap();
+    let up = s.fresh(app.cfg.scheduler.fresh_for(), now);
+    let p = &s.stats;
+    let mut rows: Vec<(&str, &str, &str, String)> = vec![
+        ("jazari_scheduler_up", "gauge", "1 while the scheduler answers its polls.", (up as u8).to_string()),
+        (
+            "jazari_scheduler_polls_total",
+            "counter",
+            "Scheduler polls since the collector started.",
+            p.polls.to_string(),
+        ),
+        ("jazari_scheduler_poll_errors_total", "counter", "Scheduler polls that failed.", p.errors.to_string()),
+        ("jazari_scheduler_poll_seconds", "gauge", "How long the last poll took.", p.last_duration_s.to_string()),
+        (
+            "jazari_scheduler_output_bytes",
+            "gauge",
+            "Bytes the last successful queue poll read.",
+            p.last_bytes.to_string(),
+        ),
+        ("jazari_scheduler_jobs", "gauge", "Jobs in the scheduler's last answer.", s.snapshot.jobs.len().to_string()),
+        (
+            "jazari_scheduler_ended_jobs",
+            "gauge",
+            "Jobs the last sacct query found ended.",
+            p.last_ended_jobs.to_string(),
+        ),
+        (
+            "jazari_scheduler_sacct_up",
+            "gauge",
+            "0 when the last sacct query failed.",
+            (p.sacct_error.is_none() as u8).to_string(),
+        ),
+    ];
+    if let Some(n) = pending {
+        rows.push((
+            "jazari_pending_reports",
+            "gauge",
+            "Reports waiting for the scheduler before they are charged.",
+            n.to_string(),
+        ));
+    }
+    for (name, kind, help, v) in rows {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
 }

@@ -72,7 +72,7 @@ async fn burn_downs(app: &Arc<App>, ids: &[String], at: i64, now: i64) -> Result
     } else {
         (vec![], HashMap::new())
     };
-    let snap = app.sched.read().unwrap().clone();
+    let snap = app.sched.read().unwrap().snapshot.clone();
     let sched_jobs: HashMap<&str, &SchedJob> = if live_now {
         snap.jobs.iter().filter(|j| j.running()).map(|j| (j.id.as_str(), j)).collect()
     } else {

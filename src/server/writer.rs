@@ -1,15 +1,29 @@
-//! The writer thread: it owns the store's write connection and commits the
-//! batches that are waiting together (group commit). A batch's sender is
-//! answered only after the commit.
+//! The writer thread: it owns the store's write connection and commits what
+//! is waiting together (group commit): batches of reports, pending reports
+//! being charged, the scheduler's history. A sender is answered only after
+//! the commit.
 
-use crate::store::{Applied, Prepared, Store};
+use crate::accounting::GpuCharge;
+use crate::scheduler::history::Run;
+use crate::store::{Applied, Prepared, Settled, Store};
 use crate::time::now_ms;
+use jazari_wire::Report;
 use tokio::sync::{mpsc, oneshot};
 
 /// A batch for the writer.
 pub type Batch = Vec<Prepared>;
-/// A batch and where to send its outcome (with the batch back).
-pub type WriteJob = (Batch, oneshot::Sender<Result<(Applied, Batch), String>>);
+/// Says what a pending report charges.
+pub type Charger = Box<dyn FnMut(&Report) -> Vec<GpuCharge> + Send>;
+
+/// Work for the writer, and where to send its outcome.
+pub enum WriteJob {
+    /// Reports posted (answered with the batch back, for live state).
+    Ingest(Batch, oneshot::Sender<Result<(Applied, Batch), String>>),
+    /// Charge the pending reports ending by then.
+    Settle { until_ms: i64, charge: Charger, reply: oneshot::Sender<Result<Settled, String>> },
+    /// Keep runs of jobs the scheduler told of.
+    Runs(Vec<Run>, oneshot::Sender<Result<(), String>>),
+}
 
 /// Most batches committed in one transaction.
 const GROUP: usize = 256;
@@ -24,7 +38,29 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let (batches, replies): (Vec<Batch>, Vec<_>) = jobs.into_iter().unzip();
+        let mut batches = vec![];
+        let mut replies = vec![];
+        for job in jobs {
+            match job {
+                WriteJob::Ingest(b, reply) => {
+                    batches.push(b);
+                    replies.push(reply);
+                }
+                WriteJob::Settle { until_ms, mut charge, reply } => {
+                    let res = store.settle(until_ms, now_ms(), &mut *charge).map_err(|e| e.to_string());
+                    if let Err(e) = &res {
+                        tracing::error!("charging pending reports failed (they stay pending): {e}");
+                    }
+                    let _ = reply.send(res);
+                }
+                WriteJob::Runs(runs, reply) => {
+                    let _ = reply.send(store.save_runs(&runs).map_err(|e| e.to_string()));
+                }
+            }
+        }
+        if batches.is_empty() {
+            continue;
+        }
         match store.apply(&batches, now_ms()) {
             Ok(outcomes) => {
                 for ((reply, o), b) in replies.into_iter().zip(outcomes).zip(batches) {

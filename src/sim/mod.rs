@@ -287,6 +287,7 @@ impl SimCluster {
                 account: Some(j.account.clone()),
                 group: None,
                 gpu_ids: Some(j.gpus.clone()),
+                array: None,
                 processes: j.gpus.len() as u32 + 2,
             })
             .collect();

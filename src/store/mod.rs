@@ -13,13 +13,14 @@ mod prepared;
 pub mod seen;
 pub mod sqlite;
 
-use crate::accounting::{Amounts, Charge, DayRow, HourRow};
+use crate::accounting::{Amounts, Charge, DayRow, GpuCharge, HourRow};
 pub use crate::api::BatchOutcome;
 pub use crate::api::history::{HistoryPoint, Resolution, SeriesPoint};
 pub use crate::api::usage::{CoverageRow, GroupBy};
 use crate::quota::UseRow;
 use crate::report::CoverageInput;
 use crate::report::coverage::CoveredHour;
+use crate::scheduler::history::Run;
 use jazari_wire::Report;
 pub use prepared::Prepared;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,20 @@ pub trait Store: Send {
     /// Applies several batches in one transaction (group commit). Each batch
     /// gets its own outcome. Nothing is written unless everything is.
     fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>>;
+    /// Charges the pending reports that end at or before `until_ms`, each with
+    /// what `charge` says, in one transaction; they leave the pending table.
+    fn settle(
+        &mut self,
+        until_ms: i64,
+        now_ms: i64,
+        charge: &mut dyn FnMut(&Report) -> Vec<GpuCharge>,
+    ) -> Result<Settled>;
+    /// Reports waiting to be charged.
+    fn pending_count(&self) -> Result<u64>;
+    /// Saves runs of jobs the scheduler told of (new or changed).
+    fn save_runs(&mut self, runs: &[Run]) -> Result<()>;
+    /// Runs that had not ended by `since_ms` (to rebuild the scheduler's history at start).
+    fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>>;
     /// The last report of every node known to the store, with when the node was first seen.
     fn last_reports(&self) -> Result<Vec<(Report, i64)>>;
 
@@ -140,6 +155,14 @@ pub struct Applied {
     pub outcome: BatchOutcome,
     /// Nodes whose reports overlapped time already charged, and the GPU-seconds
     /// (and node-seconds) not charged again.
+    pub overlaps: Vec<(String, f64)>,
+}
+
+/// What settling pending reports did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settled {
+    pub charged: usize,
+    /// Nodes whose reports overlapped time already charged, and the seconds not charged again.
     pub overlaps: Vec<(String, f64)>,
 }
 

@@ -52,6 +52,8 @@ pub struct Plan<'a> {
     pub coverage: HashMap<(i64, &'a str), Covered>,
     /// Accepted reports (their raw history rows go in).
     pub accepted: Vec<&'a Prepared>,
+    /// Accepted reports not charged yet (kept until the scheduler's view of their time is complete).
+    pub pending: Vec<&'a Prepared>,
     /// The newest accepted report of each node carrying a snapshot.
     pub newest: Vec<&'a Prepared>,
     /// Milliseconds of gaps sealed to keep interval sets bounded.
@@ -75,24 +77,39 @@ impl Default for Covered {
     }
 }
 
+/// What a group of reports is: new reports posted (deduplicated by their
+/// sequence numbers, kept in history), or pending ones being charged now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Ingest,
+    Settle,
+}
+
 /// Plans a group. `forget_before_ms` is the deduplication horizon: older
 /// charged time is forgotten (reports that old are refused at ingest).
-pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms: i64) -> Plan<'a> {
+pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms: i64, mode: Mode) -> Plan<'a> {
     let mut p = Plan::default();
     for batch in batches {
         let mut out = Applied::default();
         for prep in batch {
             let r = &prep.report;
-            let key = (r.node.clone(), r.instance.clone());
-            let seen = held.seen.entry(key.clone()).or_default();
-            seen.last_ms = seen.last_ms.max(r.interval_end_ms);
-            held.changed_seen.insert(key);
-            if !seen.insert(r.seq as i64) {
-                out.outcome.duplicates += 1;
-                continue;
+            if mode == Mode::Ingest {
+                let key = (r.node.clone(), r.instance.clone());
+                let seen = held.seen.entry(key.clone()).or_default();
+                seen.last_ms = seen.last_ms.max(r.interval_end_ms);
+                held.changed_seen.insert(key);
+                if !seen.insert(r.seq as i64) {
+                    out.outcome.duplicates += 1;
+                    continue;
+                }
+                out.outcome.accepted += 1;
+                p.accepted.push(prep);
             }
-            out.outcome.accepted += 1;
-            p.accepted.push(prep);
+            // Not yet chargeable (the scheduler's view of its time is not complete): kept for later.
+            let Some(charges) = &prep.charges else {
+                p.pending.push(prep);
+                continue;
+            };
             let (start, end) = (r.interval_start_ms, r.interval_end_ms);
             let node = held.charged.entry(r.node.clone()).or_default();
             held.changed_charged.insert(r.node.clone());
@@ -116,20 +133,22 @@ pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms:
             }
             // A report counts once, in the hour its interval ends.
             p.coverage.entry((hour_bucket_s(end - 1), r.node.as_str())).or_default().reports += 1;
-            // Charges: each GPU's new time.
-            for g in &prep.charges {
+            // Charges: each GPU's new time, part by part.
+            for g in charges {
                 let set = node.gpus.entry(g.gpu.clone()).or_default();
                 let new = set.uncovered(start, end);
                 overlap_ms += (end - start) - new.iter().map(|(a, b)| b - a).sum::<i64>();
                 for &(a, b) in &new {
                     set.insert(a, b);
                 }
-                for (k, amounts) in &g.parts {
-                    split_new_time(start, end, &new, |h, f| {
-                        p.ledger.entry((h, k)).or_default().add(&amounts.scaled(f));
+                for part in &g.parts {
+                    let mine = clip(&new, part.from_ms, part.to_ms);
+                    let k = &part.key;
+                    split_new_time(part.from_ms, part.to_ms, &mine, |h, f| {
+                        p.ledger.entry((h, k)).or_default().add(&part.amounts.scaled(f));
                     });
                     if !k.institute.is_empty() {
-                        add_minutes(&mut p.minutes, start, end, &new, &k.institute, amounts);
+                        add_minutes(&mut p.minutes, part.from_ms, part.to_ms, &mine, &k.institute, &part.amounts);
                     }
                 }
             }
@@ -158,6 +177,11 @@ pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms:
         .map(|i| with_snapshot[i])
         .collect();
     p
+}
+
+/// The parts of `new` within [from, to).
+fn clip(new: &[(i64, i64)], from: i64, to: i64) -> Vec<(i64, i64)> {
+    new.iter().map(|&(a, b)| (a.max(from), b.min(to))).filter(|(a, b)| a < b).collect()
 }
 
 /// Adds the held and busy GPU-seconds of the new parts of [start, end) to their minutes.

@@ -1,7 +1,7 @@
 //! What the writer receives: reports decoded, charged and encoded outside
 //! the writer thread, so the transaction does only the store's work.
 
-use crate::accounting::{GpuCharge, allocation, gpu_key};
+use crate::accounting::{Allocations, GpuCharge, gpu_key};
 use jazari_wire::Report;
 use jazari_wire::newest_per_node;
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,11 @@ use std::collections::HashSet;
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub report: Report,
-    /// What each GPU charges for the whole interval (the writer charges only new time).
-    pub charges: Vec<GpuCharge>,
+    /// What each GPU charges, window by window (the writer charges only new
+    /// time); None while the report waits for the scheduler's view of its time.
+    pub charges: Option<Vec<GpuCharge>>,
+    /// Who holds its GPUs as far as is known now (live state, the history's allocated flag).
+    pub allocs: Allocations,
     /// Raw history row (all GPUs of the report).
     pub history: String,
     /// The report as JSON, for the newest report of each node in a batch.
@@ -21,16 +24,25 @@ pub struct Prepared {
 
 impl Prepared {
     /// Prepares a batch; the newest report of each node carries its snapshot.
-    pub fn batch(reports: Vec<Report>, charge: impl Fn(&Report) -> Vec<GpuCharge>) -> Vec<Prepared> {
+    /// `charge` says who holds a report's GPUs now, and what it charges (or
+    /// None to charge it later).
+    pub fn batch(
+        reports: Vec<Report>,
+        mut charge: impl FnMut(&Report) -> (Allocations, Option<Vec<GpuCharge>>),
+    ) -> Vec<Prepared> {
         let keep: HashSet<usize> = newest_per_node(&reports).into_values().collect();
         reports
             .into_iter()
             .enumerate()
-            .map(|(i, report)| Prepared {
-                charges: charge(&report),
-                history: raw_history(&report),
-                snapshot: keep.contains(&i).then(|| serde_json::to_string(&report).expect("reports serialise")),
-                report,
+            .map(|(i, report)| {
+                let (allocs, charges) = charge(&report);
+                Prepared {
+                    charges,
+                    history: raw_history(&report, &allocs),
+                    snapshot: keep.contains(&i).then(|| serde_json::to_string(&report).expect("reports serialise")),
+                    allocs,
+                    report,
+                }
             })
             .collect()
     }
@@ -48,7 +60,7 @@ pub(crate) struct RawGpu(
     pub Option<f64>,
 );
 
-fn raw_history(r: &Report) -> String {
+fn raw_history(r: &Report, allocs: &Allocations) -> String {
     let gpus: Vec<RawGpu> = r
         .gpus
         .iter()
@@ -59,7 +71,7 @@ fn raw_history(r: &Report) -> String {
                 g.mem_used_bytes.map(|b| b as f64),
                 g.power_mw.map(|p| p as f64 / 1000.0),
                 g.temperature_c.map(f64::from),
-                Some(if allocation(r, g).is_some() { 1.0 } else { 0.0 }),
+                Some(if allocs.holder(g.index).is_some() { 1.0 } else { 0.0 }),
             )
         })
         .collect();

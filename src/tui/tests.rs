@@ -25,7 +25,7 @@ pub fn fixed_app(nodes: usize) -> App {
     for step in 1..=20 {
         let at = NOW - 200_000 + step * 10_000;
         for r in sim.reports(at) {
-            live.update(&r, at);
+            live.update_from_agent(&r, at);
         }
     }
     let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };

@@ -2,6 +2,8 @@
 //! tokens made with `jazari token add`, and the real agent with the fake NVML.
 #![allow(dead_code)]
 
+pub mod slurm;
+
 use jazari::client::Client;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -248,6 +248,10 @@ pub struct Job {
     /// GPU ids as the scheduler numbers them on this node (`SLURM_JOB_GPUS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_ids: Option<Vec<u32>>,
+    /// The array task as people name it (`7060_1`, from `SLURM_ARRAY_JOB_ID` and
+    /// `SLURM_ARRAY_TASK_ID`), when the job is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<String>,
     /// Number of processes of the job seen on the node.
     pub processes: u32,
 }

@@ -126,6 +126,7 @@ fn report() -> impl Strategy<Value = Report> {
     )
         .prop_map(|(id, user, account, gpu_ids, processes)| Job {
             scheduler: "slurm".into(),
+            array: (processes % 3 == 0).then(|| format!("{id}_{}", processes % 7)),
             id,
             group: user.as_ref().map(|u| format!("g-{u}")),
             user,

@@ -89,13 +89,16 @@ pub struct SlurmEnv {
     pub account: Option<String>,
     pub user: Option<String>,
     pub gpus: Option<Vec<u32>>,
+    /// `7060_1` from `SLURM_ARRAY_JOB_ID` and `SLURM_ARRAY_TASK_ID`.
+    pub array: Option<String>,
 }
 
 /// Reads `/proc/PID/environ` (NUL-separated `KEY=value`).
 pub fn parse_environ(bytes: &[u8]) -> SlurmEnv {
     let mut env = SlurmEnv::default();
+    let (mut array_job, mut array_task) = (None, None);
     for entry in bytes.split(|b| *b == 0) {
-        if !entry.starts_with(b"SLURM_JOB_") {
+        if !entry.starts_with(b"SLURM_JOB_") && !entry.starts_with(b"SLURM_ARRAY_") {
             continue;
         }
         let Ok(entry) = std::str::from_utf8(entry) else { continue };
@@ -108,8 +111,13 @@ pub fn parse_environ(bytes: &[u8]) -> SlurmEnv {
             "SLURM_JOB_ACCOUNT" => env.account = Some(v.to_string()),
             "SLURM_JOB_USER" => env.user = Some(v.to_string()),
             "SLURM_JOB_GPUS" => env.gpus = parse_id_list(v),
+            "SLURM_ARRAY_JOB_ID" => array_job = Some(v.to_string()),
+            "SLURM_ARRAY_TASK_ID" => array_task = Some(v.to_string()),
             _ => {}
         }
+    }
+    if let (Some(j), Some(t)) = (array_job, array_task) {
+        env.array = Some(format!("{j}_{t}"));
     }
     env
 }
@@ -308,6 +316,9 @@ impl ProcScanner {
             }
             if job.gpu_ids.is_none() {
                 job.gpu_ids = info.env.gpus.clone();
+            }
+            if job.array.is_none() {
+                job.array = info.env.array.clone();
             }
             if job.user.is_none() {
                 job.user = info.env.user.clone();

@@ -77,6 +77,8 @@ fn environ_slurm_variables() {
     assert_eq!(env.user.as_deref(), Some("alice"));
     assert_eq!(env.gpus, Some(vec![0, 1, 4, 5]));
     assert_eq!(parse_environ(b"HOME=/root\0"), SlurmEnv::default());
+    let task = parse_environ(b"SLURM_JOB_ID=7063\0SLURM_ARRAY_JOB_ID=7060\0SLURM_ARRAY_TASK_ID=1\0");
+    assert_eq!((task.job_id.as_deref(), task.array.as_deref()), (Some("7063"), Some("7060_1")));
 }
 
 #[test]

@@ -209,6 +209,7 @@ impl SqliteStore {
         deleted += tx.execute("DELETE FROM delivered WHERE last_ms < ?1", params![horizon]).map_err(err)?;
         deleted += tx.execute("DELETE FROM charged WHERE last_ms < ?1", params![horizon]).map_err(err)?;
         deleted += tx.execute("DELETE FROM ledger_minute WHERE minute < ?1", params![horizon]).map_err(err)?;
+        deleted += tx.execute("DELETE FROM sched_runs WHERE end_ms < ?1", params![horizon]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted)
     }

@@ -11,17 +11,19 @@ mod coverage;
 mod history;
 mod ledger;
 mod migrate;
+mod runs;
 mod tokens;
 mod write;
 
 use super::{
-    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Store,
-    StoreError, TokenRow, UsageRow,
+    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Settled,
+    Store, StoreError, TokenRow, UsageRow,
 };
-use crate::accounting::{Charge, DayRow, HourRow};
+use crate::accounting::{Charge, DayRow, GpuCharge, HourRow};
 use crate::quota::UseRow;
 use crate::report::CoverageInput;
 use crate::report::coverage::CoveredHour;
+use crate::scheduler::history::Run;
 use jazari_wire::Report;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -87,6 +89,23 @@ impl Store for SqliteStore {
     }
     fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
         self.apply_batches(batches, now_ms)
+    }
+    fn settle(
+        &mut self,
+        until_ms: i64,
+        now_ms: i64,
+        charge: &mut dyn FnMut(&Report) -> Vec<GpuCharge>,
+    ) -> Result<Settled> {
+        self.settle_pending(until_ms, now_ms, charge)
+    }
+    fn pending_count(&self) -> Result<u64> {
+        Ok(self.query("SELECT COUNT(*) FROM pending", [], |r| r.get::<_, i64>(0))?.pop().unwrap_or(0) as u64)
+    }
+    fn save_runs(&mut self, runs: &[Run]) -> Result<()> {
+        self.put_runs(runs)
+    }
+    fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>> {
+        self.get_runs(since_ms)
     }
     fn last_reports(&self) -> Result<Vec<(Report, i64)>> {
         self.node_reports()

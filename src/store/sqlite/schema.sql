@@ -54,3 +54,13 @@ CREATE TABLE IF NOT EXISTS history(
   util REAL, mem_used REAL, power_w REAL, temp REAL, allocated REAL,
   PRIMARY KEY(resolution, node, gpu, ts_ms)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS history_ts ON history(resolution, ts_ms);
+-- Reports taken in but not charged yet: with a scheduler, a report is charged
+-- once the scheduler's view of its time is complete (its jobs' starts and ends).
+CREATE TABLE IF NOT EXISTS pending(
+  node TEXT NOT NULL, instance TEXT NOT NULL, seq INTEGER NOT NULL, end_ms INTEGER NOT NULL, report TEXT NOT NULL,
+  PRIMARY KEY(node, instance, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_end ON pending(end_ms);
+-- Every run of every job the scheduler told of, with its start and end (JSON).
+CREATE TABLE IF NOT EXISTS sched_runs(
+  job TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, run TEXT NOT NULL,
+  PRIMARY KEY(job, start_ms)) WITHOUT ROWID;

@@ -30,7 +30,7 @@ fn history_is_downsampled_to_minutes_and_hours_then_pruned() {
             events: vec![],
         })
         .collect();
-    store.apply(&[Prepared::batch(reports, |_| vec![])], t0 + 600_000).unwrap();
+    store.apply(&[Prepared::batch(reports, |_| (Default::default(), Some(vec![])))], t0 + 600_000).unwrap();
     let keep =
         Keep { raw_ms: 3_600_000, minute_ms: 48 * 3_600_000, hour_ms: 400 * 86_400_000, dedup_ms: 30 * 86_400_000 };
     // Ten minutes later: minutes are done, the hour is not, raw is kept.
@@ -83,7 +83,13 @@ fn coverage_from_the_daily_roll_up_matches_the_hours() {
                 events: vec![],
             };
             seq += 1;
-            batch.push(Prepared { report, charges: vec![], history: "[]".into(), snapshot: None });
+            batch.push(Prepared {
+                report,
+                charges: Some(vec![]),
+                allocs: Default::default(),
+                history: "[]".into(),
+                snapshot: None,
+            });
         }
         t = next;
     }

@@ -3,9 +3,11 @@
 
 use super::SqliteStore;
 use super::ledger::{add_amounts, add_amounts_sql};
-use crate::store::plan::{Held, NodeCharged, Plan, hour_of_minute, plan};
+use crate::accounting::GpuCharge;
+use crate::store::plan::{Held, Mode, NodeCharged, Plan, hour_of_minute, plan};
 use crate::store::seen::Seen;
-use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, StoreError};
+use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, Settled, StoreError};
+use jazari_wire::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,7 +17,7 @@ impl SqliteStore {
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
         let mut held = load(&tx, batches).map_err(err)?;
-        let p = plan(batches, &mut held, now_ms - DEDUP_HORIZON_MS);
+        let p = plan(batches, &mut held, now_ms - DEDUP_HORIZON_MS, Mode::Ingest);
         if p.sealed_ms > 0 {
             tracing::warn!(
                 sealed_s = p.sealed_ms / 1000,
@@ -25,6 +27,57 @@ impl SqliteStore {
         write(&tx, &p, &held).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(p.applied)
+    }
+
+    pub(super) fn settle_pending(
+        &mut self,
+        until_ms: i64,
+        now_ms: i64,
+        charge: &mut dyn FnMut(&Report) -> Vec<GpuCharge>,
+    ) -> Result<Settled> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let reports: Vec<Report> = {
+            let mut st =
+                tx.prepare_cached("SELECT report FROM pending WHERE end_ms <= ?1 ORDER BY end_ms").map_err(err)?;
+            let rows = st.query_map([until_ms], |r| r.get::<_, String>(0)).map_err(err)?;
+            let mut out = vec![];
+            for text in rows {
+                match serde_json::from_str::<Report>(&text.map_err(err)?) {
+                    Ok(r) => out.push(r),
+                    Err(e) => tracing::error!("a pending report does not parse ({e}); it is dropped"),
+                }
+            }
+            out
+        };
+        if reports.is_empty() {
+            return Ok(Settled::default());
+        }
+        let batch: Vec<Prepared> = reports
+            .into_iter()
+            .map(|report| Prepared {
+                charges: Some(charge(&report)),
+                allocs: Default::default(),
+                history: String::new(),
+                snapshot: None,
+                report,
+            })
+            .collect();
+        let batches = [batch];
+        let mut held = load(&tx, &batches).map_err(err)?;
+        let p = plan(&batches, &mut held, now_ms - DEDUP_HORIZON_MS, Mode::Settle);
+        write(&tx, &p, &held).map_err(err)?;
+        let mut done =
+            tx.prepare_cached("DELETE FROM pending WHERE node = ?1 AND instance = ?2 AND seq = ?3").map_err(err)?;
+        for x in &batches[0] {
+            let r = &x.report;
+            done.execute(params![r.node, r.instance, r.seq as i64]).map_err(err)?;
+        }
+        drop(done);
+        tx.commit().map_err(err)?;
+        let overlaps = p.applied.into_iter().flat_map(|a| a.overlaps).collect();
+        Ok(Settled { charged: batches[0].len(), overlaps })
     }
 }
 
@@ -89,6 +142,14 @@ fn write(tx: &Transaction, p: &Plan, held: &Held) -> rusqlite::Result<()> {
     }
     write_peaks(tx, p)?;
     write_coverage(tx, p)?;
+    let mut pending = tx.prepare_cached(
+        "INSERT OR REPLACE INTO pending(node, instance, seq, end_ms, report) VALUES(?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for x in &p.pending {
+        let r = &x.report;
+        let text = serde_json::to_string(r).expect("reports serialise");
+        pending.execute(params![r.node, r.instance, r.seq as i64, r.interval_end_ms, text])?;
+    }
     let mut history = tx.prepare_cached("INSERT OR REPLACE INTO history_raw(node, ts_ms, gpus) VALUES(?1, ?2, ?3)")?;
     for x in &p.accepted {
         history.execute(params![x.report.node, x.report.interval_end_ms, x.history])?;

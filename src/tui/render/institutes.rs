@@ -2,7 +2,7 @@
 
 use super::super::state::App;
 use super::widgets::{Theme, bar, selectable, window};
-use crate::format::{fit, hours, span, thousands};
+use crate::format::{exact, fit, hours, span};
 use crate::quota::State as QState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,7 +40,7 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             Row::new(vec![
                 Cell::from(fit(&q.institute, 14)),
                 Cell::from(q.period.as_ref().map(|p| p.label.clone()).unwrap_or_else(|| "-".into())),
-                Cell::from(q.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into())),
+                Cell::from(q.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into())),
                 Cell::from(hours(q.used_gpu_hours)),
                 Cell::from(gauge).style(style),
                 Cell::from(proj),
@@ -89,7 +89,7 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
         Line::styled(format!(" {} · {} · {:?}", q.institute, q.name, q.state), t.bold()),
         Line::from(format!(
             " granted {} · used {} (settled {} + in flight {}) · committed {}",
-            q.granted_gpu_hours.map(thousands).unwrap_or_else(|| "-".into()),
+            q.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into()),
             hours(q.used_gpu_hours),
             hours(q.settled_gpu_hours),
             hours(q.in_flight_gpu_hours),

@@ -3,7 +3,7 @@
 use super::super::state::{App, WINDOWS, node_util};
 use super::widgets::{Theme, bar};
 use crate::api::cluster::{GpuView, InstituteLive, NodeView};
-use crate::format::{fit, hours, thousands};
+use crate::format::{exact, fit, hours};
 use crate::quota::State as QState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -98,7 +98,7 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             };
             let (gauge, style) = match (q.used_pct, q.granted_gpu_hours) {
                 (Some(p), Some(g)) => (
-                    format!("{} {:>3.0}% of {}", bar(p / 100.0, gauge_w), p, thousands(g)),
+                    format!("{} {:>3.0}% of {}", bar(p / 100.0, gauge_w), p, exact(g)),
                     match q.state {
                         QState::Exceeded => t.bad(),
                         QState::Warning => t.warn(),

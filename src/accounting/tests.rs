@@ -1,0 +1,146 @@
+//! What reports charge to whom, by hand.
+use super::*;
+use crate::config::Config;
+use jazari_wire::{Host, Process, WIRE_VERSION};
+
+fn map() -> InstituteMap {
+    let cfg = Config::parse(
+        "[[institutes]]\nid = \"a\"\naccounts = [\"acct-a\"]\nusers = [\"ua\"]\n[[institutes]]\nid = \"b\"\nusers = [\"ub\"]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    cfg.institute_map()
+}
+
+fn gpu(index: u32, util: u32, procs: Vec<Process>) -> Gpu {
+    Gpu {
+        index,
+        uuid: Some(format!("GPU-{index}")),
+        util_gpu_pct: Some(util),
+        power_mw: Some(500_000),
+        processes: procs,
+        ..Default::default()
+    }
+}
+
+fn report(start_ms: i64, end_ms: i64, gpus: Vec<Gpu>, jobs: Vec<Job>) -> Report {
+    Report {
+        version: WIRE_VERSION,
+        node: "n1".into(),
+        instance: "i".into(),
+        seq: 0,
+        interval_start_ms: start_ms,
+        interval_end_ms: end_ms,
+        host: Host::default(),
+        gpus,
+        jobs,
+        events: vec![],
+    }
+}
+
+const P: Policy = Policy { idle_threshold_pct: 5.0 };
+
+#[test]
+fn allocated_busy_idle_unscheduled_and_idle_capacity() {
+    let job = Job {
+        scheduler: "slurm".into(),
+        id: "7".into(),
+        account: Some("acct-a".into()),
+        user: Some("x".into()),
+        gpu_ids: Some(vec![0, 1]),
+        processes: 1,
+        ..Default::default()
+    };
+    let r = report(
+        0,
+        10_000,
+        vec![
+            gpu(0, 80, vec![Process { pid: 1, job: Some("7".into()), ..Default::default() }]),
+            gpu(1, 3, vec![]),
+            gpu(2, 50, vec![Process { pid: 2, user: Some("ub".into()), ..Default::default() }]),
+            gpu(3, 0, vec![]),
+        ],
+        vec![job],
+    );
+    let c = charges(&r, &map(), P);
+    assert_eq!(c.len(), 4);
+    let g0 = &c[0];
+    assert_eq!((g0.key.institute.as_str(), g0.key.job.as_str()), ("a", "7"));
+    assert_eq!(g0.amounts.allocated_s, 10.0);
+    assert_eq!(g0.amounts.busy_s, 8.0);
+    assert_eq!(g0.amounts.idle_allocated_s, 0.0);
+    assert_eq!(g0.amounts.energy_j, 5000.0);
+    // GPU 1: allocated by the scheduler's GPU ids, nothing running: idle-allocated.
+    assert_eq!(c[1].key.job, "7");
+    assert_eq!(c[1].amounts.idle_allocated_s, 10.0);
+    // GPU 2: a process outside any job: unscheduled, charged to its owner's institute.
+    assert_eq!(c[2].key.institute, "b");
+    assert_eq!(c[2].amounts.unscheduled_s, 10.0);
+    assert_eq!(c[2].amounts.allocated_s, 0.0);
+    // GPU 3: idle capacity.
+    assert_eq!(c[3].key.institute, "");
+    assert_eq!(c[3].amounts.capacity_s, 10.0);
+    let total: f64 = c.iter().map(|c| c.amounts.capacity_s).sum();
+    assert_eq!(total, 40.0);
+}
+
+#[test]
+fn unknown_account_falls_back_to_user_then_unassigned() {
+    let m = map();
+    assert_eq!(m.resolve(Some("nope"), Some("ua"), None), "a");
+    assert_eq!(m.resolve(Some("acct-a"), Some("ub"), None), "a");
+    assert_eq!(m.resolve(None, None, None), UNASSIGNED);
+}
+
+#[test]
+fn an_unknown_user_is_charged_by_unix_group() {
+    let cfg =
+        Config::parse("[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n", std::path::Path::new("t.toml"))
+            .unwrap();
+    let map = cfg.institute_map();
+    let p = Process { pid: 1, uid: Some(4242), group: Some("robotics".into()), ..Default::default() };
+    let c = charges(&report(0, 10_000, vec![gpu(0, 50, vec![p])], vec![]), &map, P);
+    assert_eq!(c[0].key.institute, "robots");
+    assert_eq!(c[0].key.user, "uid:4242");
+}
+
+#[test]
+fn two_owners_share_an_unscheduled_gpu() {
+    let r = report(
+        0,
+        10_000,
+        vec![gpu(
+            0,
+            50,
+            vec![
+                Process { pid: 1, user: Some("ua".into()), ..Default::default() },
+                Process { pid: 2, user: Some("ub".into()), ..Default::default() },
+                Process { pid: 3, user: Some("ub".into()), ..Default::default() },
+            ],
+        )],
+        vec![],
+    );
+    let c = charges(&r, &map(), P);
+    assert_eq!(c.len(), 2);
+    assert!(c.iter().all(|c| c.amounts.unscheduled_s == 5.0));
+}
+
+#[test]
+fn an_interval_across_an_hour_is_split_in_proportion() {
+    let r = report(3_590_000, 3_610_000, vec![gpu(0, 0, vec![])], vec![]);
+    let c = charges(&r, &map(), P);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].hour, c[0].amounts.capacity_s), (0, 10.0));
+    assert_eq!((c[1].hour, c[1].amounts.capacity_s), (3600, 10.0));
+}
+
+#[test]
+fn a_lost_gpu_held_by_a_job_is_allocated_but_neither_busy_nor_idle() {
+    let mut g = gpu(0, 0, vec![Process { pid: 1, job: Some("9".into()), ..Default::default() }]);
+    g.health = Health::Lost;
+    g.util_gpu_pct = None;
+    let c = charges(&report(0, 10_000, vec![g], vec![]), &map(), P);
+    assert_eq!(c[0].amounts.allocated_s, 10.0);
+    assert_eq!(c[0].amounts.idle_allocated_s, 0.0);
+    assert_eq!(c[0].key.institute, UNASSIGNED);
+}
