@@ -220,3 +220,32 @@ fn scenario_mistakes_about_gpm_and_mig_are_refused() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn mig_slices_keep_their_facts_and_get_gpm_from_report_to_report() {
+    let out = run_agent(&scenario("h200-mig"), &["run", "--stdout", "--count", "3", "--interval", "150ms"]);
+    let rs: Vec<Report> = reports(&out).into_iter().map(|v| serde_json::from_value(v).unwrap()).collect();
+    assert_eq!(rs.len(), 3);
+    let facts = |r: &Report| -> Vec<_> {
+        r.gpus
+            .iter()
+            .flat_map(|g| &g.mig_devices)
+            .map(|d| (d.uuid.clone(), d.gpu_instance_id, d.compute_instance_id, d.slices_compute, d.slices_memory))
+            .collect()
+    };
+    assert_eq!(facts(&rs[0]).len(), 11);
+    assert_eq!(facts(&rs[1]), facts(&rs[0]), "read once per UUID, then kept");
+    assert_eq!(facts(&rs[2]), facts(&rs[0]));
+    // GPM per GPU instance from the second report on; the first takes the baselines.
+    assert!(rs[0].gpus.iter().flat_map(|g| &g.mig_devices).all(|d| d.gpm.is_none()));
+    let s = scenario_json("h200-mig");
+    for r in &rs[1..] {
+        for (i, g) in r.gpus.iter().enumerate() {
+            for (k, d) in g.mig_devices.iter().enumerate() {
+                let what = format!("seq {} gpus[{i}].mig_devices[{k}]", r.seq);
+                assert_gpm(d.gpm.as_ref(), &s["gpus"][i]["mig_devices"][k]["gpm"], &what);
+            }
+        }
+        assert_eq!(r.gpus[0].mig_devices[2].processes[0].job.as_deref(), Some("5202"));
+    }
+}

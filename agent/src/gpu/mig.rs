@@ -3,12 +3,15 @@
 //! NVML numbers a GPU's MIG devices from 0 to `nvmlDeviceGetMaxMigDeviceCount`
 //! (7 on A100, H100, H200); a slot without a device, or one that fails, is
 //! skipped. Each MIG device is a compute instance inside a GPU instance; it
-//! answers its own UUID (`MIG-…`), memory and compute processes.
+//! answers its own UUID (`MIG-…`), memory and compute processes. What cannot
+//! change while the compute instance exists (its instance ids and slices) is
+//! read once per UUID: a repartitioned GPU has new MIG UUIDs.
 
 use super::{Lost, process_of};
 use jazari_wire::MigDevice;
 use nvml_wrapper::Device;
 use nvml_wrapper::error::{NvmlError, nvml_try};
+use std::collections::HashMap;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -21,30 +24,57 @@ fn opt<T>(r: Result<T, NvmlError>) -> Result<Option<T>, Lost> {
     }
 }
 
-/// The MIG devices of `device` (a GPU in MIG mode) whose UUID NVML answers.
+/// What does not change while a MIG device exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    gpu_instance_id: Option<u32>,
+    compute_instance_id: Option<u32>,
+    slices_compute: Option<u32>,
+    slices_memory: Option<u32>,
+}
+
+/// [`Facts`] per GPU index and MIG UUID, from the previous read.
+#[derive(Debug, Default)]
+pub struct MigCache(HashMap<u32, HashMap<String, Facts>>);
+
+impl MigCache {
+    /// Forgets a GPU's MIG devices (it left MIG mode or was lost).
+    pub fn forget(&mut self, index: u32) {
+        self.0.remove(&index);
+    }
+}
+
+/// The MIG devices of GPU `index` (in MIG mode) whose UUID NVML answers.
 /// `gpu_mem_total` is the GPU's memory, from which memory slices are counted.
-pub fn read(device: &Device<'static>, gpu_mem_total: Option<u64>) -> Result<Vec<MigDevice>, Lost> {
+pub fn read(
+    device: &Device<'static>,
+    index: u32,
+    gpu_mem_total: Option<u64>,
+    cache: &mut MigCache,
+) -> Result<Vec<MigDevice>, Lost> {
+    let known = cache.0.remove(&index).unwrap_or_default();
     let Some(max) = opt(device.mig_device_count())? else { return Ok(Vec::new()) };
-    let memory_slices = memory_slices_of(max);
+    let mut seen = HashMap::new();
     let mut out = Vec::new();
     for i in 0..max {
         let Some(mig) = opt(device.mig_device_by_index(i))? else { continue };
         let Some(uuid) = opt(mig.uuid())? else { continue };
+        let f = match known.get(&uuid) {
+            Some(f) => *f,
+            None => facts(&mig, gpu_mem_total, memory_slices_of(max))?,
+        };
+        // Kept only when NVML answered all of it; asked again otherwise.
+        if f.gpu_instance_id.is_some() && f.compute_instance_id.is_some() && f.slices_compute.is_some() {
+            seen.insert(uuid.clone(), f);
+        }
         let mut d = MigDevice {
             uuid,
-            gpu_instance_id: instance_id(&mig, Instance::Gpu)?,
-            compute_instance_id: instance_id(&mig, Instance::Compute)?,
+            gpu_instance_id: f.gpu_instance_id,
+            compute_instance_id: f.compute_instance_id,
+            slices_compute: f.slices_compute,
+            slices_memory: f.slices_memory,
             ..Default::default()
         };
-        if let Some(a) = opt(mig.attributes())? {
-            // The compute slices of the compute instance: all of its GPU
-            // instance's unless it was split (a 1c.3g compute instance holds
-            // 1 of the 3); an H200 has 7 in all, so 1g, 2g, 3g, 4g, 7g hold
-            // 1, 2, 3, 4, 7 of 7.
-            d.slices_compute =
-                [a.compute_instance_slice_count, a.gpu_instance_slice_count].into_iter().find(|&n| n > 0);
-            d.slices_memory = gpu_mem_total.and_then(|t| slices_of_memory(a.memory_size_mb, t, memory_slices));
-        }
         if let Some(m) = opt(mig.memory_info())? {
             d.mem_used_bytes = Some(m.used);
             d.mem_total_bytes = Some(m.total);
@@ -54,7 +84,26 @@ pub fn read(device: &Device<'static>, gpu_mem_total: Option<u64>) -> Result<Vec<
         }
         out.push(d);
     }
+    cache.0.insert(index, seen);
     Ok(out)
+}
+
+fn facts(mig: &Device<'static>, gpu_mem_total: Option<u64>, memory_slices: u32) -> Result<Facts, Lost> {
+    let mut f = Facts {
+        gpu_instance_id: instance_id(mig, Instance::Gpu)?,
+        compute_instance_id: instance_id(mig, Instance::Compute)?,
+        slices_compute: None,
+        slices_memory: None,
+    };
+    if let Some(a) = opt(mig.attributes())? {
+        // The compute slices of the compute instance: all of its GPU
+        // instance's unless it was split (a 1c.3g compute instance holds 1
+        // of the 3); an H200 has 7 in all, so 1g, 2g, 3g, 4g, 7g hold 1, 2,
+        // 3, 4, 7 of 7.
+        f.slices_compute = [a.compute_instance_slice_count, a.gpu_instance_slice_count].into_iter().find(|&n| n > 0);
+        f.slices_memory = gpu_mem_total.and_then(|t| slices_of_memory(a.memory_size_mb, t, memory_slices));
+    }
+    Ok(f)
 }
 
 /// GPU instance ids of the GPU's MIG devices (the keys of MIG GPM samples).

@@ -14,6 +14,7 @@ mod mig;
 
 use gpm::GpmState;
 use jazari_wire::{EccCounts, Event, EventKind, Gpu, Health, Process, throttle_reason_names};
+use mig::MigCache;
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
 use nvml_wrapper::enums::device::UsedGpuMemory;
@@ -71,6 +72,7 @@ pub struct NvmlSource {
     lost: HashMap<u32, bool>,
     events: mpsc::Receiver<Event>,
     gpm: GpmState,
+    mig: MigCache,
 }
 
 /// Why NVML could not be used.
@@ -115,6 +117,7 @@ impl NvmlSource {
             lost: HashMap::new(),
             events: rx,
             gpm: GpmState::default(),
+            mig: MigCache::default(),
         })
     }
 
@@ -208,10 +211,12 @@ impl NvmlSource {
             gpu.processes = procs.into_iter().map(process_of).collect();
         }
         if gpu.mig_enabled == Some(true) && !lost {
-            match mig::read(&device, gpu.mem_total_bytes) {
+            match mig::read(&device, index, gpu.mem_total_bytes, &mut self.mig) {
                 Ok(devices) => gpu.mig_devices = devices,
                 Err(Lost) => lost = true,
             }
+        } else {
+            self.mig.forget(index);
         }
         if !lost {
             let instances: Vec<u32> = gpu.mig_devices.iter().filter_map(|d| d.gpu_instance_id).collect();
@@ -227,6 +232,7 @@ impl NvmlSource {
         }
         if lost {
             self.gpm.forget(index);
+            self.mig.forget(index);
             gpu = Gpu { index, health: Health::Lost, ..Default::default() };
             self.fill_static(&mut gpu);
         }
