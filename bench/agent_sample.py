@@ -7,8 +7,12 @@ sample at steady state, peak RSS, and the stripped release binary's size; and,
 on the same machine, Debian's prometheus-node-exporter answering one scrape.
 
     python3 bench/agent_sample.py [--samples 500]
+    python3 bench/agent_sample.py --scenario tests/fake-nvml/scenarios/h200-gpm.json --interval 110ms --samples 200
 
-Builds the release agent and the fake NVML library first. CPU per sample is
+With --scenario, one of the fake NVML scenarios instead of the generated
+node; with GPM, give an --interval over 100 ms, or every report is too close
+to the previous one for NVML and GPM is never computed. Builds the release
+agent and the fake NVML library first. CPU per sample is
 (CPU of a run of N+1 samples - CPU of a run of 1 sample) / N, so start-up is
 left out; it includes the fake NVML calls (cheap, in process), so it is an
 upper bound on the agent's own cost.
@@ -43,13 +47,13 @@ def scenario(path, gpus=8, jobs=20, procs=200):
     json.dump({"description": "bench", "processes": processes, "gpus": gpu_list}, open(path, "w"))
 
 
-def run_agent(agent, lib, scen, count):
+def run_agent(agent, lib, scen, count, interval="1ms"):
     """Runs the agent; returns its CPU seconds and its own peak RSS in KiB.
 
     The peak is the kernel's VmHWM of the agent process, read until it exits
     (wait4's ru_maxrss would also count the fake library's forked children)."""
     env = dict(os.environ, JAZARI_NVML_LIB=lib, FAKE_NVML_CONFIG=scen, JAZARI_LOG="warn")
-    p = subprocess.Popen([agent, "run", "--stdout", "--count", str(count), "--interval", "1ms"],
+    p = subprocess.Popen([agent, "run", "--stdout", "--count", str(count), "--interval", interval],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     hwm = 0
     while p.poll() is None:
@@ -63,10 +67,10 @@ def run_agent(agent, lib, scen, count):
     return p, hwm
 
 
-def cpu_of_run(agent, lib, scen, count):
+def cpu_of_run(agent, lib, scen, count, interval="1ms"):
     import resource
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p, hwm = run_agent(agent, lib, scen, count)
+    p, hwm = run_agent(agent, lib, scen, count, interval)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"agent failed: {p.stderr.read().decode()}")
@@ -107,18 +111,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--scrapes", type=int, default=100)
+    ap.add_argument("--scenario", help="a fake NVML scenario file instead of the generated 8-GPU node")
+    ap.add_argument("--interval", default="1ms", help="agent interval (over 100ms for GPM values)")
     a = ap.parse_args()
     build()
     agent = os.path.join(ROOT, "target/release/jazari-agent")
     lib = os.path.join(ROOT, "target/release/libfake_nvml.so")
     with tempfile.TemporaryDirectory() as d:
-        scen = os.path.join(d, "bench.json")
-        scenario(scen)
-        cpu1, _ = cpu_of_run(agent, lib, scen, 1)
-        cpun, rss = cpu_of_run(agent, lib, scen, a.samples + 1)
+        scen = os.path.abspath(a.scenario) if a.scenario else os.path.join(d, "bench.json")
+        if not a.scenario:
+            scenario(scen)
+        cpu1, _ = cpu_of_run(agent, lib, scen, 1, a.interval)
+        cpun, rss = cpu_of_run(agent, lib, scen, a.samples + 1, a.interval)
     per_sample_ms = (cpun - cpu1) / a.samples * 1000
     size_mib = os.path.getsize(agent) / 2**20
-    print(f"agent: 8 GPUs, 200 processes in 20 jobs, {a.samples} samples")
+    what = os.path.basename(a.scenario) if a.scenario else "8 GPUs, 200 processes in 20 jobs"
+    print(f"agent: {what}, {a.samples} samples every {a.interval}")
     print(f"  cpu per sample      {per_sample_ms:.3f} ms   (target < 2 ms)")
     print(f"  peak RSS            {rss / 1024:.1f} MiB  (target < 15 MiB)")
     print(f"  release binary      {size_mib:.1f} MiB  (stripped; target < 10 MiB)")

@@ -1,6 +1,6 @@
 //! Jazari agent: reads a GPU node and reports to the collector.
 //!
-//! - [`gpu`]: GPUs through NVML (nvml-wrapper), XID events on a thread;
+//! - [`gpu`]: GPUs through NVML (nvml-wrapper): MIG slices, GPM activity, XID events on a thread;
 //! - [`host`]: the host through sysinfo;
 //! - [`procs`]: `/proc`: which user, unix group, Slurm job and pod each process belongs to;
 //! - [`sampler`]: one numbered report from the three;

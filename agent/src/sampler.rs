@@ -92,9 +92,17 @@ impl Sampler {
         &self.instance
     }
 
-    /// Waits, if needed, until the host probe can measure CPU use.
-    pub fn settle(&self) {
+    /// Prepares a first sample that has every value: takes the GPUs' GPM
+    /// baselines, then waits, if needed, until the host probe can measure
+    /// CPU use and GPM can be computed (`once` calls it; `run` does not
+    /// need it, its first report only takes the baselines).
+    pub fn settle(&mut self) {
+        let wait = self.gpus.as_mut().map(|g| g.prime()).unwrap_or_default();
+        let primed = std::time::Instant::now();
         self.host.settle();
+        if let Some(rest) = wait.checked_sub(primed.elapsed()) {
+            std::thread::sleep(rest);
+        }
     }
 
     /// Takes one sample. The report covers the time since the previous one
@@ -124,7 +132,16 @@ impl Sampler {
             host.cuda_version = g.cuda_version();
         }
         self.procs.scan();
-        self.procs.verify(read.gpus.iter().flat_map(|g| g.processes.iter().map(|p| p.pid)));
+        // Each GPU process once: in MIG mode a slice's processes are also the GPU's.
+        let mut pids: Vec<u32> = read
+            .gpus
+            .iter()
+            .flat_map(|g| g.processes.iter().chain(g.mig_devices.iter().flat_map(|d| &d.processes)))
+            .map(|p| p.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        self.procs.verify(pids);
         let jobs = self.procs.jobs();
         let mut gpus = read.gpus;
         attribute(&mut self.procs, &jobs, &mut gpus);
@@ -143,10 +160,13 @@ impl Sampler {
     }
 }
 
-/// Fills in owner, job and pod of every GPU process.
+/// Fills in owner, job and pod of every GPU process, on whole GPUs and on MIG devices alike.
 fn attribute(procs: &mut ProcScanner, jobs: &[Job], gpus: &mut [jazari_wire::Gpu]) {
     let by_id: HashMap<&str, &Job> = jobs.iter().map(|j| (j.id.as_str(), j)).collect();
-    for p in gpus.iter_mut().flat_map(|g| g.processes.iter_mut()) {
+    let all = gpus
+        .iter_mut()
+        .flat_map(|g| g.processes.iter_mut().chain(g.mig_devices.iter_mut().flat_map(|d| d.processes.iter_mut())));
+    for p in all {
         let Some(info) = procs.get(p.pid).cloned() else { continue };
         p.uid = info.uid;
         p.command = info.comm.clone();

@@ -274,6 +274,8 @@ impl SimCluster {
                 throttle_reasons: Some(if util > 0.0 { vec![] } else { vec!["gpu_idle".into()] }),
                 mig_enabled: Some(false),
                 processes,
+                gpm: None,
+                mig_devices: Vec::new(),
             });
         }
         let jobs = node

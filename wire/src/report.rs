@@ -156,9 +156,68 @@ pub struct Gpu {
     pub throttle_reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mig_enabled: Option<bool>,
-    /// Compute processes on this GPU.
+    /// Compute processes on this GPU. In MIG mode, what NVML answers for the
+    /// whole GPU: every slice's processes when the agent may see them (root);
+    /// each slice in [`Gpu::mig_devices`] lists its own.
     #[serde(default)]
     pub processes: Vec<Process>,
+    /// Activity counters (NVML GPM, Hopper and later), means over the report
+    /// interval. Absent when the GPU has no GPM (pre-Hopper) or no value yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpm: Option<Gpm>,
+    /// The GPU's MIG devices (slices) when it is in MIG mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig_devices: Vec<MigDevice>,
+}
+
+/// GPU activity from NVML GPM (GPU Performance Monitoring, Hopper and later):
+/// each value is the mean over the report interval, percent (0..100), absent
+/// when NVML did not give it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Gpm {
+    /// Share of time the SMs had at least one warp assigned, averaged over
+    /// SMs (NVML_GPM_METRIC_SM_UTIL; DCGM's SM_ACTIVE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_active_pct: Option<f64>,
+    /// Resident warps as a share of the SMs' maximum (NVML_GPM_METRIC_SM_OCCUPANCY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_occupancy_pct: Option<f64>,
+    /// Share of time any tensor pipe was active (NVML_GPM_METRIC_ANY_TENSOR_UTIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_active_pct: Option<f64>,
+    /// DRAM bandwidth used, percent of peak (NVML_GPM_METRIC_DRAM_BW_UTIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dram_active_pct: Option<f64>,
+    /// Share of time the FP64 pipes were active (NVML_GPM_METRIC_FP64_UTIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp64_active_pct: Option<f64>,
+}
+
+/// One MIG device: a compute instance inside a GPU instance of a GPU in MIG mode.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MigDevice {
+    /// Stable identity, `MIG-…`.
+    pub uuid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_instance_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_instance_id: Option<u32>,
+    /// Compute slices it holds (of 7 on A100, H100, H200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_compute: Option<u32>,
+    /// Memory slices its GPU instance holds (of 8 on A100, H100, H200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_memory: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_used_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_total_bytes: Option<u64>,
+    /// Compute processes on this slice.
+    #[serde(default)]
+    pub processes: Vec<Process>,
+    /// GPM activity of its GPU instance over the report interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpm: Option<Gpm>,
 }
 
 /// NVML throttle reason bits and the names the wire format uses for them.

@@ -30,6 +30,45 @@ fn process() -> impl Strategy<Value = Process> {
         })
 }
 
+fn pct() -> impl Strategy<Value = Option<f64>> {
+    opt(0.0f64..=100.0)
+}
+
+fn gpm() -> impl Strategy<Value = Gpm> {
+    (pct(), pct(), pct(), pct(), pct()).prop_map(|(a, b, c, d, e)| Gpm {
+        sm_active_pct: a,
+        sm_occupancy_pct: b,
+        tensor_active_pct: c,
+        dram_active_pct: d,
+        fp64_active_pct: e,
+    })
+}
+
+fn mig_device() -> impl Strategy<Value = MigDevice> {
+    (
+        "MIG-[0-9a-f-]{36}",
+        opt(0u32..15),
+        opt(0u32..8),
+        opt(1u32..=7),
+        opt(1u32..=8),
+        opt(any::<u64>()),
+        opt(any::<u64>()),
+        proptest::collection::vec(process(), 0..3),
+        opt(gpm()),
+    )
+        .prop_map(|m| MigDevice {
+            uuid: m.0,
+            gpu_instance_id: m.1,
+            compute_instance_id: m.2,
+            slices_compute: m.3,
+            slices_memory: m.4,
+            mem_used_bytes: m.5,
+            mem_total_bytes: m.6,
+            processes: m.7,
+            gpm: m.8,
+        })
+}
+
 fn gpu() -> impl Strategy<Value = Gpu> {
     let a = (
         any::<u32>(),
@@ -55,7 +94,12 @@ fn gpu() -> impl Strategy<Value = Gpu> {
         opt((opt(any::<u64>()), opt(any::<u64>()), opt(any::<u64>()), opt(any::<u64>()))),
         opt(any::<u64>()),
     );
-    let c = (opt(any::<bool>()), proptest::collection::vec(process(), 0..4));
+    let c = (
+        opt(any::<bool>()),
+        proptest::collection::vec(process(), 0..4),
+        opt(gpm()),
+        proptest::collection::vec(mig_device(), 0..8),
+    );
     (a, b, c).prop_map(|(a, b, c)| Gpu {
         index: a.0,
         uuid: a.1,
@@ -84,6 +128,8 @@ fn gpu() -> impl Strategy<Value = Gpu> {
         throttle_reasons: b.9.map(throttle_reason_names),
         mig_enabled: c.0,
         processes: c.1,
+        gpm: c.2,
+        mig_devices: c.3,
     })
 }
 
@@ -189,6 +235,24 @@ fn absent_fields_are_not_written_as_zero() {
     assert!(v.get("ecc").is_none());
     assert!(v.get("power_mw").is_none());
     assert_eq!(v["health"], "ok");
+}
+
+#[test]
+fn gpm_and_mig_are_absent_not_zero() {
+    let g = Gpu { index: 0, ..Default::default() };
+    let v = serde_json::to_value(&g).unwrap();
+    assert!(v.get("gpm").is_none() && v.get("mig_devices").is_none(), "{v}");
+    let g = Gpu {
+        gpm: Some(Gpm { sm_active_pct: Some(18.0), ..Default::default() }),
+        mig_devices: vec![MigDevice { uuid: "MIG-x".into(), ..Default::default() }],
+        ..g
+    };
+    let v = serde_json::to_value(&g).unwrap();
+    assert_eq!(v["gpm"], serde_json::json!({"sm_active_pct": 18.0}), "unknown GPM values are left out");
+    assert_eq!(v["mig_devices"][0], serde_json::json!({"uuid": "MIG-x", "processes": []}));
+    // A report of an older agent (no gpm, no mig_devices) still reads.
+    let back: Gpu = serde_json::from_str(r#"{"index": 1, "health": "ok"}"#).unwrap();
+    assert_eq!((back.gpm, back.mig_devices.len()), (None, 0));
 }
 
 #[test]

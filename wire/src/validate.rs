@@ -1,7 +1,7 @@
 //! Limits every report must respect, checked by the collector before a report
 //! is charged (and usable by the agent to check what it writes).
 
-use crate::{Report, WIRE_VERSION};
+use crate::{Gpm, Report, WIRE_VERSION};
 
 /// Limits that depend on the collector and the moment.
 #[derive(Debug, Clone, Copy)]
@@ -14,6 +14,14 @@ pub struct Limits {
 
 /// Most GPUs one report may carry.
 pub const MAX_GPUS: usize = 256;
+/// Most MIG devices one GPU may have (seven 1g slices on A100, H100, H200).
+pub const MAX_MIG_DEVICES: usize = 7;
+/// Most compute slices of one MIG device (of 7).
+pub const MAX_MIG_SLICES_COMPUTE: u32 = 7;
+/// Most memory slices of one MIG device (of 8).
+pub const MAX_MIG_SLICES_MEMORY: u32 = 8;
+/// Most processes one MIG device may list.
+pub const MAX_MIG_PROCESSES: usize = 4096;
 /// How far ahead of the collector's clock an interval may end.
 pub const MAX_CLOCK_AHEAD_MS: i64 = 300_000;
 
@@ -68,6 +76,7 @@ pub fn validate(r: &Report, i: usize, lim: Limits) -> Result<(), Invalid> {
     if r.gpus.len() > MAX_GPUS {
         return bad("gpus", format!("{} GPUs on one node is more than {MAX_GPUS}", r.gpus.len()));
     }
+    let mut mig_uuids = std::collections::HashSet::new();
     for (k, g) in r.gpus.iter().enumerate() {
         let pct = |name: &str, v: Option<u32>| match v {
             Some(v) if v > 100 => bad(&format!("gpus[{k}].{name}"), format!("{v} is outside 0..100")),
@@ -89,11 +98,77 @@ pub fn validate(r: &Report, i: usize, lim: Limits) -> Result<(), Invalid> {
         if r.gpus[..k].iter().any(|o| o.uuid.is_some() && o.uuid == g.uuid) {
             return bad(&format!("gpus[{k}].uuid"), "appears twice in one report".into());
         }
+        if let Some(gpm) = &g.gpm {
+            check_gpm(gpm, &format!("gpus[{k}].gpm")).map_err(|(f, why)| Invalid { report: i, field: f, why })?;
+        }
+        if g.mig_devices.len() > MAX_MIG_DEVICES {
+            return bad(
+                &format!("gpus[{k}].mig_devices"),
+                format!("{} MIG devices on one GPU is more than {MAX_MIG_DEVICES}", g.mig_devices.len()),
+            );
+        }
+        for (m, d) in g.mig_devices.iter().enumerate() {
+            let at = |name: &str| format!("gpus[{k}].mig_devices[{m}].{name}");
+            if d.uuid.is_empty() || d.uuid.len() > 96 {
+                return bad(&at("uuid"), "must be 1-96 characters".into());
+            }
+            if !mig_uuids.insert(d.uuid.as_str()) {
+                return bad(&at("uuid"), "appears twice in one report".into());
+            }
+            if let Some(c) = d.slices_compute
+                && !(1..=MAX_MIG_SLICES_COMPUTE).contains(&c)
+            {
+                return bad(&at("slices_compute"), format!("{c} is outside 1..{MAX_MIG_SLICES_COMPUTE}"));
+            }
+            if let Some(c) = d.slices_memory
+                && !(1..=MAX_MIG_SLICES_MEMORY).contains(&c)
+            {
+                return bad(&at("slices_memory"), format!("{c} is outside 1..{MAX_MIG_SLICES_MEMORY}"));
+            }
+            if let (Some(u), Some(t)) = (d.mem_used_bytes, d.mem_total_bytes)
+                && u > t
+            {
+                return bad(&at("mem_used_bytes"), format!("{u} is more than mem_total_bytes {t}"));
+            }
+            if let (Some(t), Some(gt)) = (d.mem_total_bytes, g.mem_total_bytes)
+                && t > gt
+            {
+                return bad(&at("mem_total_bytes"), format!("{t} is more than the GPU's mem_total_bytes {gt}"));
+            }
+            if d.processes.len() > MAX_MIG_PROCESSES {
+                return bad(
+                    &at("processes"),
+                    format!("{} processes on one MIG device is more than {MAX_MIG_PROCESSES}", d.processes.len()),
+                );
+            }
+            if let Some(gpm) = &d.gpm {
+                check_gpm(gpm, &at("gpm")).map_err(|(f, why)| Invalid { report: i, field: f, why })?;
+            }
+        }
     }
     if let Some(c) = r.host.cpu_percent
         && !(0.0..=100.0 * 4096.0).contains(&c)
     {
         return bad("host.cpu_percent", format!("{c} is out of range"));
+    }
+    Ok(())
+}
+
+/// Each GPM value is a percentage: finite, 0..100.
+fn check_gpm(g: &Gpm, at: &str) -> Result<(), (String, String)> {
+    let values = [
+        ("sm_active_pct", g.sm_active_pct),
+        ("sm_occupancy_pct", g.sm_occupancy_pct),
+        ("tensor_active_pct", g.tensor_active_pct),
+        ("dram_active_pct", g.dram_active_pct),
+        ("fp64_active_pct", g.fp64_active_pct),
+    ];
+    for (name, v) in values {
+        if let Some(v) = v
+            && !(0.0..=100.0).contains(&v)
+        {
+            return Err((format!("{at}.{name}"), format!("{v} is outside 0..100")));
+        }
     }
     Ok(())
 }
@@ -133,6 +208,58 @@ mod tests {
         r.node = "bad node".into();
         assert!(validate(&r, 0, LIM).unwrap_err().to_string().contains("node"));
         assert!(validate(&report(), 0, LIM).is_ok());
+    }
+
+    #[test]
+    fn gpm_and_mig_ranges_name_their_field() {
+        use crate::MigDevice;
+        let mig = |uuid: &str| MigDevice { uuid: uuid.into(), slices_compute: Some(1), ..Default::default() };
+        let mut r = report();
+        r.gpus[0].gpm = Some(Gpm { sm_active_pct: Some(18.0), tensor_active_pct: Some(0.0), ..Default::default() });
+        r.gpus[0].mig_devices = vec![mig("MIG-a"), mig("MIG-b")];
+        assert!(validate(&r, 0, LIM).is_ok());
+
+        let mut bad = r.clone();
+        bad.gpus[0].gpm.as_mut().unwrap().dram_active_pct = Some(100.5);
+        let e = validate(&bad, 0, LIM).unwrap_err();
+        assert_eq!(e.field, "gpus[0].gpm.dram_active_pct", "{e}");
+        let mut bad = r.clone();
+        bad.gpus[0].gpm.as_mut().unwrap().sm_active_pct = Some(f64::NAN);
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].gpm.sm_active_pct");
+
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices[1].gpm = Some(Gpm { fp64_active_pct: Some(-1.0), ..Default::default() });
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[1].gpm.fp64_active_pct");
+
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices = (0..8).map(|n| mig(&format!("MIG-{n}"))).collect();
+        let e = validate(&bad, 0, LIM).unwrap_err();
+        assert_eq!(e.field, "gpus[0].mig_devices", "{e}");
+        assert!(e.why.contains('8') && e.why.contains('7'), "{e}");
+
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices[1].slices_compute = Some(8);
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[1].slices_compute");
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices[0].slices_memory = Some(0);
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[0].slices_memory");
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices[0].mem_used_bytes = Some(2);
+        bad.gpus[0].mig_devices[0].mem_total_bytes = Some(1);
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[0].mem_used_bytes");
+
+        // A MIG UUID is unique across the whole report, not only its GPU.
+        let mut bad = r.clone();
+        let mut other = bad.gpus[0].clone();
+        other.uuid = Some("GPU-2".into());
+        other.mig_devices = vec![mig("MIG-b")];
+        bad.gpus.push(other);
+        let e = validate(&bad, 0, LIM).unwrap_err();
+        assert_eq!(e.field, "gpus[1].mig_devices[0].uuid", "{e}");
+        assert!(e.why.contains("twice"), "{e}");
+        let mut bad = r.clone();
+        bad.gpus[0].mig_devices[0].uuid = String::new();
+        assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[0].uuid");
     }
 
     #[test]

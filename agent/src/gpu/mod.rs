@@ -4,19 +4,26 @@
 //! (NOT_SUPPORTED, or a symbol the driver lacks) is left absent. A GPU that
 //! fell off the bus (GPU_IS_LOST) is reported with `health: lost` under the
 //! UUID it had when last seen, and the agent keeps running. XID events are
-//! read from an NVML event set on a background thread and handed to the next
-//! sample.
+//! read from an NVML event set on a background thread ([`events`]) and handed
+//! to the next sample. A GPU in MIG mode lists its MIG devices ([`mig`]); GPM
+//! activity (Hopper and later) is the mean over the report interval ([`gpm`]).
 
+mod events;
+mod gpm;
+mod mig;
+
+use gpm::GpmState;
 use jazari_wire::{EccCounts, Event, EventKind, Gpu, Health, Process, throttle_reason_names};
+use mig::MigCache;
 use nvml_wrapper::Nvml;
-use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
 use nvml_wrapper::enums::device::UsedGpuMemory;
-use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::NvmlError;
+use nvml_wrapper::struct_wrappers::device::ProcessInfo;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// What one read of the GPUs gives.
 #[derive(Debug, Default)]
@@ -35,7 +42,17 @@ pub trait GpuSource: Send {
     fn driver_version(&self) -> Option<String>;
     /// CUDA driver version as "major.minor", when known.
     fn cuda_version(&self) -> Option<String>;
+    /// Takes what later reads compare against (GPM samples) and says how
+    /// long to wait before a read has every value; a source without such
+    /// values returns zero. The first read after it then needs no baseline.
+    fn prime(&mut self) -> Duration {
+        Duration::ZERO
+    }
 }
+
+/// The GPU fell off the bus during a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lost;
 
 /// Facts about a GPU that do not change while it is attached.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +71,8 @@ pub struct NvmlSource {
     facts: HashMap<u32, StaticFacts>,
     lost: HashMap<u32, bool>,
     events: mpsc::Receiver<Event>,
+    gpm: GpmState,
+    mig: MigCache,
 }
 
 /// Why NVML could not be used.
@@ -88,9 +107,18 @@ impl NvmlSource {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("nvml-events".into())
-            .spawn(move || xid_events(nvml, tx))
+            .spawn(move || events::xid_events(nvml, tx))
             .map_err(|e| NvmlUnavailable(format!("cannot start the NVML event thread: {e}")))?;
-        Ok(Self { nvml, driver, cuda, facts: HashMap::new(), lost: HashMap::new(), events: rx })
+        Ok(Self {
+            nvml,
+            driver,
+            cuda,
+            facts: HashMap::new(),
+            lost: HashMap::new(),
+            events: rx,
+            gpm: GpmState::default(),
+            mig: MigCache::default(),
+        })
     }
 
     /// Number of GPUs NVML reports.
@@ -180,23 +208,49 @@ impl NvmlSource {
         gpu.throttle_reasons = get!(device.current_throttle_reasons()).map(|r| throttle_reason_names(r.bits()));
         gpu.mig_enabled = get!(device.mig_mode()).map(|m| m.current == 1);
         if let Some(procs) = get!(device.running_compute_processes()) {
-            gpu.processes = procs
-                .into_iter()
-                .map(|p| Process {
-                    pid: p.pid,
-                    gpu_mem_bytes: match p.used_gpu_memory {
-                        UsedGpuMemory::Used(b) => Some(b),
-                        UsedGpuMemory::Unavailable => None,
-                    },
-                    ..Default::default()
-                })
-                .collect();
+            gpu.processes = procs.into_iter().map(process_of).collect();
+        }
+        if gpu.mig_enabled == Some(true) && !lost {
+            match mig::read(&device, index, gpu.mem_total_bytes, &mut self.mig) {
+                Ok(devices) => gpu.mig_devices = devices,
+                Err(Lost) => lost = true,
+            }
+        } else {
+            self.mig.forget(index);
+        }
+        if !lost {
+            let instances: Vec<u32> = gpu.mig_devices.iter().filter_map(|d| d.gpu_instance_id).collect();
+            match self.gpm.read(index, &device, &instances) {
+                Ok(read) => {
+                    gpu.gpm = read.gpu;
+                    for d in &mut gpu.mig_devices {
+                        d.gpm = d.gpu_instance_id.and_then(|gi| read.instances.get(&gi).cloned());
+                    }
+                }
+                Err(Lost) => lost = true,
+            }
         }
         if lost {
+            self.gpm.forget(index);
+            self.mig.forget(index);
             gpu = Gpu { index, health: Health::Lost, ..Default::default() };
             self.fill_static(&mut gpu);
         }
         gpu
+    }
+
+    /// Takes each GPU's first GPM samples (and those of its MIG GPU instances).
+    fn prime_gpm(&mut self) -> bool {
+        let mut primed = false;
+        for index in 0..self.count() {
+            let Ok(device) = self.nvml.device_by_index(index) else { continue };
+            let instances = match device.mig_mode() {
+                Ok(m) if m.current == 1 => mig::gpu_instance_ids(&device).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            primed |= self.gpm.read(index, &device, &instances).is_ok_and(|_| self.gpm.has_samples(index));
+        }
+        primed
     }
 
     /// Static facts from the last time the GPU answered.
@@ -237,61 +291,22 @@ impl GpuSource for NvmlSource {
     fn cuda_version(&self) -> Option<String> {
         self.cuda.clone()
     }
+
+    fn prime(&mut self) -> Duration {
+        // A little over NVML's minimum, so the first report is past it.
+        if self.prime_gpm() { gpm::MIN_GAP + Duration::from_millis(20) } else { Duration::ZERO }
+    }
 }
 
-/// Background thread: waits on an NVML event set for XID errors on every GPU.
-fn xid_events(nvml: &'static Nvml, tx: mpsc::Sender<Event>) {
-    let count = nvml.device_count().unwrap_or(0);
-    let mut skip: Vec<u32> = Vec::new();
-    // Registration failure frees the set (NVML's rule), so start over without
-    // the GPU that refused.
-    let set = 'register: loop {
-        let mut set = match nvml.create_event_set() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::info!("no XID events: cannot create an NVML event set: {e}");
-                return;
-            }
-        };
-        let mut registered = 0;
-        for index in (0..count).filter(|i| !skip.contains(i)) {
-            let Ok(device) = nvml.device_by_index(index) else { continue };
-            match device.register_events(EventTypes::CRITICAL_XID_ERROR, set) {
-                Ok(s) => {
-                    set = s;
-                    registered += 1;
-                }
-                Err(e) => {
-                    tracing::info!(index, "GPU does not deliver XID events: {}", e.error);
-                    skip.push(index);
-                    continue 'register;
-                }
-            }
-        }
-        if registered == 0 {
-            return;
-        }
-        break set;
-    };
-    loop {
-        match set.wait(1000) {
-            Ok(data) => {
-                let code = match data.event_data {
-                    Some(XidError::Value(v)) => v,
-                    _ => continue,
-                };
-                let uuid = data.device.uuid().ok();
-                tracing::warn!(code, uuid = uuid.as_deref().unwrap_or("unknown"), "XID error");
-                let ev = Event { time_ms: jazari_wire::now_ms(), gpu_uuid: uuid, kind: EventKind::Xid { code } };
-                if tx.send(ev).is_err() {
-                    return;
-                }
-            }
-            Err(NvmlError::Timeout) => {}
-            Err(e) => {
-                tracing::warn!("NVML event wait failed: {e}; retrying in 5 s");
-                std::thread::sleep(std::time::Duration::from_secs(5));
-            }
-        }
+/// A compute process as NVML lists it: pid and GPU memory; the sampler
+/// attributes it to its user and job.
+fn process_of(p: ProcessInfo) -> Process {
+    Process {
+        pid: p.pid,
+        gpu_mem_bytes: match p.used_gpu_memory {
+            UsedGpuMemory::Used(b) => Some(b),
+            UsedGpuMemory::Unavailable => None,
+        },
+        ..Default::default()
     }
 }
