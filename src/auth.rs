@@ -56,7 +56,8 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-fn random_chars(n: usize) -> String {
+/// `n` random characters of A-Z, a-z, 0-9 from the kernel's generator.
+pub fn random_chars(n: usize) -> String {
     use std::io::Read;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; n * 2];

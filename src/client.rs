@@ -1,6 +1,8 @@
 //! A small blocking client for the collector's API, shared by `jazari quota`,
-//! `report`, `top` and `sim`.
+//! `report`, `top` and `sim`: reqwest with rustls, a private CA and a client
+//! certificate when given, proxies from the environment.
 
+use crate::tls::ClientTls;
 use anyhow::{Context, Result, bail};
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Client {
-    agent: ureq::Agent,
+    http: reqwest::blocking::Client,
     base: String,
     auth: String,
 }
@@ -23,14 +25,20 @@ pub enum ClientError {
 }
 
 impl Client {
+    /// A client over plain HTTP or HTTPS with the system's roots.
     pub fn new(base: &str, token: &str, timeout: Duration) -> Self {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
-        Self { agent, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {token}") }
+        Self::with_tls(base, token, timeout, &ClientTls::default()).expect("a client without TLS files builds")
     }
 
-    /// From `--url` and `--token-file` (or `JAZARI_URL`, `JAZARI_TOKEN_FILE`).
-    pub fn from_args(url: Option<&str>, token_file: Option<&Path>) -> Result<Self> {
+    /// A client trusting `tls`'s CA besides the system's, with its certificate if any.
+    pub fn with_tls(base: &str, token: &str, timeout: Duration, tls: &ClientTls) -> Result<Self> {
+        let builder = reqwest::blocking::Client::builder().timeout(timeout).connect_timeout(Duration::from_secs(10));
+        let http = tls.apply(builder).map_err(anyhow::Error::msg)?.build().context("building the HTTP client")?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {token}") })
+    }
+
+    /// From `--url` and `--token-file` (or `JAZARI_URL`, `JAZARI_TOKEN_FILE`), and the TLS files.
+    pub fn from_args(url: Option<&str>, token_file: Option<&Path>, tls: &ClientTls) -> Result<Self> {
         let url = url
             .map(str::to_string)
             .or_else(|| std::env::var("JAZARI_URL").ok())
@@ -43,7 +51,7 @@ impl Client {
             .or_else(|| std::env::var_os("JAZARI_TOKEN_FILE").map(Into::into))
             .context("give --token-file FILE with an admin or institute token (from `jazari token add`)")?;
         let token = jazari_wire::token::read(&file)?;
-        Ok(Self::new(&url, &token, Duration::from_secs(30)))
+        Self::with_tls(&url, &token, Duration::from_secs(30), tls)
     }
 
     pub fn base(&self) -> &str {
@@ -53,19 +61,10 @@ impl Client {
     /// GET a path (with query) and decode the JSON answer.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth)
-            .call()
-            .map_err(|e| ClientError::Unreachable { url: url.clone(), why: e.to_string() })?;
+        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable { url: url.clone(), why: chain(e) };
+        let resp = self.http.get(&url).header("Authorization", &self.auth).send().map_err(|e| unreachable(&e))?;
         let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(512 << 20)
-            .read_to_string()
-            .map_err(|e| ClientError::Unreachable { url: url.clone(), why: e.to_string() })?;
+        let text = read_limited(resp, 512 << 20).map_err(|e| unreachable(&e))?;
         if !(200..300).contains(&status) {
             let message = serde_json::from_str::<crate::api::ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
             return Err(ClientError::Refused { url, status, message });
@@ -90,22 +89,42 @@ impl Client {
     /// POST a JSON body (optionally zstd-compressed); returns status and body.
     pub fn post_json(&self, path: &str, json: &[u8], zstd_level: Option<i32>) -> Result<(u16, String), ClientError> {
         let url = format!("{}{path}", self.base);
+        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable { url: url.clone(), why: chain(e) };
         let mut req =
-            self.agent.post(&url).header("Authorization", &self.auth).header("Content-Type", "application/json");
-        let body;
-        let payload: &[u8] = match zstd_level {
+            self.http.post(&url).header("Authorization", &self.auth).header("Content-Type", "application/json");
+        let body = match zstd_level {
             Some(l) => {
-                body = zstd::encode_all(json, l)
-                    .map_err(|e| ClientError::Unreachable { url: url.clone(), why: e.to_string() })?;
                 req = req.header("Content-Encoding", "zstd");
-                &body
+                zstd::encode_all(json, l).map_err(|e| unreachable(&e))?
             }
-            None => json,
+            None => json.to_vec(),
         };
-        let mut resp =
-            req.send(payload).map_err(|e| ClientError::Unreachable { url: url.clone(), why: e.to_string() })?;
+        let resp = req.body(body).send().map_err(|e| unreachable(&e))?;
         let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let text = read_limited(resp, 16 << 20).unwrap_or_default();
         Ok((status, text))
     }
+}
+
+/// An error with its causes ("error sending request …: invalid peer certificate: UnknownIssuer").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// The body as text, refusing more than `max` bytes.
+fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    resp.take(max).read_to_string(&mut text)?;
+    Ok(text)
 }

@@ -79,8 +79,10 @@ pub fn days_in_month(y: i64, m: u32) -> u32 {
 /// number of seconds since the epoch. Returns UTC milliseconds.
 pub fn parse_instant(s: &str) -> Result<i64, String> {
     let s = s.trim();
+    let out_of_range = || format!("`{s}` is outside 1970-01-01 .. 9999-12-31");
     if let Ok(n) = s.parse::<i64>() {
-        return Ok(n * 1000);
+        // Unix seconds, up to the last second of year 9999.
+        return if (0..=253_402_300_799).contains(&n) { Ok(n * 1000) } else { Err(out_of_range()) };
     }
     let bad = || format!("`{s}` is not a date: write 2026-03-31 or 2026-03-31T12:00:00Z");
     let (date, time) = match s.split_once(['T', ' ']) {
@@ -93,6 +95,9 @@ pub fn parse_instant(s: &str) -> Result<i64, String> {
     let d: u32 = dp.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
     if dp.next().is_some() || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return Err(bad());
+    }
+    if !(1970..=9999).contains(&y) {
+        return Err(out_of_range());
     }
     let mut ms = days_from_civil(y, m, d) * 86_400_000;
     if let Some(t) = time {
@@ -151,6 +156,9 @@ mod tests {
         assert!(parse_instant("2026-02-30").is_err());
         assert!(parse_instant("2026-13-01").is_err());
         assert!(parse_instant("2026-01-01T10:00:00+02:00").unwrap_err().contains("UTC"));
+        assert!(parse_instant(&i64::MAX.to_string()).unwrap_err().contains("outside"));
+        assert!(parse_instant("-1").is_err());
+        assert!(parse_instant("99999-01-01").is_err());
     }
 
     #[test]

@@ -6,17 +6,6 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
-fn once_report(node: &str) -> Vec<u8> {
-    let out = Command::new(agent_bin())
-        .args(["once", "--node", node])
-        .env("JAZARI_NVML_LIB", fake_lib())
-        .env("FAKE_NVML_CONFIG", scenario("h200x8"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
 #[test]
 fn agent_push_shows_the_node_and_charges_institutes() {
     let c = Collector::start();
@@ -57,7 +46,7 @@ fn agent_push_shows_the_node_and_charges_institutes() {
     // Coverage: 4 reports.
     assert_eq!(c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"][0]["reports"], 4);
     // Prometheus.
-    let metrics = ureq::get(&format!("{}/metrics", c.url)).call().unwrap().into_body().read_to_string().unwrap();
+    let metrics = metrics(&c.url);
     assert!(metrics.contains("jazari_gpu_utilization_ratio{node=\"gpu-a1\""), "{metrics}");
     assert!(!metrics.contains("4711"), "no job labels on series");
 }
@@ -93,15 +82,15 @@ fn rejections_have_their_status_and_store_nothing() {
     let c = Collector::start();
     let good = String::from_utf8(once_report("n-reject")).unwrap();
     let post = |token: Option<&str>, body: &[u8], encoding: Option<&str>| -> (u16, String) {
-        let mut req = ureq::post(&format!("{}/api/v1/reports", c.url)).config().http_status_as_error(false).build();
+        let mut req = http().post(format!("{}/api/v1/reports", c.url));
         if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
+            req = req.header("Authorization", format!("Bearer {t}"));
         }
         if let Some(e) = encoding {
             req = req.header("Content-Encoding", e);
         }
-        let mut resp = req.send(body).unwrap();
-        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+        let resp = req.body(body.to_vec()).send().unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
     };
     let nothing_stored = |c: &Collector| {
         assert!(c.usage("institute").is_empty(), "ledger written");

@@ -87,7 +87,7 @@ fn the_same_time_is_charged_once_whatever_seq_or_instance() {
     assert_eq!(f["node"], "n1");
     assert!(f["message"].as_str().unwrap().contains("already charged"), "{f}");
     // And the collector counts it.
-    let metrics = ureq::get(&format!("{}/metrics", c.url)).call().unwrap().into_body().read_to_string().unwrap();
+    let metrics = metrics(&c.url);
     assert!(metrics.contains("jazari_overlapping_reports_total 4"), "{metrics}");
 }
 

@@ -105,7 +105,7 @@ fn a_queue_of_10000_jobs_is_polled_whole_and_charged() {
     );
     assert!(polls["last_bytes"].as_u64().unwrap() as usize == text.len());
     // The metrics say the same.
-    let metrics = ureq::get(&format!("{}/metrics", c.url)).call().unwrap().into_body().read_to_string().unwrap();
+    let metrics = metrics(&c.url);
     assert!(metrics.contains("jazari_scheduler_jobs 10000"), "{metrics}");
     assert!(metrics.contains("jazari_scheduler_poll_seconds"));
     assert!(metrics.contains(&format!("jazari_scheduler_output_bytes {}", text.len())));

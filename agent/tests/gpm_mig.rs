@@ -13,7 +13,7 @@ fn once(name: &str) -> (Report, Value) {
     let raw = reports(&out).remove(0);
     let r: Report = serde_json::from_value(raw.clone()).expect("a valid report");
     // Every report the agent writes passes the collector's limits.
-    let lim = Limits { now_ms: jazari_wire::now_ms(), max_interval_ms: 3_600_000, oldest_ms: 0 };
+    let lim = Limits { now_ms: jazari_wire::now_ms(), max_interval_ms: 3_600_000, oldest_ms: 0, max_users: 4096 };
     validate(&r, 0, lim).unwrap_or_else(|e| panic!("{name}: {e}"));
     (r, raw)
 }

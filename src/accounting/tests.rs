@@ -1,15 +1,13 @@
 //! What reports charge to whom, by hand.
 use super::*;
-use crate::config::Config;
 use jazari_wire::{Host, Process, WIRE_VERSION};
 
 fn map() -> InstituteMap {
-    let cfg = Config::parse(
-        "[[institutes]]\nid = \"a\"\naccounts = [\"acct-a\"]\nusers = [\"ua\"]\n[[institutes]]\nid = \"b\"\nusers = [\"ub\"]\n",
-        std::path::Path::new("t.toml"),
-    )
-    .unwrap();
-    cfg.institute_map()
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut m = InstituteMap::default();
+    m.add("a", &s(&["acct-a"]), &s(&["ua"]), &s(&[]));
+    m.add("b", &s(&[]), &s(&["ub"]), &s(&[]));
+    m
 }
 
 fn gpu(index: u32, util: u32, procs: Vec<Process>) -> Gpu {
@@ -94,10 +92,8 @@ fn unknown_account_falls_back_to_user_then_unassigned() {
 
 #[test]
 fn an_unknown_user_is_charged_by_unix_group() {
-    let cfg =
-        Config::parse("[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n", std::path::Path::new("t.toml"))
-            .unwrap();
-    let map = cfg.institute_map();
+    let mut map = InstituteMap::default();
+    map.add("robots", &[], &[], &["robotics".to_string()]);
     let p = Process { pid: 1, uid: Some(4242), group: Some("robotics".into()), ..Default::default() };
     let c = charges(&report(0, 10_000, vec![gpu(0, 50, vec![p])], vec![]), &map, P);
     assert_eq!(c[0].key.institute, "robots");

@@ -65,11 +65,33 @@ pub struct ClientArgs {
     /// File holding an admin or institute token [env: JAZARI_TOKEN_FILE].
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 impl ClientArgs {
     pub fn client(&self) -> Result<Client> {
-        Client::from_args(self.url.as_deref(), self.token_file.as_deref())
+        Client::from_args(self.url.as_deref(), self.token_file.as_deref(), &self.tls.files())
+    }
+}
+
+/// TLS files of a client (for an https:// collector with a private CA, or mutual TLS).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// PEM CA certificates to trust besides the system's [env: JAZARI_CA_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for mutual TLS [env: JAZARI_CERT].
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert [env: JAZARI_KEY].
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn files(&self) -> crate::tls::ClientTls {
+        crate::tls::ClientTls::from_args(self.ca_file.as_deref(), self.cert.as_deref(), self.key.as_deref())
     }
 }
 

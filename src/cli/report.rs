@@ -70,7 +70,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             }
             let path = a.store.clone().unwrap_or_else(|| cfg.store.clone());
             let store = crate::store::open(&path).context("opening the store")?;
-            let opts = Options { institute: a.institute.clone(), anonymise: a.anonymise, salt: cfg.cluster.clone() };
+            let opts = Options { institute: a.institute.clone(), anonymise: a.anonymise, key: String::new() };
             crate::server::reports::build_from_store(store.as_ref(), &cfg, &period, &opts)?
         }
         None => {

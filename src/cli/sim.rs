@@ -40,10 +40,12 @@ pub struct SimArgs {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    #[command(flatten)]
+    pub tls: super::TlsArgs,
 }
 
 pub fn run(a: SimArgs) -> Result<()> {
-    let client = Client::from_args(a.url.as_deref(), a.token_file.as_deref())?;
+    let client = Client::from_args(a.url.as_deref(), a.token_file.as_deref(), &a.tls.files())?;
     let tenants = match &a.config {
         Some(p) => sim::tenants_from(&Config::load(p)?),
         None => sim::tenants_from(&Config::parse(EXAMPLE, Path::new("(embedded example)"))?),

@@ -1,10 +1,14 @@
 //! Collector configuration: one TOML file, unknown keys refused, errors that
 //! name the file, the line and the key.
 
+mod limits;
+mod scheduler;
+
+pub use limits::{Ingest, Nodes, Server, Tls, glob};
+pub use scheduler::SchedulerConfig;
+
 use crate::accounting::InstituteMap;
-use crate::api::scheduler::SchedulerKind;
 use crate::quota::{Quota, QuotaSpec};
-use crate::scheduler::GpuIndex;
 use jazari_wire::duration;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -35,6 +39,11 @@ pub struct Config {
     #[serde(default)]
     pub scheduler: SchedulerConfig,
     #[serde(default)]
+    pub server: Server,
+    /// HTTPS (and optional mutual TLS) on `listen`; plain HTTP without it.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    #[serde(default)]
     pub institutes: Vec<Institute>,
 }
 
@@ -46,47 +55,6 @@ fn default_listen() -> String {
 }
 fn default_store() -> PathBuf {
     "/var/lib/jazari/jazari.sqlite".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Ingest {
-    /// Largest request body accepted, as sent (compressed or not).
-    pub max_body_bytes: usize,
-    /// Largest body accepted after decompression.
-    pub max_decompressed_bytes: usize,
-    /// An allocated GPU at or under this utilisation (percent) during an interval is idle-allocated.
-    pub idle_threshold_pct: f64,
-    /// Longest interval one report may claim to cover.
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub max_interval: Duration,
-}
-
-impl Default for Ingest {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 8 << 20,
-            max_decompressed_bytes: 64 << 20,
-            idle_threshold_pct: 5.0,
-            max_interval: Duration::from_secs(3600),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Nodes {
-    /// Interval the agents report at.
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub interval: Duration,
-    /// A node that missed this many intervals is stale.
-    pub stale_after_intervals: u32,
-}
-
-impl Default for Nodes {
-    fn default() -> Self {
-        Self { interval: Duration::from_secs(10), stale_after_intervals: 3 }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +171,17 @@ impl Config {
                     inst.id
                 ));
             }
+            if RESERVED_IDS.contains(&inst.id.as_str()) {
+                return Err(format!(
+                    "institute id `{}` is reserved (Jazari uses it for {}); choose another",
+                    inst.id,
+                    if inst.id == crate::accounting::UNASSIGNED {
+                        "use no institute claims"
+                    } else {
+                        "its own figures"
+                    }
+                ));
+            }
             if !ids.insert(inst.id.as_str()) {
                 return Err(format!("institute `{}` is defined twice", inst.id));
             }
@@ -226,16 +205,13 @@ impl Config {
                 }
             }
         }
-        if !(0.0..=100.0).contains(&self.ingest.idle_threshold_pct) {
-            return Err(format!(
-                "ingest.idle_threshold_pct = {} must be within 0..100",
-                self.ingest.idle_threshold_pct
-            ));
+        self.ingest.validate()?;
+        self.nodes.validate()?;
+        self.server.validate()?;
+        if let Some(t) = &self.tls {
+            t.validate()?;
         }
         self.scheduler.validate()?;
-        if self.nodes.stale_after_intervals == 0 {
-            return Err("nodes.stale_after_intervals must be at least 1".into());
-        }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("listen = `{}` is not an address like 127.0.0.1:9470", self.listen));
         }
@@ -261,81 +237,14 @@ impl Config {
     }
 }
 
+/// Institute ids Jazari uses itself (`unassigned` collects use no institute claims).
+pub const RESERVED_IDS: &[&str] = &[crate::accounting::UNASSIGNED, "all", "other", "none", "total", "admin"];
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && id.as_bytes()[0].is_ascii_alphanumeric()
-}
-
-/// `[scheduler]`: where allocations come from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SchedulerConfig {
-    pub kind: SchedulerKind,
-    /// Command printing `squeue --json` output.
-    pub command: Vec<String>,
-    /// Command printing `sacct --json` output (Jazari adds the time window and
-    /// the states of ended jobs); empty when there is no slurmdbd.
-    pub sacct_command: Vec<String>,
-    /// Instead of the commands: slurmrestd's base URL (`http(s)://host:6820`).
-    pub url: Option<String>,
-    /// With `url`: a file holding the JWT (`scontrol token`), and the user it is for.
-    pub token_file: Option<std::path::PathBuf>,
-    pub user: Option<String>,
-    /// With `url`: the OpenAPI version slurmrestd speaks (`v0.0.38` for Slurm 22.05).
-    pub api_version: String,
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub interval: Duration,
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub timeout: Duration,
-    /// Largest output read from one poll.
-    pub max_output_bytes: usize,
-    /// How Slurm's GPU indices (`IDX:`) map to the agent's GPUs.
-    pub gpu_index: GpuIndex,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            kind: SchedulerKind::None,
-            command: vec!["squeue".into(), "--json".into()],
-            sacct_command: vec!["sacct".into(), "--json".into()],
-            url: None,
-            token_file: None,
-            user: None,
-            api_version: "v0.0.38".into(),
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(20),
-            max_output_bytes: 256 << 20,
-            gpu_index: GpuIndex::Auto,
-        }
-    }
-}
-
-impl SchedulerConfig {
-    fn validate(&self) -> Result<(), String> {
-        if self.kind == SchedulerKind::Slurm && self.command.is_empty() && self.url.is_none() {
-            return Err("scheduler.command is empty: give the squeue command, or scheduler.url for slurmrestd".into());
-        }
-        if let Some(u) = &self.url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!("scheduler.url = `{u}` must start with http:// or https://"));
-            }
-            if self.token_file.is_none() {
-                return Err("scheduler.url needs scheduler.token_file (a JWT from `scontrol token`)".into());
-            }
-        }
-        if self.max_output_bytes < 1 << 16 {
-            return Err("scheduler.max_output_bytes must be at least 65536".into());
-        }
-        Ok(())
-    }
-
-    /// How long after its last successful poll the scheduler still counts as answering.
-    pub fn fresh_for(&self) -> Duration {
-        self.interval * 2 + self.timeout
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::api::cluster::{
     Allocation, ClusterView, GpuView, InstituteLive, JobGpu, JobOnNode, JobView, NodeView, Summary,
 };
 use jazari_wire::{Event, Gpu, Health, Process};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 fn unhealthy(g: &Gpu, events: &VecDeque<Event>) -> bool {
     g.health != Health::Ok
@@ -104,12 +104,23 @@ impl Live {
         let stale = now_ms - n.received_ms > policy.stale_after_ms;
         let visible = |institute: &str| viewer.institute.is_none_or(|v| v == institute);
         // A process's institute: its job's (as the holder of its GPU or the agent says), else its owner's.
+        // (Looked up in maps built once: a node's work is linear in its processes and jobs.)
+        let mut holders: HashMap<&str, &crate::accounting::Held> = HashMap::new();
+        for h in n.allocs.by_gpu.values().flatten() {
+            holders.entry(h.job.as_str()).or_insert(h);
+        }
+        let mut agent_jobs: HashMap<&str, &jazari_wire::Job> = HashMap::new();
+        for j in &r.jobs {
+            agent_jobs.entry(j.id.as_str()).or_insert(j);
+            if let Some(a) = j.array.as_deref() {
+                agent_jobs.entry(a).or_insert(j);
+            }
+        }
         let job_inst = |id: &str| -> String {
-            let held = n.allocs.by_gpu.values().flatten().find(|h| h.job == id);
-            match held {
+            match holders.get(id) {
                 Some(h) => map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string(),
                 None => {
-                    let j = r.jobs.iter().find(|j| j.id == id || j.array.as_deref() == Some(id));
+                    let j = agent_jobs.get(id);
                     map.resolve(
                         j.and_then(|j| j.account.as_deref()),
                         j.and_then(|j| j.user.as_deref()),
@@ -177,10 +188,11 @@ impl Live {
         }
     }
 
-    /// Running jobs on reporting nodes, one per job and institute (two
-    /// institutes' jobs that share an id are never merged).
+    /// Running jobs on reporting nodes, one per job, institute and user (jobs
+    /// of two institutes or users that share an id, from two clusters or a
+    /// stray process, are never merged).
     pub fn jobs_view(&self, map: &InstituteMap, policy: ViewPolicy, viewer: Viewer, now_ms: i64) -> Vec<JobView> {
-        let mut jobs: BTreeMap<(String, String), JobView> = BTreeMap::new();
+        let mut jobs: BTreeMap<(String, String, Option<String>), JobView> = BTreeMap::new();
         for n in self.nodes.values() {
             let r = &n.report;
             if now_ms - n.received_ms > policy.stale_after_ms {
@@ -190,7 +202,7 @@ impl Live {
                 if viewer.institute.is_some_and(|v| v != j.institute) {
                     continue;
                 }
-                let v = jobs.entry((j.id.clone(), j.institute.clone())).or_insert_with(|| JobView {
+                let v = jobs.entry((j.id.clone(), j.institute.clone(), j.user.clone())).or_insert_with(|| JobView {
                     id: j.id.clone(),
                     scheduler: "slurm".into(),
                     institute: j.institute.clone(),

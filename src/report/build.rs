@@ -30,19 +30,25 @@ pub struct Inputs<'a> {
 pub struct Options {
     pub institute: Option<String>,
     pub anonymise: bool,
-    /// Salt of the pseudonyms (stable for a given salt).
-    pub salt: String,
+    /// Secret key of the pseudonyms (kept in the store; stable for a key).
+    pub key: String,
 }
 
-/// A pseudonym for a user name: stable for a salt, not reversible without it.
-pub fn pseudonym(salt: &str, name: &str) -> String {
-    use sha2::{Digest, Sha256};
+/// A pseudonym for a user name: HMAC-SHA-256 of the name under a secret key,
+/// stable for the key, not reversible (nor guessable from a list of names) without it.
+pub fn pseudonym(key: &str, name: &str) -> String {
+    use hmac::{Hmac, Mac};
     if name.is_empty() {
         return String::new();
     }
-    let h = Sha256::digest(format!("{salt}\0{name}").as_bytes());
-    format!("user-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(name.as_bytes());
+    let h = mac.finalize().into_bytes();
+    format!("user-{}", h[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
+
+/// The store's key for pseudonyms (created on first use: 32 random characters).
+pub const PSEUDONYM_KEY: &str = "pseudonyms";
 
 /// Grant for `p` from a quota, pro-rated by overlap with the quota's periods.
 pub fn prorated_grant(q: &Quota, p: &ReportPeriod) -> f64 {
@@ -114,7 +120,7 @@ pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: 
     let weekly = period.days() < 59;
     let slice_of = |d: i64| if weekly { week_of(d) } else { month_of(d) };
     let in_period = |d: i64| d >= period.start_s && d < period.end_s;
-    let name = |u: &str| if opts.anonymise { pseudonym(&opts.salt, u) } else { u.to_string() };
+    let name = |u: &str| if opts.anonymise { pseudonym(&opts.key, u) } else { u.to_string() };
     let mine = |i: &str| opts.institute.as_deref().is_none_or(|x| x == i);
 
     let mut total = Figures::default();

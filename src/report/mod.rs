@@ -16,7 +16,7 @@ mod period;
 pub mod text;
 
 pub use crate::api::report::*;
-pub use build::{Inputs, Options, build, prorated_grant, pseudonym};
+pub use build::{Inputs, Options, PSEUDONYM_KEY, build, prorated_grant, pseudonym};
 pub use coverage::CoverageInput;
 
 /// Output formats.

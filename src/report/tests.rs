@@ -128,7 +128,7 @@ fn golden_files_for_every_format() {
         golden(&format!("report-2026-Q1.{ext}"), &render(&r, f));
     }
     let p = ReportPeriod::dates("2026-02-01", "2026-02-14").unwrap();
-    let (r, _) = report(&p, &Options { anonymise: true, salt: "test".into(), ..Default::default() });
+    let (r, _) = report(&p, &Options { anonymise: true, key: "test".into(), ..Default::default() });
     assert_eq!(r.breakdown_by, "week");
     golden("report-2026-02-01-14-anonymised.md", &render(&r, Format::Md));
 }
@@ -219,7 +219,7 @@ fn grants_are_pro_rated_and_gaps_listed() {
 #[test]
 fn anonymised_reports_hide_names_stably() {
     let p = ReportPeriod::named("2026-01").unwrap();
-    let o = Options { anonymise: true, salt: "s".into(), ..Default::default() };
+    let o = Options { anonymise: true, key: "s".into(), ..Default::default() };
     let (a, _) = report(&p, &o);
     let (b, _) = report(&p, &o);
     let text = render(&a, Format::Json);

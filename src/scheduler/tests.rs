@@ -134,11 +134,10 @@ fn auto_learns_the_numbering_from_where_processes_run() {
 
 #[test]
 fn queued_gpus_count_each_array_task_and_institutes_known_by_group() {
-    let cfg = crate::config::Config::parse(
-        "[[institutes]]\nid = \"robots\"\ngroups = [\"robotics\"]\n[[institutes]]\nid = \"nlp\"\naccounts = [\"nlp-lab\"]\n",
-        std::path::Path::new("t.toml"),
-    )
-    .unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut map = crate::accounting::InstituteMap::default();
+    map.add("robots", &s(&[]), &s(&[]), &s(&["robotics"]));
+    map.add("nlp", &s(&["nlp-lab"]), &s(&[]), &s(&[]));
     let text =
         std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/squeue-array.json")).unwrap();
     let mut jobs = slurm::parse_squeue(&text).unwrap();
@@ -148,7 +147,7 @@ fn queued_gpus_count_each_array_task_and_institutes_known_by_group() {
     robot.group = Some("robotics".into());
     robot.requested_gpus = 4;
     jobs.push(robot);
-    let q = queued_gpus(&Snapshot { fetched_ms: 1, jobs, error: None }, &cfg.institute_map());
+    let q = queued_gpus(&Snapshot { fetched_ms: 1, jobs, error: None }, &map);
     assert_eq!(q.get("nlp"), Some(&6), "tasks 3-5 × 2 GPUs");
     assert_eq!(q.get("robots"), Some(&4), "by unix group");
 }

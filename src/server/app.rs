@@ -3,11 +3,12 @@
 //! snapshot, and the token check.
 
 use super::error::ApiError;
+use super::refusals::Refusals;
 use super::writer::{self, Batch, Charger, WriteJob};
 use crate::accounting::{self, Allocations, InstituteMap, Policy};
 use crate::api::BatchOutcome;
 use crate::api::scheduler::SchedulerKind;
-use crate::auth::{self, Role};
+use crate::auth::Role;
 use crate::config::Config;
 use crate::live::{Live, Seen, ViewPolicy};
 use crate::scheduler::history::{History, Run};
@@ -15,12 +16,11 @@ use crate::scheduler::{self, IndexMap};
 use crate::store::{Applied, Keep, Prepared, Settled, Store};
 use crate::time::now_ms;
 use anyhow::Result;
-use axum::http::{HeaderMap, header};
 use jazari_wire::Report;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use crate::store::DEDUP_HORIZON_MS;
@@ -28,11 +28,14 @@ pub use crate::store::DEDUP_HORIZON_MS;
 /// Store reads running at once (each on a blocking thread with its own connection).
 const READERS: usize = 4;
 
-/// How long a verified token is trusted before the store is asked again.
-const TOKEN_CACHE: Duration = Duration::from_secs(30);
-
 /// A verified token: when, what it may do (None: refused), the full secret presented.
-type CachedToken = (Instant, Option<Role>, String);
+pub(super) type CachedToken = (Instant, Option<Role>, String);
+
+/// A batch ready to commit, with the jobs the scheduler runs on each report's node.
+pub struct Ready {
+    pub batch: Vec<Prepared>,
+    scheduled: Vec<Option<BTreeSet<String>>>,
+}
 
 /// Shared state of a running collector.
 pub struct App {
@@ -44,9 +47,15 @@ pub struct App {
     readers: Mutex<Vec<Box<dyn Store>>>,
     read_slots: Semaphore,
     pub live: RwLock<Live>,
-    tokens: Mutex<HashMap<String, CachedToken>>,
+    pub(super) tokens: Mutex<HashMap<String, CachedToken>>,
     /// What the scheduler has said.
     pub sched: RwLock<scheduler::State>,
+    /// Batches decoded and prepared at once (`ingest.workers`).
+    pub workers: Semaphore,
+    /// Refused reports, by reason and node.
+    pub(super) refusals: Mutex<Refusals>,
+    /// The last `/metrics` text and when it was made.
+    pub(super) metrics_cache: tokio::sync::Mutex<Option<(Instant, Arc<String>)>>,
 }
 
 impl App {
@@ -55,7 +64,7 @@ impl App {
         let write = crate::store::open(&store_path)?;
         let read = crate::store::open(&store_path)?;
         let mut live = Live::default();
-        for (r, first_seen) in read.last_reports()? {
+        for (r, first_seen) in read.last_reports(cfg.ingest.decode_limits())? {
             live.update_from_agent(&r, r.interval_end_ms);
             if let Some(n) = live.nodes.get_mut(&r.node) {
                 n.first_seen_ms = first_seen;
@@ -74,6 +83,9 @@ impl App {
             read_slots: Semaphore::new(READERS),
             live: RwLock::new(live),
             tokens: Mutex::new(HashMap::new()),
+            workers: Semaphore::new(cfg.ingest.worker_count()),
+            refusals: Mutex::default(),
+            metrics_cache: tokio::sync::Mutex::new(None),
             sched: RwLock::new(scheduler::State {
                 history: Arc::new(History::from_runs(runs)),
                 index: IndexMap::new(cfg.scheduler.gpu_index),
@@ -123,46 +135,6 @@ impl App {
         .map_err(ApiError::internal)?
     }
 
-    /// Checks the bearer token; tokens are cached for 30 s so revocations take effect within that.
-    pub async fn authenticate(self: &Arc<Self>, headers: &HeaderMap) -> Result<Role, ApiError> {
-        let unauthorized = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "missing or invalid token");
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(unauthorized)?
-            .to_string();
-        let id = presented.get(..12).unwrap_or(&presented).to_string();
-        {
-            let cache = self.tokens.lock().unwrap();
-            if let Some((at, role, secret)) = cache.get(&id)
-                && at.elapsed() < TOKEN_CACHE
-                && auth::constant_time_eq(secret.as_bytes(), presented.as_bytes())
-            {
-                return role.clone().ok_or_else(unauthorized);
-            }
-        }
-        let p = presented.clone();
-        let verdict = self.read(move |s| auth::verify(s, &p)).await?;
-        let role = verdict.ok();
-        let mut cache = self.tokens.lock().unwrap();
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(id, (Instant::now(), role.clone(), presented));
-        role.ok_or_else(unauthorized)
-    }
-
-    /// A token that may read (admin or institute).
-    pub async fn reader(self: &Arc<Self>, headers: &HeaderMap) -> Result<Role, ApiError> {
-        let role = self.authenticate(headers).await?;
-        if !role.can_read() {
-            return Err(ApiError::forbidden("a node token cannot read; use an admin or institute token"));
-        }
-        Ok(role)
-    }
-
     /// Sends work to the writer and waits for the commit.
     async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T, String>>) -> WriteJob) -> Result<T, ApiError> {
         let stopped = || ApiError::unavailable("the store writer has stopped");
@@ -177,51 +149,54 @@ impl App {
             && self.sched.read().unwrap().fresh(self.cfg.scheduler.fresh_for(), now)
     }
 
-    /// Ingests a decoded, validated batch and updates live state after the commit.
+    /// Prepares a decoded, validated batch (CPU work: run it on a blocking
+    /// thread): who holds each GPU, and the charges when they can be made now.
     ///
     /// Without a scheduler a report is charged at once from the agent's facts.
     /// With one, it waits (pending, in the store) until the scheduler's view of
     /// its time is complete; live state shows the scheduler's allocations now.
-    pub async fn ingest(&self, reports: Vec<Report>) -> Result<BatchOutcome, ApiError> {
+    pub fn prepare(&self, reports: Vec<Report>) -> Ready {
         let now = now_ms();
         let with_scheduler = self.cfg.scheduler.kind == SchedulerKind::Slurm;
         let fresh = self.scheduler_fresh(now);
-        let batch = {
-            let mut s = self.sched.write().unwrap();
-            let s = &mut *s;
-            Prepared::batch(reports, |r| {
-                if !with_scheduler {
-                    let allocs = Allocations::from_agent(r, accounting::same_index);
-                    let charges = accounting::gpu_charges(r, &self.map, self.policy, &allocs);
-                    return (allocs, Some(charges));
-                }
-                s.index.learn(r, &s.history);
-                let numbering = s.index.for_node(&r.node);
-                let allocs = if fresh {
-                    scheduler::allocations(r, &s.history, numbering)
-                } else {
-                    Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
-                };
-                (allocs, None)
+        let mut s = self.sched.write().unwrap();
+        let s = &mut *s;
+        let batch = Prepared::batch(reports, |r| {
+            if !with_scheduler {
+                let allocs = Allocations::from_agent(r, accounting::same_index);
+                let charges = accounting::gpu_charges(r, &self.map, self.policy, &allocs);
+                return (allocs, Some(charges));
+            }
+            s.index.learn(r, &s.history);
+            let numbering = s.index.for_node(&r.node);
+            let allocs = if fresh {
+                scheduler::allocations(r, &s.history, numbering)
+            } else {
+                Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
+            };
+            (allocs, None)
+        });
+        // The jobs the scheduler says run on each node, while its word is fresh.
+        let scheduled = batch
+            .iter()
+            .map(|p| {
+                let on =
+                    || scheduler::running_on(&s.snapshot, &p.report.node).into_iter().map(str::to_string).collect();
+                fresh.then(on)
             })
-        };
+            .collect();
+        Ready { batch, scheduled }
+    }
+
+    /// Commits a prepared batch and updates live state after the commit.
+    pub async fn commit(&self, ready: Ready) -> Result<BatchOutcome, ApiError> {
+        let Ready { batch, scheduled } = ready;
         let (applied, batch): (Applied, Batch) = self.send(|tx| WriteJob::Ingest(batch, tx)).await?;
         if applied.outcome.accepted > 0 {
             let now = now_ms();
-            let s = self.sched.read().unwrap();
-            // The jobs the scheduler says run on each node, while its word is fresh.
-            let sets: Vec<Option<BTreeSet<String>>> = batch
-                .iter()
-                .map(|p| {
-                    let on =
-                        || scheduler::running_on(&s.snapshot, &p.report.node).into_iter().map(str::to_string).collect();
-                    fresh.then(on)
-                })
-                .collect();
-            drop(s);
             let seen: Vec<Seen> = batch
                 .iter()
-                .zip(&sets)
+                .zip(&scheduled)
                 .map(|(p, set)| Seen { report: &p.report, allocs: &p.allocs, scheduled: set.as_ref() })
                 .collect();
             let mut live = self.live.write().unwrap();
@@ -272,27 +247,5 @@ impl App {
     /// Keeps runs the scheduler told of (its history survives a restart).
     pub async fn save_runs(&self, runs: Vec<Run>) -> Result<(), ApiError> {
         self.send(|tx| WriteJob::Runs(runs, tx)).await
-    }
-
-    /// The institute a read is limited to: an institute token's own (asking for
-    /// another is refused), else the one asked for, which must exist.
-    pub fn scoped_institute(&self, role: &Role, asked: Option<&str>) -> Result<Option<String>, ApiError> {
-        let institute = match (role.institute(), asked) {
-            (Some(mine), Some(asked)) if mine != asked => {
-                return Err(ApiError::forbidden("an institute token reads its own institute only"));
-            }
-            (Some(mine), _) => Some(mine.to_string()),
-            (None, asked) => asked.map(str::to_string),
-        };
-        if let Some(i) = &institute
-            && self.cfg.institute(i).is_none()
-            && i != accounting::UNASSIGNED
-        {
-            return Err(ApiError::not_found(format!(
-                "no institute `{i}`; known institutes: {}",
-                self.cfg.institute_ids()
-            )));
-        }
-        Ok(institute)
     }
 }

@@ -2,6 +2,7 @@
 //! and per-GPU gauges (no job or user labels: attribution lives in the ledger).
 
 use super::app::App;
+use super::error::ApiError;
 use crate::api::scheduler::SchedulerKind;
 use crate::live::Viewer;
 use crate::time::now_ms;
@@ -9,12 +10,38 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A Prometheus gauge: name, help, and how to read it off a GPU.
 type Gauge = (&'static str, &'static str, fn(&jazari_wire::Gpu) -> Option<f64>);
 
-/// Prometheus text exposition: cluster gauges and per-GPU gauges (no job labels).
+/// Prometheus text exposition: cluster gauges and per-GPU gauges (no job
+/// labels). Rendered at most once per `server.metrics_cache` (scrapes that
+/// come together wait for one rendering), off the threads that answer requests.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let text = {
+        let mut cache = app.metrics_cache.lock().await;
+        match &*cache {
+            Some((at, text)) if at.elapsed() < app.cfg.server.metrics_cache => text.clone(),
+            _ => {
+                let pending = match app.cfg.scheduler.kind {
+                    SchedulerKind::Slurm => app.read(|s| s.pending_count()).await.ok(),
+                    SchedulerKind::None => None,
+                };
+                let a = app.clone();
+                let text = match tokio::task::spawn_blocking(move || render(&a, pending)).await {
+                    Ok(t) => Arc::new(t),
+                    Err(e) => return ApiError::internal(e).into_response(),
+                };
+                *cache = Some((Instant::now(), text.clone()));
+                text
+            }
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text.as_str().to_string()).into_response()
+}
+
+fn render(app: &App, pending: Option<u64>) -> String {
     use std::fmt::Write;
     let (view, overlaps, overlap_s) = {
         let live = app.live.read().unwrap();
@@ -73,11 +100,22 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
         }
     }
+    refused_metrics(app, &mut out);
     if app.cfg.scheduler.kind == SchedulerKind::Slurm {
-        let pending = app.read(|s| s.pending_count()).await.ok();
-        scheduler_metrics(&app, pending, &mut out);
+        scheduler_metrics(app, pending, &mut out);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    out
+}
+
+/// Refused reports by reason and node (`unknown` for names the collector does not know).
+fn refused_metrics(app: &App, out: &mut String) {
+    use std::fmt::Write;
+    let r = app.refusals.lock().unwrap();
+    let name = "jazari_reports_refused_total";
+    let _ = writeln!(out, "# HELP {name} Reports refused, by reason and node.\n# TYPE {name} counter");
+    for ((reason, node), n) in &r.counts {
+        let _ = writeln!(out, "{name}{{reason=\"{}\",node=\"{node}\"}} {n}", reason.name());
+    }
 }
 
 /// The Slurm adapter: whether it answers, its polls, what they read and found, reports waiting.

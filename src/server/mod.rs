@@ -1,6 +1,8 @@
 //! `jazari serve`: the collector.
 //!
 //! - [`app`]: shared state (config, store readers and writer, live state, scheduler snapshot, tokens);
+//! - [`listen`]: the accept loop: connection cap, timeouts, TLS and client certificates;
+//! - [`access`]: tokens, certificates, node names, institute scope; refused reports counted;
 //! - [`ingest`]: `POST /api/v1/reports`, the checks in the order the API promises;
 //! - [`writer`]: the one thread that writes, committing waiting batches together;
 //! - [`read`], [`quotas`], [`reports`], [`scheduler`], [`metrics`]: the read endpoints;
@@ -10,12 +12,15 @@
 //! A report is acknowledged only after the transaction holding its dedup
 //! record and its ledger charges has committed.
 
+pub mod access;
 pub mod app;
 pub mod error;
 pub mod ingest;
+pub mod listen;
 pub mod metrics;
 pub mod quotas;
 pub mod read;
+pub mod refusals;
 pub mod reports;
 pub mod scheduler;
 pub mod tasks;
@@ -64,31 +69,62 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 /// Runs the collector until SIGINT or SIGTERM.
 pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<()> {
+    let tls = cfg.tls.as_ref().map(listen::TlsState::load).transpose()?.map(Arc::new);
+    listen::raise_open_files(cfg.server.max_connections);
     let app = App::open(cfg, store_path.clone())?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(
         listen = %listener.local_addr()?,
+        tls = tls.is_some(),
         store = %store_path.display(),
         nodes = app.live.read().unwrap().nodes.len(),
         "collector ready"
     );
-    run(app, store_path, listener, shutdown()).await?;
+    if let Some(t) = &tls {
+        tokio::spawn(reload_on_sighup(t.clone()));
+    }
+    run_with(app, store_path, listener, tls, shutdown()).await?;
     tracing::info!("collector stopped");
     Ok(())
 }
 
-/// Serves `app` on `listener` until `stop` completes, with the background
-/// tasks (also used by `jazari demo`).
+/// Reads `[tls]`'s files again on each SIGHUP.
+async fn reload_on_sighup(tls: Arc<listen::TlsState>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate, key and client CA reloaded"),
+            Err(e) => tracing::error!("SIGHUP: reloading TLS failed, the previous certificate stays: {e:#}"),
+        }
+    }
+}
+
+/// Serves `app` on `listener` (plain HTTP) until `stop` completes, with the
+/// background tasks (also used by `jazari demo`).
 pub async fn run(
     app: Arc<App>,
     store_path: PathBuf,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    run_with(app, store_path, listener, None, stop).await
+}
+
+async fn run_with(
+    app: Arc<App>,
+    store_path: PathBuf,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<listen::TlsState>>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let pruner = tokio::spawn(tasks::pruner(app.clone(), store_path));
     let poller = (app.cfg.scheduler.kind == SchedulerKind::Slurm).then(|| tokio::spawn(scheduler::poller(app.clone())));
-    axum::serve(listener, router(app)).with_graceful_shutdown(stop).await.context("serving HTTP")?;
+    let limits = listen::Limits {
+        max_connections: app.cfg.server.max_connections,
+        header_timeout: app.cfg.server.header_timeout,
+    };
+    listen::serve(listener, router(app), limits, tls, stop).await.context("serving HTTP")?;
     pruner.abort();
     if let Some(p) = poller {
         p.abort();

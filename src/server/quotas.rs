@@ -37,15 +37,21 @@ pub async fn quotas(
         }
         None => now,
     };
-    if let Some(i) = &q.institute
-        && app.cfg.institute(i).is_none()
-    {
-        return Err(ApiError::not_found(format!("no institute `{i}`; known institutes: {}", app.cfg.institute_ids())));
-    }
     if let (Some(mine), Some(asked)) = (role.institute(), q.institute.as_deref())
         && mine != asked
     {
         return Err(ApiError::forbidden("an institute token reads its own institute only"));
+    }
+    if let Some(i) = &q.institute
+        && app.cfg.institute(i).is_none()
+    {
+        // Only an admin is told which institutes there are.
+        let known = if role.institute().is_none() {
+            format!("; known institutes: {}", app.cfg.institute_ids())
+        } else {
+            String::new()
+        };
+        return Err(ApiError::not_found(format!("no institute `{i}`{known}")));
     }
     let ids: Vec<String> = app
         .cfg

@@ -21,6 +21,15 @@ pub fn build_from_store(
     period: &ReportPeriod,
     opts: &Options,
 ) -> crate::store::Result<Report> {
+    // Pseudonyms under the store's secret key, made on first use.
+    let keyed;
+    let opts = if opts.anonymise && opts.key.is_empty() {
+        let key = store.secret(crate::report::PSEUDONYM_KEY, &crate::auth::random_chars(32))?;
+        keyed = Options { key, ..opts.clone() };
+        &keyed
+    } else {
+        opts
+    };
     let days = store.day_rows(period.start_s, period.end_s, None)?;
     let hours = store.hour_rows(period.start_s, period.end_s)?;
     let coverage = store.coverage_input(period.start_s, period.end_s)?;
@@ -66,7 +75,7 @@ pub async fn report(
     let role = app.reader(&headers).await?;
     let period = period_of(&q).map_err(ApiError::bad)?;
     let institute = app.scoped_institute(&role, q.institute.as_deref())?;
-    let opts = Options { institute, anonymise: q.anonymise.unwrap_or(false), salt: app.cfg.cluster.clone() };
+    let opts = Options { institute, anonymise: q.anonymise.unwrap_or(false), key: String::new() };
     let a = app.clone();
     // An institute's report (asked by its token or for it) holds its figures only: no others' totals.
     let r = app.read(move |s| build_from_store(s, &a.cfg, &period, &opts)).await?;

@@ -35,6 +35,10 @@ pub trait Store: Send {
     /// Answers when the store is reachable.
     fn ping(&self) -> Result<()>;
 
+    /// A secret kept in the store under `name`, made of `random` on first use
+    /// (the first writer's value wins; every later call returns it).
+    fn secret(&self, name: &str, random: &str) -> Result<String>;
+
     // Tokens (only hashes of secrets are stored).
     fn insert_token(&self, t: &TokenRow) -> Result<()>;
     fn token(&self, id: &str) -> Result<Option<TokenRow>>;
@@ -60,7 +64,8 @@ pub trait Store: Send {
     /// Runs that had not ended by `since_ms` (to rebuild the scheduler's history at start).
     fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>>;
     /// The last report of every node known to the store, with when the node was first seen.
-    fn last_reports(&self) -> Result<Vec<(Report, i64)>>;
+    /// The last report of each node (those over `limits` are skipped, logged), with when the node was first seen.
+    fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>>;
 
     /// Ledger sums for hour buckets starting in [from_s, to_s), grouped, optionally for one
     /// institute and for some nodes only.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod slurm;
+pub mod tls;
 
 use jazari::client::Client;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,17 @@ pub fn fake_lib() -> PathBuf {
 
 pub fn scenario(name: &str) -> PathBuf {
     root().join("tests/fake-nvml/scenarios").join(format!("{name}.json"))
+}
+
+/// A plain HTTP client for requests the product's client does not make (no token, raw bodies).
+pub fn http() -> reqwest::blocking::Client {
+    jazari::tls::install_provider();
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// `GET /metrics` (no token).
+pub fn metrics(url: &str) -> String {
+    http().get(format!("{url}/metrics")).send().unwrap().text().unwrap()
 }
 
 pub fn free_port() -> u16 {
@@ -189,6 +201,18 @@ impl Collector {
     pub fn total(&self, field: &str) -> f64 {
         self.usage("institute").values().map(|r| r[field].as_f64().unwrap()).sum()
     }
+}
+
+/// One report of the h200x8 scenario from the real agent, as JSON.
+pub fn once_report(node: &str) -> Vec<u8> {
+    let out = Command::new(agent_bin())
+        .args(["once", "--node", node])
+        .env("JAZARI_NVML_LIB", fake_lib())
+        .env("FAKE_NVML_CONFIG", scenario("h200x8"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }
 
 /// Runs the real agent against the fake NVML, pushing to `url`.

@@ -1,6 +1,8 @@
 //! Decoding a posted body: one report or a JSON array of reports.
 
 use crate::Report;
+use crate::bounded::{self, DecodeLimits};
+use serde::{Deserialize, Deserializer};
 
 /// Why a body did not decode, naming the field at fault when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,28 +13,52 @@ pub struct DecodeError {
     pub message: String,
 }
 
-/// Decodes one report or an array of reports. Unknown fields are ignored
-/// (newer agents may add optional fields); the version is checked by
-/// [`crate::validate`].
+/// Decodes one report or an array of reports with the default
+/// [`DecodeLimits`]. Unknown fields are ignored (newer agents may add optional
+/// fields); the version is checked by [`crate::validate`].
 pub fn decode(body: &[u8]) -> Result<Vec<Report>, DecodeError> {
+    decode_with(body, DecodeLimits::default())
+}
+
+/// The reports of a batch (an array), counted against `limits.reports`.
+struct Batch(Vec<Report>);
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded::seq(d, bounded::List::Reports).map(Batch)
+    }
+}
+
+/// Decodes one report or an array of reports, refusing a body over `limits`
+/// as soon as the first item too many is read (memory stays bounded by the
+/// limits, whatever the body holds).
+pub fn decode_with(body: &[u8], limits: DecodeLimits) -> Result<Vec<Report>, DecodeError> {
     let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    // Fast path without path tracking; decode again to name the field only on error.
-    let fast = if array { serde_json::from_slice(body) } else { serde_json::from_slice(body).map(|r| vec![r]) };
-    fast.map_err(|_| {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        let result = if array {
-            serde_path_to_error::deserialize::<_, Vec<Report>>(de).map(drop)
+    bounded::with_limits(limits, || {
+        bounded::next_report();
+        // Fast path without path tracking; decode again to name the field only on error.
+        let fast = if array {
+            serde_json::from_slice::<Batch>(body).map(|b| b.0)
         } else {
-            serde_path_to_error::deserialize::<_, Report>(de).map(drop)
+            serde_json::from_slice(body).map(|r| vec![r])
         };
-        match result {
-            Ok(()) => DecodeError { field: None, message: "not valid JSON for the wire format".into() },
-            Err(e) => {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                let field = (!path.is_empty() && path != ".").then_some(path);
-                DecodeError { field, message }
+        fast.map_err(|_| {
+            bounded::next_report();
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            let result = if array {
+                serde_path_to_error::deserialize::<_, Batch>(de).map(drop)
+            } else {
+                serde_path_to_error::deserialize::<_, Report>(de).map(drop)
+            };
+            match result {
+                Ok(()) => DecodeError { field: None, message: "not valid JSON for the wire format".into() },
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let message = e.into_inner().to_string();
+                    let field = (!path.is_empty() && path != ".").then_some(path);
+                    DecodeError { field, message }
+                }
             }
-        }
+        })
     })
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`report`]: the versioned wire format, one definition for both sides;
 //! - [`decode`] and [`validate`]: reading a posted body and the limits every
-//!   value must respect;
+//!   value must respect ([`bounded`]: list lengths, counted while decoding);
 //! - small pieces both binaries need: [`now_ms`], [`duration`] (durations
 //!   written as `10s`, `5m`, `48h`), [`token`] (token files) and, with the
 //!   `logging` feature, [`logging`].
@@ -10,6 +10,7 @@
 //! Nothing here does I/O beyond reading a token file; the crate has no
 //! dependency on NVML, HTTP or a database.
 
+pub mod bounded;
 pub mod decode;
 pub mod duration;
 #[cfg(feature = "logging")]
@@ -18,7 +19,8 @@ pub mod report;
 pub mod token;
 pub mod validate;
 
-pub use decode::{DecodeError, decode};
+pub use bounded::DecodeLimits;
+pub use decode::{DecodeError, decode, decode_with};
 pub use report::*;
 pub use validate::{Invalid, Limits, validate};
 

@@ -31,20 +31,20 @@ pub struct Report {
     /// The host.
     pub host: Host,
     /// GPUs in NVML index order; empty when the node has no GPU or no NVML.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::gpus")]
     pub gpus: Vec<Gpu>,
     /// Jobs with at least one process on the node, whether or not they use a GPU.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::jobs")]
     pub jobs: Vec<Job>,
     /// Events since the previous report.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::events")]
     pub events: Vec<Event>,
 }
 
 impl Report {
     /// Interval length in seconds (never negative).
     pub fn interval_s(&self) -> f64 {
-        ((self.interval_end_ms - self.interval_start_ms).max(0)) as f64 / 1000.0
+        self.interval_end_ms.saturating_sub(self.interval_start_ms).max(0) as f64 / 1000.0
     }
 }
 
@@ -159,7 +159,7 @@ pub struct Gpu {
     /// Compute processes on this GPU. In MIG mode, what NVML answers for the
     /// whole GPU: every slice's processes when the agent may see them (root);
     /// each slice in [`Gpu::mig_devices`] lists its own.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::processes")]
     pub processes: Vec<Process>,
     /// Activity counters (NVML GPM, Hopper and later), means over the report
     /// interval. Absent when the GPU has no GPM (pre-Hopper) or no value yet.
@@ -213,7 +213,7 @@ pub struct MigDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_total_bytes: Option<u64>,
     /// Compute processes on this slice.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::processes")]
     pub processes: Vec<Process>,
     /// GPM activity of its GPU instance over the report interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -283,3 +283,54 @@ fn throttle_names_keep_unknown_bits() {
     assert_eq!(throttle_reason_names(0x1 | 0x4 | 0x1000), vec!["gpu_idle", "sw_power_cap", "0x1000"]);
     assert!(throttle_reason_names(0).is_empty());
 }
+
+/// A report as JSON with `n` processes on its first GPU (and `gpus` GPUs).
+fn amplified(gpus: usize, n: usize) -> String {
+    let r = Report {
+        version: WIRE_VERSION,
+        node: "n1".into(),
+        instance: "i".into(),
+        seq: 1,
+        interval_start_ms: 1,
+        interval_end_ms: 2,
+        host: Host::default(),
+        gpus: (0..gpus as u32).map(|index| Gpu { index, ..Default::default() }).collect(),
+        jobs: vec![],
+        events: vec![],
+    };
+    let text = serde_json::to_string(&r).unwrap();
+    let procs = vec![r#"{"pid":1}"#; n].join(",");
+    text.replacen(r#""processes":[]"#, &format!(r#""processes":[{procs}]"#), 1)
+}
+
+#[test]
+fn lists_are_counted_while_decoding() {
+    let lim = DecodeLimits { reports: 3, gpus: 4, processes_per_gpu: 10, processes: 25, jobs: 2, events: 2 };
+    assert_eq!(decode_with(amplified(4, 10).as_bytes(), lim).unwrap()[0].gpus[0].processes.len(), 10);
+    let e = decode_with(amplified(4, 11).as_bytes(), lim).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("gpus[0].processes"), "{e}");
+    assert!(e.message.contains("ingest.max_processes_per_gpu") && e.message.contains("10"), "{e}");
+    let e = decode_with(amplified(5, 1).as_bytes(), lim).unwrap_err();
+    assert!(e.message.contains("ingest.max_gpus_per_report"), "{e}");
+    // Per report: 10 on each of 3 GPUs is over 25 in all.
+    let three =
+        amplified(3, 0).replace(r#""processes":[]"#, &format!(r#""processes":[{}]"#, [r#"{"pid":2}"#; 10].join(",")));
+    let e = decode_with(three.as_bytes(), lim).unwrap_err();
+    assert!(e.message.contains("ingest.max_processes_per_report"), "{e}");
+    // The count starts again for each report of a batch, and batches are bounded.
+    let one =
+        amplified(2, 10).replace(r#""processes":[]"#, &format!(r#""processes":[{}]"#, [r#"{"pid":2}"#; 10].join(",")));
+    let batch = |n: usize| format!("[{}]", vec![one.as_str(); n].join(","));
+    assert_eq!(decode_with(batch(3).as_bytes(), lim).unwrap().len(), 3);
+    let e = decode_with(batch(4).as_bytes(), lim).unwrap_err();
+    assert!(e.message.contains("ingest.max_reports_per_batch"), "{e}");
+    // Jobs and events.
+    let jobs = amplified(1, 0).replace(r#""jobs":[]"#, r#""jobs":[{"scheduler":"slurm","id":"1","processes":1},{"scheduler":"slurm","id":"2","processes":1},{"scheduler":"slurm","id":"3","processes":1}]"#);
+    assert!(decode_with(jobs.as_bytes(), lim).unwrap_err().message.contains("ingest.max_jobs_per_report"));
+    // Without limits set (the agent reading its spool), nothing is counted.
+    let many: Report = serde_json::from_str(&amplified(1, 5000)).unwrap();
+    assert_eq!(many.gpus[0].processes.len(), 5000);
+    // The default limits refuse millions of processes after reading about a thousand.
+    let e = decode(amplified(1, 200_000).as_bytes()).unwrap_err();
+    assert!(e.message.contains("1024"), "{e}");
+}

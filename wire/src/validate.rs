@@ -10,6 +10,8 @@ pub struct Limits {
     pub max_interval_ms: i64,
     /// Oldest interval end accepted (older reports can no longer be deduplicated).
     pub oldest_ms: i64,
+    /// Most distinct process owners (user names, else uids) in one report.
+    pub max_users: usize,
 }
 
 /// Most GPUs one report may carry.
@@ -52,9 +54,13 @@ pub fn validate(r: &Report, i: usize, lim: Limits) -> Result<(), Invalid> {
     if r.seq > i64::MAX as u64 {
         return bad("seq", "is too large".into());
     }
+    if r.interval_start_ms <= 0 {
+        return bad("interval_start_ms", format!("{} is not a time after 1970", r.interval_start_ms));
+    }
     if r.interval_end_ms < r.interval_start_ms {
         return bad("interval_end_ms", "is before interval_start_ms".into());
     }
+    // Both positive and ordered: the difference cannot overflow.
     if r.interval_end_ms - r.interval_start_ms > lim.max_interval_ms {
         return bad(
             "interval_start_ms",
@@ -64,7 +70,7 @@ pub fn validate(r: &Report, i: usize, lim: Limits) -> Result<(), Invalid> {
             ),
         );
     }
-    if r.interval_end_ms > lim.now_ms + MAX_CLOCK_AHEAD_MS {
+    if r.interval_end_ms > lim.now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
         return bad("interval_end_ms", "is more than 5 minutes in the future: check the node's clock".into());
     }
     if r.interval_end_ms < lim.oldest_ms {
@@ -146,6 +152,21 @@ pub fn validate(r: &Report, i: usize, lim: Limits) -> Result<(), Invalid> {
             }
         }
     }
+    let mut owners = std::collections::HashSet::new();
+    let processes =
+        r.gpus.iter().flat_map(|g| g.processes.iter().chain(g.mig_devices.iter().flat_map(|d| &d.processes)));
+    for p in processes {
+        owners.insert((p.user.as_deref(), p.uid));
+        if owners.len() > lim.max_users {
+            return bad(
+                "gpus",
+                format!(
+                    "processes of more than {} distinct users in one report (the collector's ingest.max_users_per_report)",
+                    lim.max_users
+                ),
+            );
+        }
+    }
     if let Some(c) = r.host.cpu_percent
         && !(0.0..=100.0 * 4096.0).contains(&c)
     {
@@ -193,7 +214,7 @@ mod tests {
         }
     }
 
-    const LIM: Limits = Limits { now_ms: 1_010_000, max_interval_ms: 3_600_000, oldest_ms: 0 };
+    const LIM: Limits = Limits { now_ms: 1_010_000, max_interval_ms: 3_600_000, oldest_ms: 0, max_users: 4 };
 
     #[test]
     fn ranges() {
@@ -260,6 +281,33 @@ mod tests {
         let mut bad = r.clone();
         bad.gpus[0].mig_devices[0].uuid = String::new();
         assert_eq!(validate(&bad, 0, LIM).unwrap_err().field, "gpus[0].mig_devices[0].uuid");
+    }
+
+    #[test]
+    fn extreme_times_are_refused_not_wrapped() {
+        let mut r = report();
+        r.interval_start_ms = i64::MIN;
+        assert_eq!(validate(&r, 0, LIM).unwrap_err().field, "interval_start_ms");
+        let mut r = report();
+        r.interval_end_ms = i64::MAX;
+        let lim = Limits { now_ms: i64::MAX - 1, max_interval_ms: i64::MAX, ..LIM };
+        assert!(validate(&r, 0, lim).is_ok(), "no overflow at the top of the range");
+        let mut r = report();
+        r.interval_start_ms = 1;
+        r.interval_end_ms = i64::MAX;
+        assert_eq!(validate(&r, 0, LIM).unwrap_err().field, "interval_start_ms", "longer than max_interval");
+    }
+
+    #[test]
+    fn distinct_users_per_report_are_bounded() {
+        use crate::Process;
+        let mut r = report();
+        let p = |u: u32| Process { pid: u, uid: Some(u), user: Some(format!("u{u}")), ..Default::default() };
+        r.gpus[0].processes = (0..4).map(p).chain((0..4).map(p)).collect();
+        assert!(validate(&r, 0, LIM).is_ok(), "4 users, each twice");
+        r.gpus[0].processes.push(p(9));
+        let e = validate(&r, 0, LIM).unwrap_err();
+        assert!(e.why.contains("max_users_per_report"), "{e}");
     }
 
     #[test]

@@ -75,6 +75,13 @@ impl Store for SqliteStore {
     fn ping(&self) -> Result<()> {
         self.conn.query_row("SELECT 1", [], |_| Ok(())).map_err(self.err())
     }
+    fn secret(&self, name: &str, random: &str) -> Result<String> {
+        let key = format!("secret:{name}");
+        self.conn
+            .execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?1, ?2)", rusqlite::params![key, random])
+            .map_err(self.err())?;
+        self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.err())
+    }
     fn insert_token(&self, t: &TokenRow) -> Result<()> {
         self.insert_token_row(t)
     }
@@ -107,8 +114,8 @@ impl Store for SqliteStore {
     fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>> {
         self.get_runs(since_ms)
     }
-    fn last_reports(&self) -> Result<Vec<(Report, i64)>> {
-        self.node_reports()
+    fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>> {
+        self.node_reports(limits)
     }
     fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>> {
         self.usage_rows(from_s, to_s, group, filter)

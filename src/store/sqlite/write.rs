@@ -217,10 +217,19 @@ fn write_coverage(tx: &Transaction, p: &Plan) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    pub(super) fn node_reports(&self) -> Result<Vec<(jazari_wire::Report, i64)>> {
-        let rows = self.query("SELECT last_report, first_seen_ms FROM nodes", [], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    pub(super) fn node_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(jazari_wire::Report, i64)>> {
+        let rows = self.query("SELECT node, last_report, first_seen_ms FROM nodes", [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?;
-        Ok(rows.into_iter().filter_map(|(t, first)| serde_json::from_str(&t).ok().map(|r| (r, first))).collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for (node, text, first) in rows {
+            // Counted as at ingest: a report kept before the limits were lowered is not restored.
+            match jazari_wire::decode_with(text.as_bytes(), limits).map(|mut v| v.pop()) {
+                Ok(Some(r)) => out.push((r, first)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(node, "the node's last report is not restored to live state: {e}"),
+            }
+        }
+        Ok(out)
     }
 }
