@@ -73,3 +73,48 @@ fn scheduler_kind_and_gpu_index_are_checked() {
     let err = parse("[scheduler]\ngpu_index = \"pci\"\n").unwrap_err().to_string();
     assert!(err.contains("pci") && err.contains("minor"), "{err}");
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values that have broken parsers: extremes, wrong types, odd durations.
+    fn hostile_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("0".to_string()),
+            Just("-1".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("1e400".to_string()),
+            Just("nan".to_string()),
+            Just("\"\"".to_string()),
+            Just("\"400d\"".to_string()),
+            Just("\"99999999999999999999s\"".to_string()),
+            Just("\"1ms\"".to_string()),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            "[a-z0-9\"\\[\\]{}=.,:_ -]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any key of the example set to a hostile value, or the file cut anywhere:
+        /// parsing answers Ok or an error naming the file, and never panics.
+        #[test]
+        fn a_hostile_config_is_refused_not_crashed(line in 0usize..400, value in hostile_value(), cut in 0usize..20_000) {
+            let mut lines: Vec<String> = EXAMPLE.lines().map(str::to_string).collect();
+            let n = line % lines.len();
+            if let Some((key, _)) = lines[n].split_once(" = ") {
+                lines[n] = format!("{key} = {value}");
+            }
+            let text = lines.join("\n");
+            for t in [text.as_str(), &text[..text.floor_char_boundary(cut.min(text.len()))]] {
+                if let Err(e) = parse(t) {
+                    prop_assert!(e.to_string().starts_with("test.toml"), "{}", e);
+                }
+            }
+        }
+    }
+}
