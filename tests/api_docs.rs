@@ -3,10 +3,11 @@
 //! contract cannot drift apart.
 
 use jazari::api::cluster::{ClusterView, JobsResponse};
+use jazari::api::findings::FindingsResponse;
 use jazari::api::history::{HistoryResponse, SeriesResponse};
 use jazari::api::quota::QuotasResponse;
 use jazari::api::report::Report;
-use jazari::api::scheduler::{FindingsResponse, SchedulerResponse};
+use jazari::api::scheduler::SchedulerResponse;
 use jazari::api::usage::{CoverageResponse, UsageResponse};
 use jazari::api::{BatchOutcome, ErrorBody, InstitutesResponse};
 use serde::Serialize;

@@ -7,6 +7,7 @@
 //! nothing from the rest of the crate but the wire format.
 
 pub mod cluster;
+pub mod findings;
 pub mod history;
 pub mod quota;
 pub mod report;

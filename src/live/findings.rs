@@ -2,8 +2,8 @@
 //! the scheduler's last snapshot.
 
 use super::Live;
+use crate::api::findings::{Finding, FindingKind, Severity};
 use crate::api::scheduler::SchedJob;
-use crate::api::scheduler::{Finding, FindingKind};
 use crate::scheduler::{IndexMap, Snapshot};
 use std::collections::HashMap;
 
@@ -26,7 +26,7 @@ pub fn findings(
         let r = &n.report;
         let numbering = index.for_node(&r.node);
         if let Some(problem) = index.problem(&r.node) {
-            out.push(finding(FindingKind::GpuIndexMismatch, &r.node, None, None, problem));
+            out.push(finding(FindingKind::GpuIndexMismatch, &r.node, None, None, problem, now_ms));
         }
         // What Slurm gave each GPU (NVML index → job), and the jobs it runs on the node.
         let mut given: HashMap<u32, &SchedJob> = HashMap::new();
@@ -88,7 +88,7 @@ pub fn findings(
                     _ => None,
                 };
                 if let Some((kind, message)) = msg {
-                    out.push(finding(kind, &r.node, uuid.clone(), claim.map(str::to_string), message));
+                    out.push(finding(kind, &r.node, uuid.clone(), claim.map(str::to_string), message, now_ms));
                 }
             }
         }
@@ -103,6 +103,7 @@ pub fn findings(
                     None,
                     Some(j.display_id.clone()),
                     format!("Slurm runs job {} on {node}, which is not reporting", j.display_id),
+                    now_ms,
                 ));
             }
         }
@@ -110,8 +111,36 @@ pub fn findings(
     out
 }
 
-fn finding(kind: FindingKind, node: &str, gpu: Option<String>, job: Option<String>, message: String) -> Finding {
-    Finding { kind, node: node.to_string(), gpu, job, message }
+fn finding(
+    kind: FindingKind,
+    node: &str,
+    gpu: Option<String>,
+    job: Option<String>,
+    message: String,
+    now_ms: i64,
+) -> Finding {
+    let severity = match kind {
+        FindingKind::NodeNotReporting => Severity::Critical,
+        _ => Severity::Warning,
+    };
+    let id = [Some(kind.name()), Some(node), gpu.as_deref(), job.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    Finding {
+        id,
+        kind,
+        severity,
+        node: Some(node.to_string()),
+        gpu,
+        job,
+        institute: None,
+        message,
+        first_seen_ms: now_ms,
+        last_seen_ms: now_ms,
+        cleared_ms: None,
+    }
 }
 
 /// How long an overlap stays a finding after the last overlapping report.
@@ -123,10 +152,16 @@ pub fn overlap_findings(live: &Live, now_ms: i64) -> Vec<Finding> {
         .iter()
         .filter(|(_, o)| now_ms - o.last_ms <= OVERLAP_SHOWN_MS)
         .map(|(node, o)| Finding {
+            id: format!("overlapping_reports/{node}"),
             kind: FindingKind::OverlappingReports,
-            node: node.clone(),
+            severity: Severity::Warning,
+            node: Some(node.clone()),
             gpu: None,
             job: None,
+            institute: None,
+            first_seen_ms: o.first_ms,
+            last_seen_ms: o.last_ms,
+            cleared_ms: None,
             message: format!(
                 "{node} sent {} report{} for time already charged ({:.0} GPU- and node-seconds not charged again); \
                  is a second agent running under its name, or was a spool copied?",

@@ -9,7 +9,8 @@
 
 use super::app::App;
 use super::error::ApiError;
-use crate::api::scheduler::{FindingsResponse, SchedJob, SchedulerResponse};
+use crate::api::findings::FindingsResponse;
+use crate::api::scheduler::{SchedJob, SchedulerResponse};
 use crate::config::SchedulerConfig;
 use crate::live::findings::findings;
 use crate::scheduler::{Snapshot, queued_gpus, slurm};
@@ -289,7 +290,12 @@ pub async fn get_findings(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
         app.view_policy().stale_after_ms,
         now,
     );
-    Ok(Json(FindingsResponse { scheduler: app.cfg.scheduler.kind, scheduler_ok: fresh, findings: list }))
+    Ok(Json(FindingsResponse {
+        generated_ms: now,
+        scheduler: app.cfg.scheduler.kind,
+        scheduler_ok: fresh,
+        findings: list,
+    }))
 }
 
 pub async fn get_scheduler(

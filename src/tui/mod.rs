@@ -10,10 +10,10 @@ pub mod state;
 mod tests;
 
 use crate::api::cluster::{ClusterView, JobsResponse};
+use crate::api::findings::FindingsResponse;
 use crate::api::history::{SeriesQuery, SeriesResponse};
 use crate::api::paths;
 use crate::api::quota::QuotasResponse;
-use crate::api::scheduler::FindingsResponse;
 use crate::client::{Client, ClientError};
 use crate::time::now_ms;
 use anyhow::Result;

@@ -2,9 +2,9 @@
 //! key table. Pure: no terminal, no network.
 
 use crate::api::cluster::{ClusterView, JobView, NodeView};
+use crate::api::findings::Finding;
 use crate::api::history::SeriesPoint;
 use crate::api::quota::BurnDown;
-use crate::api::scheduler::Finding;
 
 /// The last data fetched from the collector.
 #[derive(Debug, Clone, Default)]

@@ -4,8 +4,8 @@
 use super::render::draw;
 use super::state::{App, Command, Data, View, command_for};
 use crate::accounting::Amounts;
+use crate::api::findings::{Finding, FindingKind, Severity};
 use crate::api::history::SeriesPoint;
-use crate::api::scheduler::{Finding, FindingKind};
 use crate::config::{Config, EXAMPLE};
 use crate::live::{Live, ViewPolicy, Viewer};
 use crate::quota::{RunningJob, Use, UseRow, burn_down};
@@ -221,11 +221,17 @@ fn navigation_filter_sort_and_drill_down() {
 fn findings_and_queue_pressure_are_on_screen() {
     let mut app = fixed_app(4);
     app.data.findings.push(Finding {
+        id: "wrong_gpu/gpu0001/GPU-x/12".into(),
         kind: FindingKind::WrongGpu,
-        node: "gpu0001".into(),
+        severity: Severity::Warning,
+        node: Some("gpu0001".into()),
         gpu: Some("GPU-x".into()),
         job: Some("12".into()),
+        institute: None,
         message: "process 7 of job 12 runs on GPU 1 of gpu0001, which Slurm gave to job 10".into(),
+        first_seen_ms: 0,
+        last_seen_ms: 0,
+        cleared_ms: None,
     });
     app.data.quotas[0].queued_gpus = Some(6);
     let s = render(&mut app, 120, 30);
