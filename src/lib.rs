@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | base | [`time`], [`format`], [`api`], [`tls`] (and the `jazari-wire` crate) | dates and durations, numbers for people, the HTTP contract |
 //! | domain | [`accounting`], [`quota`], [`scheduler`], [`config`], [`report`] | pure: what a report charges, burn-downs, Slurm parsing, settings, report model and formats |
-//! | state | [`store`], [`auth`], [`live`] | the ledger on disk, tokens, live state in memory |
+//! | state | [`store`], [`auth`], [`live`], [`findings`] | the ledger on disk, tokens, live state in memory, findings raised and cleared |
 //! | collector | [`server`] | `jazari serve`: ingest, reads, background tasks |
 //! | clients | [`client`], [`sim`], [`tui`], [`cli`] | the HTTP client, simulated agents, the dashboard, the command line |
 
@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod findings;
 pub mod format;
 pub mod live;
 pub mod quota;

@@ -34,7 +34,14 @@ enum Who {
 
 #[test]
 fn every_route_and_every_token() {
-    let c = Collector::start();
+    // Caps of 2 GPUs, and quota rules evaluated at once: both institutes get a finding.
+    let cfg = std::fs::read_to_string(root().join("config/jazari.example.toml"))
+        .unwrap()
+        .replace("max_gpus = 96", "max_gpus = 2")
+        .replace("max_gpus = 48", "max_gpus = 2")
+        .replace("evaluate_every = \"10s\"", "evaluate_every = \"200ms\"")
+        .replace("quota_every = \"1m\"", "quota_every = \"200ms\"");
+    let c = Collector::start_with_config(&cfg);
     let node = c.with_token(&c.node_token);
     // Both institutes run a job with the same id, 777001, on their own node.
     for (n, user, account, uid) in
@@ -43,6 +50,10 @@ fn every_route_and_every_token() {
         let (status, body) = node.post_json("/api/v1/reports", &marked(n, user, account, "777001", uid), None).unwrap();
         assert_eq!(status, 200, "{body}");
     }
+    wait_until("a finding for each institute", std::time::Duration::from_secs(20), || {
+        let f = c.get("/api/v1/findings").to_string();
+        f.contains("cap_exceeded/ibn-sina") && f.contains("cap_exceeded/al-haytham")
+    });
     let ibn = token_add(&c.config, &c.store, &["--institute", "ibn-sina"]);
     let hay = token_add(&c.config, &c.store, &["--institute", "al-haytham"]);
     let token = |w: Who| match w {
@@ -94,7 +105,6 @@ fn every_route_and_every_token() {
             let want = match who {
                 Who::Nobody => 401,
                 Who::Node => 403,
-                Who::IbnSina | Who::AlHaytham if path.starts_with("/api/v1/findings") => 403,
                 _ => 200,
             };
             assert_eq!(status, want, "{who:?} GET {path}: {body}");
@@ -122,6 +132,11 @@ fn every_route_and_every_token() {
             checked += 1;
         }
     }
+    // Findings: each institute its own.
+    let (_, mine) = get("/api/v1/findings", Who::IbnSina);
+    assert!(mine.contains("cap_exceeded/ibn-sina") && !mine.contains("al-haytham"), "{mine}");
+    let (_, theirs) = get("/api/v1/findings?cleared=true", Who::AlHaytham);
+    assert!(theirs.contains("cap_exceeded/al-haytham") && !theirs.contains("ibn-sina"), "{theirs}");
     // Asking for another institute, or one that does not exist: refused, and
     // an institute token is not told which institutes there are.
     for path in ["/api/v1/quotas?institute=al-haytham", "/api/v1/usage?group_by=user&institute=al-haytham"] {

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("domain", &["quota", "scheduler"]),
     ("settings", &["config"]),
     ("reports", &["report"]),
-    ("state", &["store", "auth", "live"]),
+    ("state", &["store", "auth", "live", "findings"]),
     ("collector", &["server"]),
     ("client", &["client", "sim"]),
     ("front", &["tui", "cli"]),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON shape.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `GET /api/v1/report?period=` or `?from=&to=` (days), `&institute=&anonymise=`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -169,4 +169,23 @@ pub struct Report {
     /// institute-scoped report, that institute's figures).
     pub total: Figures,
     pub daily: Vec<DayPoint>,
+    /// What went wrong in the period (for an institute's report, its own findings only).
+    #[serde(default)]
+    pub findings: FindingsSummary,
+}
+
+/// Findings that held in a report's period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindingsSummary {
+    /// How many of each kind, most severe first.
+    pub counts: Vec<FindingCount>,
+    /// GPUs that failed: lost, a critical XID, uncorrectable ECC errors.
+    pub failed_gpus: Vec<crate::api::findings::Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingCount {
+    pub kind: crate::api::findings::FindingKind,
+    pub severity: crate::api::findings::Severity,
+    pub count: u64,
 }

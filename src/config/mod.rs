@@ -1,9 +1,11 @@
 //! Collector configuration: one TOML file, unknown keys refused, errors that
 //! name the file, the line and the key.
 
+mod alerts;
 mod limits;
 mod scheduler;
 
+pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
 pub use limits::{Ingest, Nodes, Server, Tls, glob};
 pub use scheduler::SchedulerConfig;
 
@@ -43,6 +45,9 @@ pub struct Config {
     /// HTTPS (and optional mutual TLS) on `listen`; plain HTTP without it.
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// The rules' thresholds and where findings are sent.
+    #[serde(default)]
+    pub alerts: Alerts,
     #[serde(default)]
     pub institutes: Vec<Institute>,
 }
@@ -212,6 +217,8 @@ impl Config {
             t.validate()?;
         }
         self.scheduler.validate()?;
+        let ids: Vec<&str> = self.institutes.iter().map(|i| i.id.as_str()).collect();
+        self.alerts.validate(&ids)?;
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("listen = `{}` is not an address like 127.0.0.1:9470", self.listen));
         }

@@ -3,6 +3,7 @@
 use super::coverage::{CoverageInput, coverage};
 use super::*;
 use crate::accounting::{DayRow, HourRow, UNASSIGNED};
+use crate::api::findings::{Finding, FindingKind, Severity};
 use crate::config::Institute;
 use crate::quota::{PeriodKind, Quota, QuotaPeriod};
 use crate::time::{civil_from_days, days_from_civil, format_date};
@@ -23,6 +24,8 @@ pub struct Inputs<'a> {
     /// (coverage is shown for those only).
     pub nodes: Option<&'a BTreeSet<String>>,
     pub now_ms: i64,
+    /// Findings that held at some time in the period.
+    pub findings: &'a [Finding],
 }
 
 /// Options of a report.
@@ -116,6 +119,25 @@ fn used(f: &Figures) -> f64 {
 }
 
 /// Builds the report.
+/// Counts by kind, and the GPUs that failed, of the findings the report may show.
+fn summarise(findings: &[Finding], institute: Option<&str>) -> FindingsSummary {
+    let shown: Vec<&Finding> =
+        findings.iter().filter(|f| institute.is_none_or(|i| f.institute.as_deref() == Some(i))).collect();
+    let mut counts: BTreeMap<(Severity, FindingKind), u64> = BTreeMap::new();
+    for f in &shown {
+        *counts.entry((f.severity, f.kind)).or_default() += 1;
+    }
+    let failed = [FindingKind::GpuLost, FindingKind::Xid, FindingKind::EccUncorrectable];
+    FindingsSummary {
+        counts: counts
+            .into_iter()
+            .rev()
+            .map(|((severity, kind), count)| FindingCount { kind, severity, count })
+            .collect(),
+        failed_gpus: shown.into_iter().filter(|f| failed.contains(&f.kind)).cloned().collect(),
+    }
+}
+
 pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: i64) -> Report {
     let weekly = period.days() < 59;
     let slice_of = |d: i64| if weekly { week_of(d) } else { month_of(d) };
@@ -243,5 +265,6 @@ pub fn build(inp: &Inputs, period: &ReportPeriod, opts: &Options, generated_ms: 
         institutes,
         total,
         daily: daily.into_iter().map(|(day_s, figures)| DayPoint { day_s, figures }).collect(),
+        findings: summarise(inp.findings, opts.institute.as_deref()),
     }
 }

@@ -373,6 +373,25 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
             o.push_str("</table>");
         }
     }
+    let (counts, failed) = super::text::findings_tables(r);
+    if !counts.is_empty() {
+        o.push_str("<h2>Findings in the period</h2><table><tr><th>kind</th><th>severity</th><th>findings</th></tr>");
+        for [k, s, n] in &counts {
+            let _ = write!(o, r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td></tr>"#, esc(k), esc(s), esc(n));
+        }
+        o.push_str("</table>");
+        if !failed.is_empty() {
+            o.push_str("<p>GPUs that failed:</p><table><tr><th>node</th><th>GPU</th><th>what</th><th>first seen</th><th>cleared</th></tr>");
+            for cells in &failed {
+                o.push_str("<tr>");
+                for c in cells {
+                    let _ = write!(o, "<td>{}</td>", esc(c));
+                }
+                o.push_str("</tr>");
+            }
+            o.push_str("</table>");
+        }
+    }
     let _ = write!(
         o,
         r#"<p class="note">Allocated GPU-hours = GPUs held by jobs × wall time; utilised = allocated × {}.</p></body></html>"#,

@@ -142,6 +142,23 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(o);
     }
+    let (counts, failed) = super::text::findings_tables(r);
+    if !counts.is_empty() {
+        let _ = writeln!(o, "## Findings in the period\n\n| kind | severity | findings |\n|---|---|---:|");
+        for [k, s, n] in &counts {
+            let _ = writeln!(o, "| {k} | {s} | {n} |");
+        }
+        if !failed.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nGPUs that failed:\n\n| node | GPU | what | first seen | cleared |\n|---|---|---|---|---|"
+            );
+            for [n, g, m, a, b] in &failed {
+                let _ = writeln!(o, "| {n} | {g} | {} | {a} | {b} |", m.replace('|', "\\|"));
+            }
+        }
+        let _ = writeln!(o);
+    }
     let _ = writeln!(
         o,
         "_Allocated GPU-hours = GPUs held by jobs × wall time; utilised = allocated × {}. Daily figures from {} to {}._",

@@ -100,6 +100,7 @@ fn report(period: &ReportPeriod, opts: &Options) -> (Report, Vec<DayRow>) {
         coverage: &CoverageInput::from_hours(&cov),
         nodes: None,
         now_ms: (period.end_s + DAY) * 1000,
+        findings: &[],
     };
     (build(&inp, period, opts, 1_790_000_000_000), days)
 }
@@ -189,6 +190,7 @@ fn sub_periods_add_up_to_the_whole() {
             coverage: &CoverageInput::from_hours(&cov),
             nodes: None,
             now_ms: q.end_s * 1000,
+            findings: &[],
         };
         parts += build(&inp, &p, &Options::default(), 0).total.allocated_gpu_hours;
     }
@@ -325,8 +327,13 @@ fn an_institute_scoped_report_shows_only_its_own() {
         coverage: &CoverageInput::from_hours(&cov),
         nodes: Some(&nodes),
         now_ms: q.end_s * 1000,
+        findings: &findings(),
     };
     let r = build(&inp, &q, &Options { institute: Some("ibn-sina".into()), ..Default::default() }, 0);
+    // Its own findings only: the GPU that failed under its job, not al-haytham's.
+    assert_eq!(r.findings.failed_gpus.len(), 1, "{:?}", r.findings);
+    assert_eq!(r.findings.failed_gpus[0].node.as_deref(), Some("n1"));
+    assert!(r.findings.counts.iter().all(|c| c.kind != crate::api::findings::FindingKind::Xid));
     assert_eq!(r.institutes.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["ibn-sina"]);
     assert!(r.cluster.coverage.gaps.is_empty(), "{:?}", r.cluster.coverage.gaps);
     assert_eq!(r.cluster.coverage.nodes, 1);
@@ -338,4 +345,54 @@ fn an_institute_scoped_report_shows_only_its_own() {
         assert!(!text.contains("Al-Haytham") && !text.contains("unassigned"), "{f:?}");
     }
     assert!(!render(&r, Format::Csv).lines().any(|l| l.starts_with("total,")));
+}
+
+/// A GPU lost under ibn-sina's job on n1, an XID under al-haytham's on n2, an idle job.
+fn findings() -> Vec<crate::api::findings::Finding> {
+    use crate::api::findings::{Finding, FindingKind, Severity};
+    let f = |kind, severity, node: &str, institute: &str| Finding {
+        id: format!("{kind:?}/{node}"),
+        kind,
+        severity,
+        node: Some(node.into()),
+        gpu: Some(format!("GPU-{node}")),
+        job: None,
+        institute: Some(institute.into()),
+        message: format!("{kind:?} on {node}"),
+        first_seen_ms: 1_770_000_000_000,
+        last_seen_ms: 1_770_000_600_000,
+        cleared_ms: Some(1_770_000_600_000),
+    };
+    vec![
+        f(FindingKind::GpuLost, Severity::Critical, "n1", "ibn-sina"),
+        f(FindingKind::Xid, Severity::Critical, "n2", "al-haytham"),
+        f(FindingKind::IdleAllocated, Severity::Warning, "n1", "ibn-sina"),
+    ]
+}
+
+#[test]
+fn the_findings_of_the_period_are_in_every_format() {
+    let q = ReportPeriod::named("2026-Q1").unwrap();
+    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
+    let (days, hours, cov) = ledger(&q);
+    let found = findings();
+    let inp = Inputs {
+        cluster_name: "c",
+        institutes: &cfg.institutes,
+        days: &days,
+        hours: &hours,
+        coverage: &CoverageInput::from_hours(&cov),
+        nodes: None,
+        now_ms: q.end_s * 1000,
+        findings: &found,
+    };
+    let r = build(&inp, &q, &Options::default(), 0);
+    assert_eq!(r.findings.failed_gpus.len(), 2);
+    assert_eq!(r.findings.counts[0].severity, crate::api::findings::Severity::Critical, "most severe first");
+    // (CSV holds figures only: its columns are stable, see docs/report-formats.md.)
+    for f in [Format::Md, Format::Html, Format::Json] {
+        let text = render(&r, f);
+        assert!(text.contains("GPU-n1") && text.contains("GPU-n2"), "{f:?}: the failed GPUs are listed");
+        assert!(text.contains("idle_allocated"), "{f:?}: the counts by kind are there");
+    }
 }

@@ -106,3 +106,30 @@ pub fn shown_of(shown: usize, total: usize, what: &str) -> String {
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// The findings section's tables: counts (kind, severity, count) and failed
+/// GPUs (node, GPU, what, first seen, last seen or "still").
+pub fn findings_tables(r: &Report) -> (Vec<[String; 3]>, Vec<[String; 5]>) {
+    use crate::time::format_rfc3339;
+    let counts = r
+        .findings
+        .counts
+        .iter()
+        .map(|c| [c.kind.name().to_string(), c.severity.name().to_string(), c.count.to_string()])
+        .collect();
+    let failed = r
+        .findings
+        .failed_gpus
+        .iter()
+        .map(|f| {
+            [
+                f.node.clone().unwrap_or_default(),
+                f.gpu.clone().unwrap_or_default(),
+                f.message.clone(),
+                format_rfc3339(f.first_seen_ms),
+                f.cleared_ms.map(format_rfc3339).unwrap_or_else(|| "still".into()),
+            ]
+        })
+        .collect();
+    (counts, failed)
+}

@@ -54,6 +54,10 @@ pub struct App {
     pub workers: Semaphore,
     /// Refused reports, by reason and node.
     pub(super) refusals: Mutex<Refusals>,
+    /// The alert rules' state (findings raised, what the rules remember).
+    pub(super) alerts: tokio::sync::Mutex<crate::findings::Rules>,
+    /// Notifications sent, failed, dropped.
+    pub(super) alert_stats: Mutex<crate::findings::Delivery>,
     /// The last `/metrics` text and when it was made.
     pub(super) metrics_cache: tokio::sync::Mutex<Option<(Instant, Arc<String>)>>,
 }
@@ -72,6 +76,8 @@ impl App {
         }
         // The scheduler's history of runs not ended before the dedup horizon.
         let runs = read.load_runs(now_ms() - crate::store::DEDUP_HORIZON_MS)?;
+        // Findings active at the last stop (and those cleared within a day).
+        let findings = read.load_findings(now_ms() - 86_400_000)?;
         let (tx, rx) = mpsc::channel(1024);
         std::thread::Builder::new().name("store-writer".into()).spawn(move || writer::run(write, rx))?;
         Ok(Arc::new(App {
@@ -86,6 +92,8 @@ impl App {
             workers: Semaphore::new(cfg.ingest.worker_count()),
             refusals: Mutex::default(),
             metrics_cache: tokio::sync::Mutex::new(None),
+            alerts: tokio::sync::Mutex::new(crate::findings::Rules::restore(findings)),
+            alert_stats: Mutex::default(),
             sched: RwLock::new(scheduler::State {
                 history: Arc::new(History::from_runs(runs)),
                 index: IndexMap::new(cfg.scheduler.gpu_index),
@@ -242,6 +250,22 @@ impl App {
             }
         }
         Ok(settled.charged)
+    }
+
+    /// Keeps findings raised or cleared and queues their notifications; returns how many queued ones were dropped.
+    pub async fn write_alerts(
+        &self,
+        findings: Vec<(crate::api::findings::Finding, Option<i64>)>,
+        outbox: Vec<(String, String)>,
+        _now: i64,
+        max: usize,
+    ) -> Result<u64, ApiError> {
+        self.send(|reply| WriteJob::Alerts { findings, outbox, max, reply }).await
+    }
+
+    /// Marks a notification delivered (`next_ms` None) or to retry.
+    pub async fn outbox_update(&self, id: i64, next_ms: Option<i64>, error: Option<String>) -> Result<(), ApiError> {
+        self.send(|reply| WriteJob::Outbox { id, next_ms, error, reply }).await
     }
 
     /// Keeps runs the scheduler told of (its history survives a restart).

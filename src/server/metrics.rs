@@ -28,8 +28,16 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
                     SchedulerKind::Slurm => app.read(|s| s.pending_count()).await.ok(),
                     SchedulerKind::None => None,
                 };
+                let queued = app.read(|s| s.outbox_len()).await.ok();
+                let findings = app.alerts.lock().await.tracker.active();
                 let a = app.clone();
-                let text = match tokio::task::spawn_blocking(move || render(&a, pending)).await {
+                let text = match tokio::task::spawn_blocking(move || {
+                    let mut t = render(&a, pending);
+                    alert_metrics(&a, &findings, queued, &mut t);
+                    t
+                })
+                .await
+                {
                     Ok(t) => Arc::new(t),
                     Err(e) => return ApiError::internal(e).into_response(),
                 };
@@ -105,6 +113,38 @@ fn render(app: &App, pending: Option<u64>) -> String {
         scheduler_metrics(app, pending, &mut out);
     }
     out
+}
+
+/// Active findings by kind and severity; notifications sent, failed, dropped, queued.
+fn alert_metrics(app: &App, findings: &[crate::api::findings::Finding], queued: Option<u64>, out: &mut String) {
+    use std::fmt::Write;
+    let mut counts: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for f in findings {
+        *counts.entry((f.kind.name(), f.severity.name())).or_default() += 1;
+    }
+    let _ =
+        writeln!(out, "# HELP jazari_findings Active findings, by kind and severity.\n# TYPE jazari_findings gauge");
+    for ((kind, severity), n) in counts {
+        let _ = writeln!(out, "jazari_findings{{kind=\"{kind}\",severity=\"{severity}\"}} {n}");
+    }
+    let s = *app.alert_stats.lock().unwrap();
+    for (name, help, v) in [
+        ("jazari_notifications_sent_total", "Notifications delivered.", s.sent),
+        ("jazari_notifications_failed_total", "Delivery attempts that failed (retried with backoff).", s.failed),
+        (
+            "jazari_notifications_dropped_total",
+            "Notifications dropped because the queue was full (alerts.max_queue).",
+            s.dropped,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    }
+    if let Some(q) = queued {
+        let _ = writeln!(
+            out,
+            "# HELP jazari_notifications_queued Notifications waiting for their receiver.\n# TYPE jazari_notifications_queued gauge\njazari_notifications_queued {q}"
+        );
+    }
 }
 
 /// Refused reports by reason and node (`unknown` for names the collector does not know).

@@ -6,6 +6,7 @@
 //! - [`ingest`]: `POST /api/v1/reports`, the checks in the order the API promises;
 //! - [`writer`]: the one thread that writes, committing waiting batches together;
 //! - [`read`], [`quotas`], [`reports`], [`scheduler`], [`metrics`]: the read endpoints;
+//! - [`alerts`] and [`notify`]: the rules evaluated into findings, notifications delivered;
 //! - [`tasks`]: background work (history downsampling and pruning);
 //! - [`error`]: the one error type, answered as `{"error": "..."}`.
 //!
@@ -13,11 +14,13 @@
 //! record and its ledger charges has committed.
 
 pub mod access;
+pub mod alerts;
 pub mod app;
 pub mod error;
 pub mod ingest;
 pub mod listen;
 pub mod metrics;
+pub mod notify;
 pub mod quotas;
 pub mod read;
 pub mod refusals;
@@ -55,7 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::INSTITUTES, get(read::institutes))
         .route(paths::QUOTAS, get(quotas::quotas))
         .route(paths::REPORT, get(reports::report))
-        .route(paths::FINDINGS, get(scheduler::get_findings))
+        .route(paths::FINDINGS, get(alerts::get_findings))
         .route(paths::SCHEDULER, get(scheduler::get_scheduler))
         .with_state(app)
 }
@@ -119,6 +122,8 @@ async fn run_with(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let pruner = tokio::spawn(tasks::pruner(app.clone(), store_path));
+    let evaluator = tokio::spawn(alerts::evaluator(app.clone()));
+    let sender = tokio::spawn(notify::sender(app.clone()));
     let poller = (app.cfg.scheduler.kind == SchedulerKind::Slurm).then(|| tokio::spawn(scheduler::poller(app.clone())));
     let limits = listen::Limits {
         max_connections: app.cfg.server.max_connections,
@@ -126,6 +131,8 @@ async fn run_with(
     };
     listen::serve(listener, router(app), limits, tls, stop).await.context("serving HTTP")?;
     pruner.abort();
+    evaluator.abort();
+    sender.abort();
     if let Some(p) = poller {
         p.abort();
     }

@@ -65,7 +65,7 @@ pub async fn quotas(
 }
 
 /// Burn-downs of these institutes at `at`.
-async fn burn_downs(app: &Arc<App>, ids: &[String], at: i64, now: i64) -> Result<Vec<BurnDown>, ApiError> {
+pub(super) async fn burn_downs(app: &Arc<App>, ids: &[String], at: i64, now: i64) -> Result<Vec<BurnDown>, ApiError> {
     // Running jobs and GPUs in use only make sense now.
     let live_now = (at - now).abs() < 60_000;
     let (jobs, gpus_in_use) = if live_now {

@@ -31,6 +31,7 @@ pub fn build_from_store(
         opts
     };
     let days = store.day_rows(period.start_s, period.end_s, None)?;
+    let findings = store.findings_between(period.start_s * 1000, period.end_s * 1000)?;
     let hours = store.hour_rows(period.start_s, period.end_s)?;
     let coverage = store.coverage_input(period.start_s, period.end_s)?;
     // An institute sees the coverage of the nodes its use ran on, no others.
@@ -54,6 +55,7 @@ pub fn build_from_store(
         coverage: &coverage,
         nodes: nodes.as_ref(),
         now_ms: now,
+        findings: &findings,
     };
     Ok(build(&inp, period, opts, now))
 }

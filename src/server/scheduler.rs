@@ -1,7 +1,7 @@
 //! The scheduler adapter's I/O: polling Slurm on the configured schedule
 //! (`squeue` and `sacct` as commands, or slurmrestd over HTTP), keeping its
 //! history, and charging the reports its view has completed; and the
-//! endpoints that show it (`/api/v1/scheduler`, `/api/v1/findings`).
+//! endpoint that shows it (`/api/v1/scheduler`).
 //!
 //! A poll never blocks the runtime: the commands run as async child
 //! processes whose output is read as it comes (bounded by
@@ -9,10 +9,8 @@
 
 use super::app::App;
 use super::error::ApiError;
-use crate::api::findings::FindingsResponse;
 use crate::api::scheduler::{SchedJob, SchedulerResponse};
 use crate::config::SchedulerConfig;
-use crate::live::findings::findings;
 use crate::scheduler::{Snapshot, queued_gpus, slurm};
 use crate::time::{format_rfc3339, now_ms};
 use axum::Json;
@@ -272,30 +270,6 @@ pub async fn settle(app: &Arc<App>) {
         Ok(_) => {}
         Err(e) => tracing::warn!("charging pending reports failed (they wait for the next poll): {}", e.message),
     }
-}
-
-pub async fn get_findings(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<FindingsResponse>, ApiError> {
-    let role = app.reader(&headers).await?;
-    if role.institute().is_some() {
-        return Err(ApiError::forbidden("findings span institutes: use an admin token"));
-    }
-    let now = now_ms();
-    let s = app.sched.read().unwrap();
-    let fresh = app.cfg.scheduler.kind == crate::api::scheduler::SchedulerKind::Slurm
-        && s.fresh(app.cfg.scheduler.fresh_for(), now);
-    let list = findings(
-        &app.live.read().unwrap(),
-        fresh.then_some(&s.snapshot),
-        &s.index,
-        app.view_policy().stale_after_ms,
-        now,
-    );
-    Ok(Json(FindingsResponse {
-        generated_ms: now,
-        scheduler: app.cfg.scheduler.kind,
-        scheduler_ok: fresh,
-        findings: list,
-    }))
 }
 
 pub async fn get_scheduler(

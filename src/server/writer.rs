@@ -4,6 +4,7 @@
 //! the commit.
 
 use crate::accounting::GpuCharge;
+use crate::api::findings::Finding;
 use crate::scheduler::history::Run;
 use crate::store::{Applied, Prepared, Settled, Store};
 use crate::time::now_ms;
@@ -23,6 +24,15 @@ pub enum WriteJob {
     Settle { until_ms: i64, charge: Charger, reply: oneshot::Sender<Result<Settled, String>> },
     /// Keep runs of jobs the scheduler told of.
     Runs(Vec<Run>, oneshot::Sender<Result<(), String>>),
+    /// Keep findings raised or cleared and queue their notifications (answers how many old ones were dropped).
+    Alerts {
+        findings: Vec<(Finding, Option<i64>)>,
+        outbox: Vec<(String, String)>,
+        max: usize,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// A notification delivered (`next_ms` None) or to retry.
+    Outbox { id: i64, next_ms: Option<i64>, error: Option<String>, reply: oneshot::Sender<Result<(), String>> },
 }
 
 /// Most batches committed in one transaction.
@@ -55,6 +65,16 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
                 }
                 WriteJob::Runs(runs, reply) => {
                     let _ = reply.send(store.save_runs(&runs).map_err(|e| e.to_string()));
+                }
+                WriteJob::Alerts { findings, outbox, max, reply } => {
+                    let res = store
+                        .save_findings(&findings)
+                        .and_then(|()| store.outbox_push(&outbox, now_ms(), max))
+                        .map_err(|e| e.to_string());
+                    let _ = reply.send(res);
+                }
+                WriteJob::Outbox { id, next_ms, error, reply } => {
+                    let _ = reply.send(store.outbox_update(id, next_ms, error.as_deref()).map_err(|e| e.to_string()));
                 }
             }
         }

@@ -15,6 +15,7 @@ pub mod sqlite;
 
 use crate::accounting::{Amounts, Charge, DayRow, GpuCharge, HourRow};
 pub use crate::api::BatchOutcome;
+use crate::api::findings::Finding;
 pub use crate::api::history::{HistoryPoint, Resolution, SeriesPoint};
 pub use crate::api::usage::{CoverageRow, GroupBy};
 use crate::quota::UseRow;
@@ -31,6 +32,16 @@ pub const DEDUP_HORIZON_MS: i64 = 30 * crate::time::DAY_MS;
 
 /// What a collector needs from its store. Reads take `&self`; writes take
 /// `&mut self` and are made by one writer at a time.
+/// A notification waiting for its receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub receiver: String,
+    pub body: String,
+    pub created_ms: i64,
+    pub attempts: u32,
+}
+
 pub trait Store: Send {
     /// Answers when the store is reachable.
     fn ping(&self) -> Result<()>;
@@ -63,7 +74,23 @@ pub trait Store: Send {
     fn save_runs(&mut self, runs: &[Run]) -> Result<()>;
     /// Runs that had not ended by `since_ms` (to rebuild the scheduler's history at start).
     fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>>;
-    /// The last report of every node known to the store, with when the node was first seen.
+
+    // Findings and their notifications.
+    /// Saves findings raised or cleared (keyed by id and first seen), with when each was last notified.
+    fn save_findings(&mut self, findings: &[(Finding, Option<i64>)]) -> Result<()>;
+    /// Active findings, and those cleared since `since_ms`, with when each was last notified.
+    fn load_findings(&self, since_ms: i64) -> Result<Vec<(Finding, Option<i64>)>>;
+    /// Findings that held at some time within [from_ms, to_ms).
+    fn findings_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Finding>>;
+    /// Queues notifications (receiver, body); past `max` queued, the oldest are
+    /// dropped: returns how many.
+    fn outbox_push(&mut self, items: &[(String, String)], now_ms: i64, max: usize) -> Result<u64>;
+    /// Notifications due by `now_ms`, oldest first.
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>>;
+    /// A notification delivered (`next_ms` None) or to retry at `next_ms`.
+    fn outbox_update(&mut self, id: i64, next_ms: Option<i64>, error: Option<&str>) -> Result<()>;
+    /// Notifications queued.
+    fn outbox_len(&self) -> Result<u64>;
     /// The last report of each node (those over `limits` are skipped, logged), with when the node was first seen.
     fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>>;
 

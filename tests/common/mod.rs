@@ -2,6 +2,7 @@
 //! tokens made with `jazari token add`, and the real agent with the fake NVML.
 #![allow(dead_code)]
 
+pub mod receivers;
 pub mod slurm;
 pub mod tls;
 

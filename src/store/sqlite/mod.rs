@@ -7,6 +7,7 @@
 //! - [`history`]: history reads, downsampling and pruning;
 //! - [`tokens`]: API tokens.
 
+mod alerts;
 mod coverage;
 mod history;
 mod ledger;
@@ -16,10 +17,11 @@ mod tokens;
 mod write;
 
 use super::{
-    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, Prepared, Resolution, Result, SeriesPoint, Settled,
-    Store, StoreError, TokenRow, UsageRow,
+    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, OutboxItem, Prepared, Resolution, Result, SeriesPoint,
+    Settled, Store, StoreError, TokenRow, UsageRow,
 };
 use crate::accounting::{Charge, DayRow, GpuCharge, HourRow};
+use crate::api::findings::Finding;
 use crate::quota::UseRow;
 use crate::report::CoverageInput;
 use crate::report::coverage::CoveredHour;
@@ -113,6 +115,27 @@ impl Store for SqliteStore {
     }
     fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>> {
         self.get_runs(since_ms)
+    }
+    fn save_findings(&mut self, findings: &[(Finding, Option<i64>)]) -> Result<()> {
+        self.put_findings(findings)
+    }
+    fn load_findings(&self, since_ms: i64) -> Result<Vec<(Finding, Option<i64>)>> {
+        self.get_findings(since_ms)
+    }
+    fn findings_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Finding>> {
+        self.get_findings_between(from_ms, to_ms)
+    }
+    fn outbox_push(&mut self, items: &[(String, String)], now_ms: i64, max: usize) -> Result<u64> {
+        self.push_outbox(items, now_ms, max)
+    }
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.due_outbox(now_ms, limit)
+    }
+    fn outbox_update(&mut self, id: i64, next_ms: Option<i64>, error: Option<&str>) -> Result<()> {
+        self.update_outbox(id, next_ms, error)
+    }
+    fn outbox_len(&self) -> Result<u64> {
+        self.count_outbox()
     }
     fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>> {
         self.node_reports(limits)

@@ -64,3 +64,15 @@ CREATE INDEX IF NOT EXISTS pending_end ON pending(end_ms);
 CREATE TABLE IF NOT EXISTS sched_runs(
   job TEXT NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, run TEXT NOT NULL,
   PRIMARY KEY(job, start_ms)) WITHOUT ROWID;
+-- Findings the rules raised, active (cleared_ms NULL) and cleared, with when
+-- each was last notified (JSON of the finding).
+CREATE TABLE IF NOT EXISTS findings(
+  id TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, cleared_ms INTEGER,
+  notified_ms INTEGER, finding TEXT NOT NULL,
+  PRIMARY KEY(id, first_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS findings_cleared ON findings(cleared_ms);
+-- Notifications waiting for their receiver, retried with backoff, kept across restarts.
+CREATE TABLE IF NOT EXISTS outbox(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, receiver TEXT NOT NULL, body TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, next_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_ms);
