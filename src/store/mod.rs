@@ -30,8 +30,6 @@ use std::path::{Path, PathBuf};
 /// at ingest, since they could no longer be counted once.
 pub const DEDUP_HORIZON_MS: i64 = 30 * crate::time::DAY_MS;
 
-/// What a collector needs from its store. Reads take `&self`; writes take
-/// `&mut self` and are made by one writer at a time.
 /// A notification waiting for its receiver.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
@@ -42,6 +40,8 @@ pub struct OutboxItem {
     pub attempts: u32,
 }
 
+/// What a collector needs from its store. Reads take `&self`; writes take
+/// `&mut self` and are made by one writer at a time.
 pub trait Store: Send {
     /// Answers when the store is reachable.
     fn ping(&self) -> Result<()>;
