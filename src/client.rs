@@ -37,21 +37,46 @@ impl Client {
         Ok(Self { http, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {token}") })
     }
 
-    /// From `--url` and `--token-file` (or `JAZARI_URL`, `JAZARI_TOKEN_FILE`), and the TLS files.
+    /// From `--url`, `--token-file` and the TLS options, else `JAZARI_URL`,
+    /// `JAZARI_TOKEN_FILE` (and `JAZARI_CA_FILE`, `JAZARI_CERT`, `JAZARI_KEY`),
+    /// else the first client file (`$XDG_CONFIG_HOME/jazari/client.toml`,
+    /// `/etc/jazari/client.toml`).
     pub fn from_args(url: Option<&str>, token_file: Option<&Path>, tls: &ClientTls) -> Result<Self> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let file = crate::config::ClientFile::find().map_err(anyhow::Error::msg)?;
+        let (file_path, f) = file.map(|(p, f)| (Some(p), f)).unwrap_or_default();
         let url = url
             .map(str::to_string)
-            .or_else(|| std::env::var("JAZARI_URL").ok())
+            .or_else(|| env("JAZARI_URL"))
+            .or(f.url.clone())
             .unwrap_or_else(|| "http://127.0.0.1:9470".into());
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("--url `{url}` must start with http:// or https://");
+            bail!("the collector URL `{url}` must start with http:// or https://");
         }
-        let file = token_file
+        let token_file = token_file
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("JAZARI_TOKEN_FILE").map(Into::into))
-            .context("give --token-file FILE with an admin or institute token (from `jazari token add`)")?;
-        let token = jazari_wire::token::read(&file)?;
-        Self::with_tls(&url, &token, Duration::from_secs(30), tls)
+            .or_else(|| env("JAZARI_TOKEN_FILE").map(Into::into))
+            .or(f.token_file.clone())
+            .with_context(|| {
+                let searched: Vec<String> =
+                    crate::config::ClientFile::locations().iter().map(|p| p.display().to_string()).collect();
+                format!(
+                    "no token: give --token-file FILE (an admin or institute token from `jazari token add --out FILE`), \
+                     set JAZARI_TOKEN_FILE, or write `token_file` in a client file ({})",
+                    searched.join(" or ")
+                )
+            })?;
+        let token = jazari_wire::token::read(&token_file)?;
+        if let Some(w) = jazari_wire::token::exposure(&token_file) {
+            eprintln!("jazari: warning: {w}");
+        }
+        let tls = ClientTls {
+            ca_file: tls.ca_file.clone().or(f.ca_file),
+            cert: tls.cert.clone().or(f.cert),
+            key: tls.key.clone().or(f.key),
+        };
+        tracing::debug!(url, client_file = ?file_path, "collector");
+        Self::with_tls(&url, &token, Duration::from_secs(30), &tls)
     }
 
     pub fn base(&self) -> &str {

@@ -22,12 +22,13 @@ use std::path::PathBuf;
 
 /// Jazari: watch and account for shared GPU clusters.
 #[derive(Parser, Debug)]
-#[command(name = "jazari", version, about, long_about = None)]
+#[command(name = "jazari", version = crate::VERSION, about, long_about = None)]
 #[command(after_help = "\
 Environment:
-  JAZARI_LOG     log filter, for example `info` or `jazari=debug` (default: info)
-  JAZARI_URL     collector URL for clients (same as --url)
-  JAZARI_TOKEN_FILE  token file for clients (same as --token-file)")]
+  JAZARI_LOG         log filter, for example `info` or `jazari=debug` (default: info)
+  JAZARI_LOG_FORMAT  `json` for one JSON object per log line
+Clients also read JAZARI_URL, JAZARI_TOKEN_FILE, JAZARI_CA_FILE, JAZARI_CERT, JAZARI_KEY,
+then $XDG_CONFIG_HOME/jazari/client.toml, then /etc/jazari/client.toml.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -56,14 +57,15 @@ pub enum Command {
     Report(report::ReportArgs),
 }
 
-/// Where a client finds the collector.
+/// Where a client finds the collector (else in `$XDG_CONFIG_HOME/jazari/client.toml`
+/// or `/etc/jazari/client.toml`: `url`, `token_file`, `ca_file`, `cert`, `key`).
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// Collector URL [env: JAZARI_URL] [default: http://127.0.0.1:9470].
-    #[arg(long)]
+    /// Collector URL (default: the client file's, else http://127.0.0.1:9470).
+    #[arg(long, env = "JAZARI_URL")]
     pub url: Option<String>,
-    /// File holding an admin or institute token [env: JAZARI_TOKEN_FILE].
-    #[arg(long, value_name = "FILE")]
+    /// File holding an admin or institute token (default: the client file's).
+    #[arg(long, value_name = "FILE", env = "JAZARI_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -78,14 +80,14 @@ impl ClientArgs {
 /// TLS files of a client (for an https:// collector with a private CA, or mutual TLS).
 #[derive(Args, Debug, Clone, Default)]
 pub struct TlsArgs {
-    /// PEM CA certificates to trust besides the system's [env: JAZARI_CA_FILE].
-    #[arg(long, value_name = "FILE")]
+    /// PEM CA certificates to trust besides the system's.
+    #[arg(long, value_name = "FILE", env = "JAZARI_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// PEM client certificate, for mutual TLS [env: JAZARI_CERT].
-    #[arg(long, value_name = "FILE", requires = "key")]
+    /// PEM client certificate, for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "key", env = "JAZARI_CERT")]
     pub cert: Option<PathBuf>,
-    /// PEM private key of --cert [env: JAZARI_KEY].
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert", env = "JAZARI_KEY")]
     pub key: Option<PathBuf>,
 }
 

@@ -17,6 +17,7 @@ pub struct QuotaArgs {
     /// Break use down by Slurm account or by user.
     #[arg(long, value_enum)]
     pub by: Option<By>,
+    /// Output format: a table for people, or JSON.
     #[arg(long, value_enum, default_value = "table")]
     pub format: QuotaFormat,
     /// Evaluate at this date (YYYY-MM-DD or an RFC 3339 UTC time) instead of now.

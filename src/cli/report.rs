@@ -28,6 +28,7 @@ pub struct ReportArgs {
     /// Replace user names with stable pseudonyms.
     #[arg(long)]
     pub anonymise: bool,
+    /// Output format: csv (one long table), json (everything), md, or html (self-contained, with charts).
     #[arg(long, value_enum)]
     pub format: Format,
     /// Write here (atomically: nothing is left behind on failure) instead of stdout.

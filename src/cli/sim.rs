@@ -9,17 +9,19 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// Collector URL [env: JAZARI_URL] [default: http://127.0.0.1:9470].
-    #[arg(long)]
+    /// Collector URL (default: the client file's, else http://127.0.0.1:9470).
+    #[arg(long, env = "JAZARI_URL")]
     pub url: Option<String>,
-    /// A node token valid for every node (`jazari token add --node '*'`) [env: JAZARI_TOKEN_FILE].
-    #[arg(long, value_name = "FILE")]
+    /// A node token valid for every node (`jazari token add --node '*'`).
+    #[arg(long, value_name = "FILE", env = "JAZARI_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Collector configuration whose institutes' accounts the jobs run under.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Simulated nodes.
     #[arg(long, default_value_t = 32)]
     pub nodes: usize,
+    /// GPUs on each simulated node.
     #[arg(long, default_value_t = 8)]
     pub gpus_per_node: usize,
     /// Report interval of each simulated agent.

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub struct StoreArgs {
     /// Collector configuration (TOML).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// SQLite store (overrides `store` in the config).
-    #[arg(long, value_name = "FILE")]
+    /// Store: a SQLite file, or a postgres:// URL (overrides `store` in the config).
+    #[arg(long, value_name = "STORE")]
     pub store: Option<PathBuf>,
 }
 
@@ -44,6 +44,10 @@ pub enum TokenCmd {
         /// A token that reads what concerns one institute.
         #[arg(long, value_name = "ID", group = "role")]
         institute: Option<String>,
+        /// Write the secret to this file (created with mode 0600; never
+        /// overwritten) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// List tokens (ids and roles; secrets are never stored).
     List {
@@ -62,30 +66,42 @@ pub enum TokenCmd {
 pub fn run(cmd: TokenCmd) -> Result<()> {
     let now = now_ms();
     match cmd {
-        TokenCmd::Add { store, node, admin, institute } => {
-            let (cfg, s) = store.open()?;
-            let role = match (node, admin, institute) {
-                (Some(n), false, None) => Role::Node(n),
-                (None, true, None) => Role::Admin,
-                (None, false, Some(i)) => {
-                    if cfg.institute(&i).is_none() {
+        TokenCmd::Add { store, node, admin, institute, out } => {
+            // The file first (so an existing one is refused before a token is made).
+            let mut file = out.as_ref().map(|p| create_secret_file(p)).transpose()?;
+            let cleanup = |p: &Option<PathBuf>| {
+                if let Some(p) = p {
+                    let _ = std::fs::remove_file(p);
+                }
+            };
+            let made = add(&store, node, admin, institute, now);
+            let (id, secret, what) = match made {
+                Ok(x) => x,
+                Err(e) => {
+                    cleanup(&out);
+                    return Err(e);
+                }
+            };
+            match (&mut file, &out) {
+                (Some(f), Some(p)) => {
+                    use std::io::Write;
+                    if let Err(e) = writeln!(f, "{secret}").and_then(|()| f.sync_all()) {
+                        cleanup(&out);
                         bail!(
-                            "no institute `{i}` in {}; known institutes: {}",
-                            store.config.display(),
-                            cfg.institute_ids()
+                            "writing {}: {e} (token {id} was made: revoke it with `jazari token revoke {id}`)",
+                            p.display()
                         );
                     }
-                    Role::Institute(i)
+                    eprintln!("Created token {id} ({what}); its secret is in {} (mode 0600).", p.display());
                 }
-                _ => bail!("say what the token is for: --node NAME, --admin or --institute ID"),
-            };
-            let (id, secret) = auth::create(s.as_ref(), &role, now)?;
-            let (kind, scope) = role.parts();
-            let what = if scope.is_empty() { kind.to_string() } else { format!("{kind} {scope}") };
-            eprintln!(
-                "Created token {id} ({what}). Its secret is shown once; keep it in a file readable only by its user:"
-            );
-            println!("{secret}");
+                _ => {
+                    eprintln!(
+                        "Created token {id} ({what}). Its secret is shown once; keep it in a file readable only by \
+                         its user (or use --out FILE):"
+                    );
+                    println!("{secret}");
+                }
+            }
             Ok(())
         }
         TokenCmd::List { store } => {
@@ -111,8 +127,45 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             if !s.revoke_token(&id, now)? {
                 bail!("no active token `{id}`; `jazari token list` shows the ids");
             }
-            println!("revoked {id}; collectors stop accepting it within 30 s");
+            println!("revoked {id}; collectors stop accepting it within a second");
             Ok(())
         }
     }
+}
+
+/// Creates a token file readable by its user only; refuses an existing one.
+fn create_secret_file(p: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} already exists: give another --out, or remove it first", p.display())
+        }
+        _ => anyhow::anyhow!("cannot create {}: {e}", p.display()),
+    })
+}
+
+/// Makes the token: (id, secret, what it is for).
+fn add(
+    store: &StoreArgs,
+    node: Option<String>,
+    admin: bool,
+    institute: Option<String>,
+    now: i64,
+) -> Result<(String, String, String)> {
+    let (cfg, s) = store.open()?;
+    let role = match (node, admin, institute) {
+        (Some(n), false, None) => Role::Node(n),
+        (None, true, None) => Role::Admin,
+        (None, false, Some(i)) => {
+            if cfg.institute(&i).is_none() {
+                bail!("no institute `{i}` in {}; known institutes: {}", store.config.display(), cfg.institute_ids());
+            }
+            Role::Institute(i)
+        }
+        _ => bail!("say what the token is for: --node NAME, --admin or --institute ID"),
+    };
+    let (id, secret) = auth::create(s.as_ref(), &role, now)?;
+    let (kind, scope) = role.parts();
+    let what = if scope.is_empty() { kind.to_string() } else { format!("{kind} {scope}") };
+    Ok((id, secret, what))
 }

@@ -2,10 +2,12 @@
 //! name the file, the line and the key.
 
 mod alerts;
+mod client;
 mod limits;
 mod scheduler;
 
 pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
+pub use client::{ClientFile, DEFAULT_CONFIG};
 pub use limits::{Ingest, Nodes, Server, Tls, glob};
 pub use scheduler::SchedulerConfig;
 

@@ -13,6 +13,7 @@
 pub mod bounded;
 pub mod decode;
 pub mod duration;
+pub mod errors;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod report;

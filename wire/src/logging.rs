@@ -1,6 +1,7 @@
 //! The logging set-up of both binaries: a filter from `JAZARI_LOG` (default
-//! `info`), to stderr (coloured on a terminal unless `NO_COLOR`), or to a
-//! file for a program that owns the terminal.
+//! `info`), to stderr (coloured on a terminal unless `NO_COLOR`; one JSON
+//! object per line with `JAZARI_LOG_FORMAT=json`, for journald and log
+//! shippers), or to a file for a program that owns the terminal.
 
 use std::path::Path;
 use tracing_subscriber::EnvFilter;
@@ -26,6 +27,10 @@ pub fn init(file: Option<&Path>) {
             .with_target(false)
             .with_ansi(false)
             .init();
+        return;
+    }
+    if std::env::var("JAZARI_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
         return;
     }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();

@@ -22,3 +22,38 @@ pub fn read(path: &Path) -> Result<String, TokenFileError> {
     }
     Ok(tok.to_string())
 }
+
+/// Why a token file is exposed: readable or writable by others than its
+/// owner (mode bits 0o077). `None` when only its owner may read it.
+pub fn exposure(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "token file {} has mode {mode:03o}: others on this machine can read the secret; `chmod 600 {}` \
+             (or make it with `jazari token add --out FILE`)",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn exposed_token_files_are_named() {
+        let dir = std::env::temp_dir().join(format!("jazari-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t");
+        std::fs::write(&f, "jzr_abc_def\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(exposure(&f).unwrap().contains("644"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(exposure(&f), None);
+        assert_eq!(read(&f).unwrap(), "jzr_abc_def");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
