@@ -8,6 +8,14 @@ on the same machine, Debian's prometheus-node-exporter answering one scrape.
 
     python3 bench/agent_sample.py [--samples 500]
     python3 bench/agent_sample.py --scenario tests/fake-nvml/scenarios/h200-gpm.json --interval 110ms --samples 200
+    python3 bench/agent_sample.py --push
+
+With --push, the agent pushes every report to a small local HTTP server (a
+stand-in collector that accepts everything) through its spool, as `run` does
+on a node, instead of printing it: CPU and RSS then include the spool (one
+fsync per report) and the HTTP client. With --push --https, over TLS to a
+certificate from a CA made for the run (`openssl` on PATH), given to the
+agent with --ca-file.
 
 With --scenario, one of the fake NVML scenarios instead of the generated
 node; with GPM, give an --interval over 100 ms, or every report is too close
@@ -47,13 +55,77 @@ def scenario(path, gpus=8, jobs=20, procs=200):
     json.dump({"description": "bench", "processes": processes, "gpus": gpu_list}, open(path, "w"))
 
 
-def run_agent(agent, lib, scen, count, interval="1ms"):
+def make_ca(d):
+    """A CA and a certificate for 127.0.0.1 signed by it, with openssl: (ca.pem, server.pem, server.key)."""
+    if not shutil.which("openssl"):
+        sys.exit("--https needs openssl on PATH")
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bench CA")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext")
+    return [os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key")]
+
+
+class Collector:
+    """A stand-in collector on 127.0.0.1 that accepts every POST (reads the body, answers 200);
+    over TLS with `tls` = (certificate, key)."""
+
+    def __init__(self, tls=None):
+        import http.server, threading
+        self.reports = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(h):
+                h.rfile.read(int(h.headers.get("Content-Length", 0)))
+                self.reports += 1
+                h.send_response(200)
+                h.send_header("Content-Length", "2")
+                h.end_headers()
+                h.wfile.write(b"{}")
+
+            def log_message(h, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"{scheme}://localhost:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def push_args(push, count):
+    """Arguments of `run` that push to `push` (a (collector, folder, CA file or None)) instead of printing."""
+    if push is None:
+        return ["--stdout"]
+    collector, d, ca = push
+    token = os.path.join(d, "token")
+    with open(token, "w") as f:
+        f.write("bench-token\n")
+    spool = os.path.join(d, f"spool-{count}")
+    return ["--collector", collector.url, "--token-file", token, "--spool-dir", spool] + (["--ca-file", ca] if ca else [])
+
+
+def run_agent(agent, lib, scen, count, interval="1ms", push=None):
     """Runs the agent; returns its CPU seconds and its own peak RSS in KiB.
 
     The peak is the kernel's VmHWM of the agent process, read until it exits
     (wait4's ru_maxrss would also count the fake library's forked children)."""
     env = dict(os.environ, JAZARI_NVML_LIB=lib, FAKE_NVML_CONFIG=scen, JAZARI_LOG="warn")
-    p = subprocess.Popen([agent, "run", "--stdout", "--count", str(count), "--interval", interval],
+    p = subprocess.Popen([agent, "run", *push_args(push, count), "--count", str(count), "--interval", interval],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     hwm = 0
     while p.poll() is None:
@@ -67,10 +139,10 @@ def run_agent(agent, lib, scen, count, interval="1ms"):
     return p, hwm
 
 
-def cpu_of_run(agent, lib, scen, count, interval="1ms"):
+def cpu_of_run(agent, lib, scen, count, interval="1ms", push=None):
     import resource
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p, hwm = run_agent(agent, lib, scen, count, interval)
+    p, hwm = run_agent(agent, lib, scen, count, interval, push)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"agent failed: {p.stderr.read().decode()}")
@@ -113,6 +185,8 @@ def main():
     ap.add_argument("--scrapes", type=int, default=100)
     ap.add_argument("--scenario", help="a fake NVML scenario file instead of the generated 8-GPU node")
     ap.add_argument("--interval", default="1ms", help="agent interval (over 100ms for GPM values)")
+    ap.add_argument("--push", action="store_true", help="push to a local stand-in collector instead of printing")
+    ap.add_argument("--https", action="store_true", help="with --push: over TLS, with a CA made for the run")
     a = ap.parse_args()
     build()
     agent = os.path.join(ROOT, "target/release/jazari-agent")
@@ -121,12 +195,23 @@ def main():
         scen = os.path.abspath(a.scenario) if a.scenario else os.path.join(d, "bench.json")
         if not a.scenario:
             scenario(scen)
-        cpu1, _ = cpu_of_run(agent, lib, scen, 1, a.interval)
-        cpun, rss = cpu_of_run(agent, lib, scen, a.samples + 1, a.interval)
+        ca, tls = None, None
+        if a.push and a.https:
+            ca, cert, key = make_ca(d)
+            tls = (cert, key)
+        collector = Collector(tls) if a.push else None
+        push = (collector, d, ca) if a.push else None
+        cpu1, _ = cpu_of_run(agent, lib, scen, 1, a.interval, push)
+        cpun, rss = cpu_of_run(agent, lib, scen, a.samples + 1, a.interval, push)
+        if collector:
+            collector.close()
+            if collector.reports == 0:
+                sys.exit("the agent delivered nothing to the stand-in collector")
     per_sample_ms = (cpun - cpu1) / a.samples * 1000
     size_mib = os.path.getsize(agent) / 2**20
     what = os.path.basename(a.scenario) if a.scenario else "8 GPUs, 200 processes in 20 jobs"
-    print(f"agent: {what}, {a.samples} samples every {a.interval}")
+    how = f"pushed over {'HTTPS' if a.https else 'HTTP'} ({collector.reports} POSTs)" if a.push else "printed"
+    print(f"agent: {what}, {a.samples} samples every {a.interval}, {how}")
     print(f"  cpu per sample      {per_sample_ms:.3f} ms   (target < 2 ms)")
     print(f"  peak RSS            {rss / 1024:.1f} MiB  (target < 15 MiB)")
     print(f"  release binary      {size_mib:.1f} MiB  (stripped; target < 10 MiB)")

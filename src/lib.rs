@@ -10,9 +10,6 @@
 //! | collector | [`server`] | `jazari serve`: ingest, reads, background tasks |
 //! | clients | [`client`], [`sim`], [`tui`], [`cli`] | the HTTP client, simulated agents, the dashboard, the command line |
 
-/// This build's version and commit (`jazari --version`).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("JAZARI_COMMIT"), ")");
-
 pub mod accounting;
 pub mod api;
 pub mod auth;

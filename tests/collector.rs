@@ -271,12 +271,25 @@ fn bad_config_and_token_commands_explain_themselves() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("intervall") && err.contains('3'), "{err}");
-    let out =
-        Command::new(jazari_bin()).arg("check-config").arg(root().join("config/jazari.example.toml")).output().unwrap();
-    assert!(out.status.success());
+    // The generated config, with its store where this user may make it, passes; check-config
+    // also looks at the machine: the store's folder, the listen address, the files named.
     let out = Command::new(jazari_bin()).arg("gen-config").output().unwrap();
-    std::fs::write(d.path().join("gen.toml"), &out.stdout).unwrap();
-    assert!(Command::new(jazari_bin()).arg("check-config").arg(d.path().join("gen.toml")).status().unwrap().success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let store_line = format!("store = \"{}/state/jazari.sqlite\"", d.path().display());
+    let good = generated.replace("store = \"/var/lib/jazari/jazari.sqlite\"", &store_line);
+    assert_ne!(good, generated, "gen-config's store line changed: update this test");
+    std::fs::write(d.path().join("gen.toml"), &good).unwrap();
+    let out = Command::new(jazari_bin()).arg("check-config").arg(d.path().join("gen.toml")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A store whose folder cannot be made (under a plain file).
+    std::fs::write(d.path().join("plain"), "").unwrap();
+    let unmakeable = format!("store = \"{}/plain/state/jazari.sqlite\"", d.path().display());
+    let bad_machine = good.replace(&store_line, &unmakeable);
+    std::fs::write(d.path().join("machine.toml"), &bad_machine).unwrap();
+    let out = Command::new(jazari_bin()).arg("check-config").arg(d.path().join("machine.toml")).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plain/state") && err.contains("1 problem"), "{err}");
     let out = Command::new(jazari_bin())
         .args(["token", "add", "--institute", "atlantis", "--config"])
         .arg(root().join("config/jazari.example.toml"))
@@ -286,19 +299,17 @@ fn bad_config_and_token_commands_explain_themselves() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ibn-sina"));
-    // A store in a folder that does not exist.
+    // A store in a folder that cannot be made.
     let out = Command::new(jazari_bin())
         .args(["serve", "--config"])
         .arg(root().join("config/jazari.example.toml"))
-        .args(["--store", "/nonexistent/dir/s.sqlite", "--listen", "127.0.0.1:1"])
+        .arg("--store")
+        .arg(d.path().join("plain/dir/s.sqlite"))
+        .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain/dir"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -326,22 +337,48 @@ fn without_slurm_the_collector_says_so_and_carries_on() {
 }
 
 #[test]
-fn refused_reports_go_to_the_dead_letter_file_and_are_not_retried() {
+fn reports_refused_for_the_token_stay_in_the_spool_and_arrive_once_it_is_fixed() {
+    // A token for another node is a mistake an admin fixes: the reports wait in the spool
+    // (never dead-lettered, never dropped) and go in, once each, with the right token.
     let c = Collector::start();
     let other = c.dir.path().join("other.token");
     std::fs::write(&other, token_add(&c.config, &c.store, &["--node", "someone-else"])).unwrap();
     let spool = TempDir::new("spool");
-    let out = agent_run(&c.url, &other, spool.path(), "n-refused", &["--interval", "100ms", "--count", "3"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let dead = std::fs::read_to_string(spool.path().join("dead-letter.ndjson")).unwrap();
-    assert_eq!(dead.lines().count(), 3, "each refused report kept once");
-    for line in dead.lines() {
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(r["node"], "n-refused");
-    }
+    let out = agent_run(
+        &c.url,
+        &other,
+        spool.path(),
+        "n-refused",
+        &["--interval", "100ms", "--count", "3", "--linger", "1s"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("403") && log.contains("someone-else"), "{log}");
+    assert!(!spool.path().join("dead-letter.ndjson").exists(), "a refused token must not dead-letter reports");
     assert!(c.usage("institute").is_empty());
+    let inspect = Command::new(agent_bin())
+        .args(["spool", "inspect", "--json", "--spool-dir"])
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let held: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(held["waiting"], 3, "{held}");
+
+    let right = c.dir.path().join("right.token");
+    std::fs::write(&right, token_add(&c.config, &c.store, &["--node", "n-refused"])).unwrap();
+    let replay = Command::new(agent_bin())
+        .args(["spool", "replay", "--collector", &c.url, "--token-file"])
+        .arg(&right)
+        .arg("--spool-dir")
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let cov = c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01");
+    let node = cov["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "n-refused").cloned();
+    assert_eq!(node.map(|n| n["reports"].clone()), Some(serde_json::json!(3)), "each report once: {cov}");
+    assert!(!c.usage("institute").is_empty(), "the replayed reports are charged");
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 fn tmux_available() -> bool {
     let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "tmux is required in CI");
-        eprintln!("SKIPPED: tmux is not installed; the dashboard end-to-end test needs it");
+        skip("tmux is not installed; the dashboard end-to-end test needs it");
     }
     ok
 }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use jazari_wire::{Gpu, Host, Job, Report, WIRE_VERSION};
 use serde_json::Value;
+use std::time::Duration;
 
 /// A report of node `node` with 4 GPUs held by job 77 of nlp-lab (ibn-sina), 50 % busy.
 fn report(node: &str, instance: &str, seq: u64, start_ms: i64, end_ms: i64) -> Report {
@@ -57,7 +58,11 @@ fn covered(c: &Collector, node: &str) -> f64 {
 
 #[test]
 fn the_same_time_is_charged_once_whatever_seq_or_instance() {
-    let c = Collector::start();
+    // The findings evaluator every 200 ms, so the overlap shows at once.
+    let config = std::fs::read_to_string(root().join("config/jazari.example.toml"))
+        .unwrap()
+        .replace("evaluate_every = \"10s\"", "evaluate_every = \"200ms\"");
+    let c = Collector::start_with_config(&config);
     let now = jazari::time::now_ms();
     let (t0, t1) = (now - 120_000, now - 60_000);
     // A 60 s report of 4 GPUs: 240 GPU-seconds.
@@ -82,8 +87,12 @@ fn the_same_time_is_charged_once_whatever_seq_or_instance() {
     // Coverage: the wall time spanned, 120 s, never more.
     assert!((covered(&c, "n1") - 120.0).abs() < 1e-6, "{}", covered(&c, "n1"));
     // The overlap is a finding naming the node.
-    let f = c.get("/api/v1/findings");
-    let f = f["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "overlapping_reports").unwrap().clone();
+    let overlap = || {
+        let f = c.get("/api/v1/findings");
+        f["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "overlapping_reports").cloned()
+    };
+    wait_until("the overlap finding", Duration::from_secs(10), || overlap().is_some());
+    let f = overlap().unwrap();
     assert_eq!(f["node"], "n1");
     assert!(f["message"].as_str().unwrap().contains("already charged"), "{f}");
     // And the collector counts it.

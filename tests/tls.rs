@@ -145,3 +145,37 @@ fn required_client_certificates_and_a_reload_on_sighup() {
     let _: Value =
         client(&c, &c.admin, Some(&renewed.ca), Some((&cert, &key))).unwrap().get("/api/v1/cluster").unwrap();
 }
+
+#[test]
+fn the_agent_pushes_to_the_collector_over_mutual_tls() {
+    // The real agent and the real collector: HTTPS with a private CA, and a client
+    // certificate the collector requires.
+    let dir = TempDir::new("agent-tls");
+    let site = Pki::new(dir.path(), "site");
+    let nodes = Pki::new(dir.path(), "nodes");
+    let c = tls_collector(dir.path(), &site, Some(&nodes.ca), true);
+    let (cert, key) = nodes.issue("gpu-a7", &["gpu-a7"], true);
+    let spool = TempDir::new("spool");
+    let (ca, cert, key) = (site.ca.display().to_string(), cert.display().to_string(), key.display().to_string());
+    let tls = ["--interval", "200ms", "--count", "3", "--ca-file", &ca, "--cert", &cert, "--key", &key];
+    let out = agent_run(&c.url, &c.node_token_file, spool.path(), "gpu-a7", &tls).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The collector wants a certificate from everyone: the admin has one too.
+    let (ops_cert, ops_key) = nodes.issue("ops", &["ops"], true);
+    let admin = client(&c, &c.admin, Some(&site.ca), Some((&ops_cert, &ops_key))).unwrap();
+    let cov: Value = admin.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01").unwrap();
+    let node = cov["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "gpu-a7").cloned();
+    assert_eq!(node.map(|n| n["reports"].clone()), Some(serde_json::json!(3)), "{cov}");
+    // Without its certificate the handshake fails, the agent says why, and the reports wait.
+    let spool2 = TempDir::new("spool2");
+    let out = agent_run(&c.url, &c.node_token_file, spool2.path(), "gpu-a8", &tls[..6])
+        .arg("--linger")
+        .arg("1s")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(log.contains("certificate") || log.contains("tls") || log.contains("handshake"), "{log}");
+    let cov: Value = admin.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01").unwrap();
+    assert!(!cov["nodes"].as_array().unwrap().iter().any(|n| n["node"] == "gpu-a8"), "{cov}");
+}

@@ -1,16 +1,14 @@
-//! `jazari-agent`: the node agent binary.
+//! `jazari-agent`: the node agent binary. The commands live in `cli/`.
+
+mod cli;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use jazari_agent::push::{PushConfig, sender};
 use jazari_agent::sampler::{Sampler, SamplerOptions};
-use jazari_agent::spool::Spool;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Jazari node agent: reads the GPUs (NVML), the host and the jobs on this
 /// node and reports them to the Jazari collector.
@@ -20,10 +18,12 @@ use std::time::{Duration, Instant};
 Environment:
   JAZARI_NVML_LIB    NVML library to load (same as --nvml-lib)
   JAZARI_PROC_ROOT   process table to read (same as --proc-root)
+  JAZARI_CA_FILE, JAZARI_CERT, JAZARI_KEY   TLS files (same as --ca-file, --cert, --key)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY         proxy towards the collector
   JAZARI_LOG         log filter, for example `info` or `jazari_agent=debug` (default: info)
 
 Logs go to stderr. Reports go to stdout (`once`, `run --stdout`) or to the collector (`run`).
-Example: jazari-agent run --collector http://collector:9470 --token-file /etc/jazari/node.token")]
+Example: jazari-agent run --collector https://collector:9470 --token-file /etc/jazari/node.token --ca-file /etc/jazari/ca.pem")]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -42,6 +42,19 @@ struct Common {
     /// Root of the process table used to attribute GPU processes to users and jobs.
     #[arg(long, global = true, env = "JAZARI_PROC_ROOT", value_name = "DIR", default_value = "/proc")]
     proc_root: PathBuf,
+    /// Which processes' jobs the agent reports: every process's (a real node), or only
+    /// its own descendants' (tests, which must not see other jobs of the host they run on).
+    #[arg(long, global = true, env = "JAZARI_PROC_SCOPE", value_enum, default_value = "all")]
+    proc_scope: ProcScope,
+}
+
+/// `--proc-scope`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ProcScope {
+    /// Every process on the node.
+    All,
+    /// The agent's own descendants only.
+    Descendants,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,226 +66,69 @@ enum Command {
         pretty: bool,
     },
     /// Sample on a fixed schedule and push each report to the collector (or print it with --stdout).
-    Run(RunArgs),
+    Run(cli::run::RunArgs),
+    /// Look into the on-disk spool, or send what it holds now.
+    #[command(subcommand)]
+    Spool(cli::spool::SpoolCommand),
+    /// Print the shell completion script on stdout (for example
+    /// `jazari-agent completions bash > /usr/share/bash-completion/completions/jazari-agent`).
+    Completions {
+        /// The shell to complete for.
+        shell: jazari_wire::cli_docs::Shell,
+    },
+    /// Write a man page for every command into a folder (jazari-agent.1, jazari-agent-run.1, ...).
+    Man {
+        /// Folder to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// Agent configuration file (TOML); flags override it. See config/agent.example.toml.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Collector base URL, for example http://collector:9470.
-    #[arg(long, value_name = "URL")]
-    collector: Option<String>,
-    /// File holding this node's token (from `jazari token add --node NAME`).
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
-    /// Time between samples, for example 10s, 500ms or 1m [default: 10s].
-    #[arg(long, value_parser = jazari_wire::duration::parse)]
-    interval: Option<Duration>,
-    /// Folder of the on-disk spool that holds reports until the collector has them
-    /// [default: /var/lib/jazari-agent/spool].
-    #[arg(long, value_name = "DIR")]
-    spool_dir: Option<PathBuf>,
-    /// Largest size of the spool on disk, in MiB; beyond it the oldest reports are dropped [default: 256].
-    #[arg(long, value_name = "MIB")]
-    spool_max_mib: Option<u64>,
-    /// Print each report as a JSON line on stdout instead of pushing it.
-    #[arg(long)]
-    stdout: bool,
-    /// Stop after this many reports (default: run until stopped).
-    #[arg(long, value_name = "N")]
-    count: Option<u64>,
-    /// On stop, how long to keep trying to deliver what the spool holds before exiting
-    /// (what is left stays in the spool for the next start).
-    #[arg(long, default_value = "10s", value_parser = jazari_wire::duration::parse)]
-    linger: Duration,
-}
-
-/// The agent configuration file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    collector: Option<String>,
-    token_file: Option<PathBuf>,
-    interval: Option<String>,
-    spool_dir: Option<PathBuf>,
-    spool_max_mib: Option<u64>,
-    node: Option<String>,
-    nvml_lib: Option<PathBuf>,
-}
-
-fn load_file_config(path: &std::path::Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))
-}
-
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     jazari_wire::logging::init(None);
-    let opts = |interval| SamplerOptions {
-        node: cli.common.node.clone().unwrap_or_else(jazari_agent::host::node_name),
-        nvml_lib: cli.common.nvml_lib.clone(),
-        proc_root: cli.common.proc_root.clone(),
-        interval,
-        resume_from_ms: None,
-    };
-    match &cli.command {
-        Command::Once { pretty } => {
-            let mut sampler = Sampler::new(opts(Duration::from_secs(10)));
-            sampler.settle();
-            let report = sampler.sample();
-            let mut out = std::io::stdout().lock();
-            if *pretty {
-                serde_json::to_writer_pretty(&mut out, &report)?;
-            } else {
-                serde_json::to_writer(&mut out, &report)?;
-            }
-            writeln!(out).context("writing the report to stdout")?;
-        }
-        Command::Run(args) => run(&cli.common, args)?,
-    }
-    Ok(())
-}
-
-fn run(common: &Common, args: &RunArgs) -> Result<()> {
-    let file = match &args.config {
-        Some(p) => load_file_config(p)?,
-        None => FileConfig::default(),
-    };
-    let interval = match (args.interval, &file.interval) {
-        (Some(d), _) => d,
-        (None, Some(s)) => {
-            jazari_wire::duration::parse(s).map_err(|e| anyhow::anyhow!("interval in the agent config: {e}"))?
-        }
-        (None, None) => Duration::from_secs(10),
-    };
-    let node = common.node.clone().or(file.node).unwrap_or_else(jazari_agent::host::node_name);
-    let nvml_lib = common.nvml_lib.clone().or(file.nvml_lib.map(Into::into));
-    let mut opts =
-        SamplerOptions { node, nvml_lib, proc_root: common.proc_root.clone(), interval, resume_from_ms: None };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        let _ = signal_flag(sig, stop.clone());
-    }
-    if args.stdout {
-        let mut sampler = Sampler::new(opts);
-        return schedule(interval, args.count, &stop, || {
-            let report = sampler.sample();
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &report)?;
-            writeln!(out)?;
-            out.flush()?;
+    let done = match &cli.command {
+        Command::Once { pretty } => once(&cli.common, *pretty),
+        Command::Run(args) => cli::run::run(&cli.common, args),
+        Command::Spool(cmd) => cli::spool::spool(cmd),
+        Command::Completions { shell } => {
+            jazari_wire::cli_docs::completions(
+                <Cli as clap::CommandFactory>::command(),
+                *shell,
+                &mut std::io::stdout(),
+            );
             Ok(())
-        });
-    }
-    let collector = args
-        .collector
-        .clone()
-        .or(file.collector)
-        .context("give --collector URL (or `collector` in the agent config), or --stdout to print reports")?;
-    anyhow::ensure!(
-        collector.starts_with("http://") || collector.starts_with("https://"),
-        "--collector `{collector}` must start with http:// or https://"
-    );
-    let token_file =
-        args.token_file.clone().or(file.token_file).context("give --token-file FILE with this node's token")?;
-    let token = jazari_wire::token::read(&token_file)?;
-    let spool_dir = args.spool_dir.clone().or(file.spool_dir).unwrap_or_else(|| "/var/lib/jazari-agent/spool".into());
-    let max_mib = args.spool_max_mib.or(file.spool_max_mib).unwrap_or(256);
-    let spool =
-        Spool::open(&spool_dir, max_mib << 20).with_context(|| format!("opening the spool {}", spool_dir.display()))?;
-    let mut spool = spool;
-    let waiting = spool.pending().unwrap_or(0);
-    if waiting > 0 || spool.stats.torn > 0 {
-        tracing::info!(waiting, torn = spool.stats.torn, "spool has reports from an earlier run; replaying them first");
-    }
-    let spool = Arc::new(Mutex::new(spool));
-    // Where the previous run's reports ended, so the first report continues from there.
-    let last_sample = spool_dir.join("last-sample");
-    opts.resume_from_ms = std::fs::read_to_string(&last_sample).ok().and_then(|t| t.trim().parse().ok());
-    let (wake_tx, wake_rx) = std::sync::mpsc::channel();
-    let push = PushConfig {
-        collector: collector.clone(),
-        token,
-        spool_dir,
-        max_batch: 200,
-        max_backoff: Duration::from_secs(60),
-    };
-    let sender = {
-        let spool = spool.clone();
-        let stop = stop.clone();
-        std::thread::Builder::new().name("sender".into()).spawn(move || sender(push, spool, wake_rx, stop))?
-    };
-    let mut sampler = Sampler::new(opts);
-    tracing::info!(%collector, interval_s = interval.as_secs_f64(), node = sampler.node(), "agent running");
-    schedule(interval, args.count, &stop, || {
-        let report = sampler.sample();
-        let bytes = serde_json::to_vec(&report)?;
-        if let Err(e) = spool.lock().unwrap().append(&bytes) {
-            tracing::error!("cannot write to the spool: {e}; this report is lost");
         }
-        let tmp = last_sample.with_extension("tmp");
-        let _ =
-            std::fs::write(&tmp, report.interval_end_ms.to_string()).and_then(|_| std::fs::rename(&tmp, &last_sample));
-        let _ = wake_tx.send(());
-        Ok(())
-    })?;
-    // Give the sender a moment to deliver what was sampled.
-    let deadline = Instant::now() + args.linger;
-    while Instant::now() < deadline && spool.lock().unwrap().pending().unwrap_or(0) > 0 {
-        std::thread::sleep(Duration::from_millis(50));
+        Command::Man { out } => jazari_wire::cli_docs::man_pages(<Cli as clap::CommandFactory>::command(), out)
+            .map(|files| eprintln!("wrote {} man pages into {}", files.len(), out.display()))
+            .map_err(Into::into),
+    };
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, each cause once, like `jazari: ...`.
+            eprintln!("jazari-agent: {}", jazari_wire::errors::one_line(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
     }
-    let left = spool.lock().unwrap().pending().unwrap_or(0);
-    if left > 0 {
-        tracing::info!(left, "stopping with reports in the spool; they are sent at the next start");
-    }
-    stop.store(true, Ordering::Relaxed);
-    drop(wake_tx);
-    let _ = sender.join();
-    Ok(())
 }
 
-/// Runs `f` on a fixed schedule (the next tick does not drift with how long `f` took).
-fn schedule(
-    interval: Duration,
-    count: Option<u64>,
-    stop: &AtomicBool,
-    mut f: impl FnMut() -> Result<()>,
-) -> Result<()> {
-    let mut next = Instant::now();
-    let mut done = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        f()?;
-        done += 1;
-        if count.is_some_and(|c| done >= c) {
-            break;
-        }
-        next += interval;
-        let now = Instant::now();
-        if next < now {
-            // Fell behind (suspended, overloaded): skip the missed ticks.
-            next = now;
-        }
-        while !stop.load(Ordering::Relaxed) && Instant::now() < next {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(200)));
-        }
+fn once(common: &Common, pretty: bool) -> Result<()> {
+    let mut sampler = Sampler::new(SamplerOptions {
+        node: common.node.clone().unwrap_or_else(jazari_agent::host::node_name),
+        nvml_lib: common.nvml_lib.clone(),
+        proc_root: common.proc_root.clone(),
+        interval: Duration::from_secs(10),
+        resume_from_ms: None,
+        own_descendants_only: common.proc_scope == ProcScope::Descendants,
+    });
+    sampler.settle();
+    let report = sampler.sample();
+    let mut out = std::io::stdout().lock();
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+    } else {
+        serde_json::to_writer(&mut out, &report)?;
     }
-    Ok(())
-}
-
-/// Sets `flag` when the signal arrives.
-fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    let _ = FLAG.set(flag);
-    extern "C" fn handler(_: libc::c_int) {
-        if let Some(f) = FLAG.get() {
-            f.store(true, Ordering::Relaxed);
-        }
-    }
-    let h: extern "C" fn(libc::c_int) = handler;
-    if unsafe { libc::signal(sig, h as libc::sighandler_t) } == libc::SIG_ERR {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    writeln!(out).context("writing the report to stdout")
 }

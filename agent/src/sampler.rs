@@ -23,6 +23,8 @@ pub struct SamplerOptions {
     /// first report that would reach back before it starts there instead, so
     /// a restart neither overlaps the previous run nor leaves a hole.
     pub resume_from_ms: Option<i64>,
+    /// Find jobs only among the agent's own descendants (`--proc-scope descendants`).
+    pub own_descendants_only: bool,
 }
 
 /// Produces numbered reports for one agent instance.
@@ -80,7 +82,11 @@ impl Sampler {
             gpus,
             gpu_state,
             host,
-            procs: ProcScanner::new(opts.proc_root),
+            procs: if opts.own_descendants_only {
+                ProcScanner::new(opts.proc_root).descendants_of(std::process::id())
+            } else {
+                ProcScanner::new(opts.proc_root)
+            },
         }
     }
 

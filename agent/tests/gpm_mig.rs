@@ -9,7 +9,11 @@ use std::collections::HashSet;
 const MIB: u64 = 1024 * 1024;
 
 fn once(name: &str) -> (Report, Value) {
-    let out = run_agent(&scenario(name), &["once", "--node", "test-node"]);
+    once_in(&scenario(name), name)
+}
+
+fn once_in(s: &Scenario, name: &str) -> (Report, Value) {
+    let out = run_agent(s, &["once", "--node", "test-node"]);
     let raw = reports(&out).remove(0);
     let r: Report = serde_json::from_value(raw.clone()).expect("a valid report");
     // Every report the agent writes passes the collector's limits.
@@ -19,7 +23,7 @@ fn once(name: &str) -> (Report, Value) {
 }
 
 fn scenario_json(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(scenario(name)).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(scenario_file(name)).unwrap()).unwrap()
 }
 
 /// Checks every GPM value against the scenario's, within the agent's rounding
@@ -44,7 +48,8 @@ fn assert_gpm(got: Option<&Gpm>, want: &Value, what: &str) {
 
 #[test]
 fn gpm_values_are_the_scenarios_and_differ_from_utilisation() {
-    let (r, _) = once("h200-gpm");
+    let sc = scenario("h200-gpm");
+    let (r, _) = once_in(&sc, "h200-gpm");
     let s = scenario_json("h200-gpm");
     assert_eq!(r.gpus.len(), 8);
     for (k, g) in r.gpus.iter().enumerate() {
@@ -59,8 +64,9 @@ fn gpm_values_are_the_scenarios_and_differ_from_utilisation() {
     assert_eq!(r.gpus[7].gpm.as_ref().unwrap().fp64_active_pct, None);
     assert_eq!(r.gpus[6].gpm.as_ref().unwrap().fp64_active_pct, Some(0.0));
     // Processes and jobs are those of h200x8.
-    assert_eq!(g0.processes[0].job.as_deref(), Some("4711"));
-    assert_eq!(r.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["4711", "4712", "4713"]);
+    assert_eq!(g0.processes[0].job, Some(sc.job("4711")));
+    let ids: Vec<_> = sc.own_jobs(&r.jobs).iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, [sc.job("4711"), sc.job("4712"), sc.job("4713")]);
 }
 
 #[test]
@@ -114,7 +120,8 @@ fn samples_closer_than_nvml_allows_are_not_compared() {
 
 #[test]
 fn mig_slices_have_their_own_identity_slices_memory_and_processes() {
-    let (r, _) = once("h200-mig");
+    let sc = scenario("h200-mig");
+    let (r, _) = once_in(&sc, "h200-mig");
     let s = scenario_json("h200-mig");
     assert_eq!(r.gpus.len(), 3);
     let all: Vec<&MigDevice> = r.gpus.iter().flat_map(|g| &g.mig_devices).collect();
@@ -158,7 +165,8 @@ fn mig_slices_have_their_own_identity_slices_memory_and_processes() {
         d.processes.iter().map(|p| (p.user.clone(), p.job.clone())).collect()
     };
     let job = |d: &MigDevice| -> Vec<Option<String>> { d.processes.iter().map(|p| p.job.clone()).collect() };
-    let some = |s: &str| Some(s.to_string());
+    let some = |s: &str| Some(sc.job(s));
+    let name = |s: &str| Some(s.to_string());
     assert_eq!(job(&g0.mig_devices[0]), [some("5201")]);
     assert_eq!(job(&g0.mig_devices[1]), [some("5201")]);
     assert_eq!(job(&g0.mig_devices[2]), [some("5202")]);
@@ -170,13 +178,13 @@ fn mig_slices_have_their_own_identity_slices_memory_and_processes() {
     assert_eq!(job(&g1.mig_devices[2]), [some("5207")]);
     assert!(g0.mig_devices[0].processes[0].gpu_mem_bytes.is_some());
     if is_root() {
-        assert_eq!(who(&g0.mig_devices[0]), [(some("alice"), some("5201"))]);
-        assert_eq!(who(&g0.mig_devices[2]), [(some("bob"), some("5202"))]);
-        assert_eq!(who(&g1.mig_devices[1]), [(some("grace"), some("5206"))]);
-        assert_eq!(who(&g1.mig_devices[2]), [(some("alice"), some("5207"))]);
+        assert_eq!(who(&g0.mig_devices[0]), [(name("alice"), some("5201"))]);
+        assert_eq!(who(&g0.mig_devices[2]), [(name("bob"), some("5202"))]);
+        assert_eq!(who(&g1.mig_devices[1]), [(name("grace"), some("5206"))]);
+        assert_eq!(who(&g1.mig_devices[2]), [(name("alice"), some("5207"))]);
         assert_eq!(g0.mig_devices[3].processes[0].uid, Some(3103));
     } else {
-        eprintln!("SKIPPED (not root): the scenario's processes run as this user, so per-user names are not checked");
+        skip("not root: the scenario's processes run as this user, so per-user names are not checked");
         assert!(g0.mig_devices[0].processes[0].user.is_some());
     }
     // As NVML does for a privileged caller, the MIG-mode GPU lists every slice's processes too.
@@ -184,8 +192,9 @@ fn mig_slices_have_their_own_identity_slices_memory_and_processes() {
     let on_slices: HashSet<u32> = g0.mig_devices.iter().flat_map(|d| pids(&d.processes)).collect();
     assert_eq!(pids(&g0.processes), on_slices);
     // Jobs on slices are jobs of the node.
-    let ids: Vec<_> = r.jobs.iter().map(|j| j.id.as_str()).collect();
-    assert_eq!(ids, ["5201", "5202", "5203", "5204", "5205", "5206", "5207", "5208"]);
+    let ids: Vec<_> = sc.own_jobs(&r.jobs).iter().map(|j| j.id.clone()).collect();
+    let want: Vec<_> = (5201..=5208).map(|n| sc.job(&n.to_string())).collect();
+    assert_eq!(ids, want);
 }
 
 #[test]
@@ -223,7 +232,8 @@ fn scenario_mistakes_about_gpm_and_mig_are_refused() {
 
 #[test]
 fn mig_slices_keep_their_facts_and_get_gpm_from_report_to_report() {
-    let out = run_agent(&scenario("h200-mig"), &["run", "--stdout", "--count", "3", "--interval", "150ms"]);
+    let sc = scenario("h200-mig");
+    let out = run_agent(&sc, &["run", "--stdout", "--count", "3", "--interval", "150ms"]);
     let rs: Vec<Report> = reports(&out).into_iter().map(|v| serde_json::from_value(v).unwrap()).collect();
     assert_eq!(rs.len(), 3);
     let facts = |r: &Report| -> Vec<_> {
@@ -246,6 +256,6 @@ fn mig_slices_keep_their_facts_and_get_gpm_from_report_to_report() {
                 assert_gpm(d.gpm.as_ref(), &s["gpus"][i]["mig_devices"][k]["gpm"], &what);
             }
         }
-        assert_eq!(r.gpus[0].mig_devices[2].processes[0].job.as_deref(), Some("5202"));
+        assert_eq!(r.gpus[0].mig_devices[2].processes[0].job, Some(sc.job("5202")));
     }
 }

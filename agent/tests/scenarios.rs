@@ -7,13 +7,18 @@ use std::collections::HashSet;
 use std::process::Command;
 
 fn once(name: &str) -> Report {
-    let out = run_agent(&scenario(name), &["once", "--node", "test-node"]);
+    once_in(&scenario(name))
+}
+
+fn once_in(s: &Scenario) -> Report {
+    let out = run_agent(s, &["once", "--node", "test-node"]);
     serde_json::from_value(reports(&out).remove(0)).expect("a valid report")
 }
 
 #[test]
 fn h200_node_reports_gpus_processes_users_and_jobs() {
-    let r = once("h200x8");
+    let s = scenario("h200x8");
+    let r = once_in(&s);
     assert_eq!(r.node, "test-node");
     assert_eq!(r.host.gpu_source, GpuSourceState::Ok);
     assert_eq!(r.host.driver_version.as_deref(), Some("570.124.06"));
@@ -33,7 +38,7 @@ fn h200_node_reports_gpus_processes_users_and_jobs() {
 
     // Processes carry their owner and job, found through the real /proc.
     let p0 = &g0.processes[0];
-    assert_eq!(p0.job.as_deref(), Some("4711"));
+    assert_eq!(p0.job, Some(s.job("4711")));
     if is_root() {
         // Started as uid 2001, which has no passwd entry: the job's user names it.
         assert_eq!(p0.user.as_deref(), Some("alice"));
@@ -41,7 +46,7 @@ fn h200_node_reports_gpus_processes_users_and_jobs() {
         let users: HashSet<_> = r.gpus.iter().flat_map(|g| &g.processes).filter_map(|p| p.user.clone()).collect();
         assert_eq!(users, HashSet::from(["alice".to_string(), "bob".to_string()]));
     } else {
-        eprintln!("SKIPPED (not root): the scenario's processes run as this user, so per-user names are not checked");
+        skip("not root: the scenario's processes run as this user, so per-user names are not checked");
         assert!(p0.user.is_some(), "the owner is named through the passwd database");
     }
     // dave's notebook runs outside Slurm: no job.
@@ -49,15 +54,17 @@ fn h200_node_reports_gpus_processes_users_and_jobs() {
     assert_eq!(g5.processes.len(), 2);
     assert_eq!(g5.processes.iter().filter(|p| p.job.is_none()).count(), 1);
 
-    // Jobs, including carol's, which holds GPUs 6-7 and runs nothing on them.
-    let ids: Vec<_> = r.jobs.iter().map(|j| j.id.as_str()).collect();
-    assert_eq!(ids, ["4711", "4712", "4713"]);
-    let carol = &r.jobs[2];
+    // Jobs, including carol's, which holds GPUs 6-7 and runs nothing on them
+    // (other jobs on this host, if any, are not the scenario's).
+    let jobs = s.own_jobs(&r.jobs);
+    let ids: Vec<_> = jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, [s.job("4711"), s.job("4712"), s.job("4713")]);
+    let carol = jobs[2];
     assert_eq!(carol.account.as_deref(), Some("climate"));
     assert_eq!(carol.user.as_deref(), Some("carol"));
     assert_eq!(carol.gpu_ids, Some(vec![6, 7]));
     assert!(r.gpus[6].processes.is_empty() && r.gpus[7].processes.is_empty());
-    assert_eq!(r.jobs[0].processes, 2);
+    assert_eq!(jobs[0].processes, 2);
 }
 
 #[test]
@@ -151,9 +158,28 @@ fn xid_79_arrives_as_an_event_with_its_gpu() {
 fn help_documents_flags_and_environment() {
     let out = Command::new(agent_bin()).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["--nvml-lib", "JAZARI_NVML_LIB", "--node", "once", "run", "JAZARI_LOG"] {
+    for word in [
+        "--nvml-lib",
+        "JAZARI_NVML_LIB",
+        "--node",
+        "once",
+        "run",
+        "spool",
+        "JAZARI_LOG",
+        "JAZARI_CA_FILE",
+        "HTTPS_PROXY",
+    ] {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
+    let out = Command::new(agent_bin()).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["--ca-file", "JAZARI_CA_FILE", "--cert", "JAZARI_CERT", "--key", "JAZARI_KEY", "--dead-letter-max-mib"]
+    {
+        assert!(help.contains(word), "run --help lacks {word}:\n{help}");
+    }
+    let out = Command::new(agent_bin()).args(["spool", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("inspect") && help.contains("replay"), "{help}");
     let out = Command::new(agent_bin()).args(["once", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--pretty"));
 }
@@ -168,4 +194,57 @@ fn a_broken_scenario_falls_back_to_host_only() {
     let r: Report = serde_json::from_value(reports(&out).remove(0)).unwrap();
     assert!(matches!(r.host.gpu_source, GpuSourceState::Unavailable(_)));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_example_agent_config_is_read_and_a_wrong_key_is_named() {
+    let example = workspace_root().join("config/agent.example.toml");
+    let out = common::process::agent_command()
+        .args(["run", "--stdout", "--count", "1", "--config"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(reports(&out).len(), 1);
+    let dir = std::env::temp_dir().join(format!("jazari-agent-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("agent.toml");
+    std::fs::write(&bad, "collector = \"https://c:9470\"\nca_flie = \"/etc/ca.pem\"\n").unwrap();
+    let out = common::process::agent_command().args(["run", "--stdout", "--config"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("agent.toml") && stderr.contains("ca_flie"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn other_jobs_on_the_host_stay_out_of_a_scoped_agent_and_in_a_real_one() {
+    // A stray job on this host (another test, another user's job), not started by the agent.
+    let stray_id = (unique() % 1_000_000_000 + 1).to_string();
+    let mut stray = Command::new("sleep")
+        .arg("30")
+        .env("SLURM_JOB_ID", &stray_id)
+        .env("SLURM_JOB_USER", "stray")
+        .spawn()
+        .expect("start a stray process");
+    let s = scenario("h200x8");
+    let ids = |scope: &str| -> Vec<String> {
+        let out = Command::new(agent_bin())
+            .args(["once", "--node", "test-node", "--proc-scope", scope])
+            .env("JAZARI_NVML_LIB", fake_lib())
+            .env("FAKE_NVML_CONFIG", &*s)
+            .output()
+            .expect("run jazari-agent");
+        let r: Report = serde_json::from_value(reports(&out).remove(0)).unwrap();
+        r.jobs.into_iter().map(|j| j.id).collect()
+    };
+    let scoped = ids("descendants");
+    let all = ids("all");
+    let _ = stray.kill();
+    let _ = stray.wait();
+    assert!(!scoped.contains(&stray_id), "{scoped:?}");
+    assert!(all.contains(&stray_id), "a real node's agent sees every job: {all:?}");
+    // The scenario's own jobs are there either way.
+    for id in s.jobs.values() {
+        assert!(scoped.contains(id) && all.contains(id), "{id} in {scoped:?} and {all:?}");
+    }
 }

@@ -37,6 +37,9 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
 }
 
+/// This build's version and commit (`jazari --version`, the collector's start-up log).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("JAZARI_COMMIT"), ")");
+
 /// The name of the utilisation signal every utilisation figure is based on.
 pub const UTILISATION_SIGNAL: &str = "nvml_gpu_utilization";
 

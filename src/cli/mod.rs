@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 /// Jazari: watch and account for shared GPU clusters.
 #[derive(Parser, Debug)]
-#[command(name = "jazari", version = crate::VERSION, about, long_about = None)]
+#[command(name = "jazari", version = crate::api::VERSION, about, long_about = None)]
 #[command(after_help = "\
 Environment:
   JAZARI_LOG         log filter, for example `info` or `jazari=debug` (default: info)
@@ -55,6 +55,18 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Usage summary for a period (funding reviews): csv, json, md or html.
     Report(report::ReportArgs),
+    /// Print the shell completion script on stdout (for example
+    /// `jazari completions bash > /usr/share/bash-completion/completions/jazari`).
+    Completions {
+        /// The shell to complete for.
+        shell: jazari_wire::cli_docs::Shell,
+    },
+    /// Write a man page for every command into a folder (jazari.1, jazari-serve.1, ...).
+    Man {
+        /// Folder to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Where a client finds the collector (else in `$XDG_CONFIG_HOME/jazari/client.toml`
@@ -106,7 +118,7 @@ pub fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("jazari: {e:#}");
+            eprintln!("jazari: {}", jazari_wire::errors::one_line(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }
@@ -123,5 +135,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Top(a) => top::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Report(a) => report::run(a),
+        Command::Completions { shell } => {
+            jazari_wire::cli_docs::completions(<Cli as clap::CommandFactory>::command(), shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => {
+            let files = jazari_wire::cli_docs::man_pages(<Cli as clap::CommandFactory>::command(), &out)?;
+            eprintln!("wrote {} man pages into {}", files.len(), out.display());
+            Ok(())
+        }
     }
 }

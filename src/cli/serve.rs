@@ -13,7 +13,7 @@ pub struct ServeArgs {
     /// Listen address, HOST:PORT (overrides `listen` in the config).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Store: a SQLite file, or a postgres:// URL (overrides `store` in the config).
+    /// Store: the SQLite file (overrides `store` in the config).
     #[arg(long, value_name = "STORE")]
     pub store: Option<PathBuf>,
 }
@@ -29,7 +29,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         );
     }
     tracing::info!(
-        version = crate::VERSION,
+        version = crate::api::VERSION,
         config = %a.config.display(),
         "jazari serve starting"
     );

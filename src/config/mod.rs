@@ -2,11 +2,13 @@
 //! name the file, the line and the key.
 
 mod alerts;
+mod check;
 mod client;
 mod limits;
 mod scheduler;
 
 pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
+pub use check::Checked;
 pub use client::{ClientFile, DEFAULT_CONFIG};
 pub use limits::{Ingest, Nodes, Server, Tls, glob};
 pub use scheduler::SchedulerConfig;

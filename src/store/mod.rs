@@ -148,8 +148,10 @@ pub fn open(location: &Path) -> Result<Box<dyn Store>> {
 pub enum StoreError {
     #[error("store {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
-    #[error("store {path}: the folder {dir} does not exist; create it or give another --store")]
-    NoDir { path: PathBuf, dir: PathBuf },
+    #[error(
+        "store {path}: the folder {dir} does not exist and cannot be made ({source}); create it or give another --store"
+    )]
+    NoDir { path: PathBuf, dir: PathBuf, source: std::io::Error },
     #[error("store {path} has schema version {found}, newer than this build ({supported}); upgrade jazari")]
     TooNew { path: PathBuf, found: i64, supported: i64 },
 }

@@ -11,6 +11,8 @@
 //! dependency on NVML, HTTP or a database.
 
 pub mod bounded;
+#[cfg(feature = "cli")]
+pub mod cli_docs;
 pub mod decode;
 pub mod duration;
 pub mod errors;

@@ -153,6 +153,11 @@ pub fn parse_stat(text: &str) -> Option<(u64, bool)> {
     Some((start, flags & PF_KTHREAD != 0))
 }
 
+/// Parent pid (field 4) from a `/proc/PID/stat` line.
+pub fn parse_ppid(text: &str) -> Option<u32> {
+    text[text.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Real uid from `/proc/PID/status`.
 pub fn parse_status_uid(text: &str) -> Option<u32> {
     status_field(text, "Uid:")
@@ -172,6 +177,7 @@ fn status_field(text: &str, key: &str) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcInfo {
     pub pid: u32,
+    pub ppid: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub comm: Option<String>,
@@ -208,6 +214,8 @@ pub struct ScanStats {
 /// sample through [`ProcScanner::verify`].
 pub struct ProcScanner {
     root: PathBuf,
+    /// With `Some(pid)`, jobs are found only among that process's descendants.
+    scope: Option<u32>,
     cache: HashMap<u32, Entry>,
     users: UserNames,
     groups: UserNames,
@@ -227,11 +235,35 @@ impl ProcScanner {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
+            scope: None,
             cache: HashMap::new(),
             users: UserNames::default(),
             groups: UserNames { groups: true, ..Default::default() },
             scans: 0,
         }
+    }
+
+    /// Finds jobs only among the descendants of `pid` (the agent itself: its tests,
+    /// which must not see the other jobs of the host they run on).
+    pub fn descendants_of(mut self, pid: u32) -> Self {
+        self.scope = Some(pid);
+        self
+    }
+
+    /// Whether `pid` is in scope: any pid without a scope, else a descendant of the scope's pid.
+    fn in_scope(&self, pid: u32) -> bool {
+        let Some(root) = self.scope else { return true };
+        let mut p = pid;
+        for _ in 0..64 {
+            if p == root {
+                return true;
+            }
+            match self.cache.get(&p).and_then(|e| e.info.as_ref()).and_then(|i| i.ppid) {
+                Some(up) if up != p && up != 0 => p = up,
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// Rescans the process table. Returns what the scan did.
@@ -279,7 +311,13 @@ impl ProcScanner {
             e.seen = gen_;
             return false;
         }
-        let info = if kthread { None } else { Some(Arc::new(read_proc(&dir, pid))) };
+        let info = if kthread {
+            None
+        } else {
+            let mut info = read_proc(&dir, pid);
+            info.ppid = parse_ppid(&stat);
+            Some(Arc::new(info))
+        };
         self.cache.insert(pid, Entry { start, info, seen: gen_ });
         true
     }
@@ -302,7 +340,8 @@ impl ProcScanner {
     /// The jobs with at least one process on the node.
     pub fn jobs(&mut self) -> Vec<Job> {
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
-        let infos: Vec<Arc<ProcInfo>> = self.cache.values().filter_map(|e| e.info.clone()).collect();
+        let infos: Vec<Arc<ProcInfo>> =
+            self.cache.values().filter_map(|e| e.info.clone()).filter(|i| self.in_scope(i.pid)).collect();
         for info in infos {
             let Some(id) = info.job_id() else { continue };
             let job = jobs.entry(id.to_string()).or_insert_with(|| Job {

@@ -222,3 +222,22 @@ pub(crate) mod tempdir {
         }
     }
 }
+
+#[test]
+fn a_scope_keeps_the_jobs_of_descendants_only() {
+    let d = fixture();
+    // 101 is a child of 100; the others hang off pid 1.
+    std::fs::write(
+        d.path().join("101/stat"),
+        "101 (bash) S 100 101 101 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 11 1 1 0",
+    )
+    .unwrap();
+    assert_eq!(parse_ppid("101 (a) b) S 100 101 101 0"), Some(100));
+    let mut all = ProcScanner::new(d.path());
+    all.scan();
+    assert_eq!(all.jobs().len(), 4);
+    let mut scoped = ProcScanner::new(d.path()).descendants_of(100);
+    scoped.scan();
+    let ids: Vec<String> = scoped.jobs().into_iter().map(|j| j.id).collect();
+    assert_eq!(ids, ["10", "11"]);
+}

@@ -43,7 +43,14 @@ impl SqliteStore {
         if let Some(dir) = dir
             && !dir.is_dir()
         {
-            return Err(StoreError::NoDir { path: path.to_path_buf(), dir: dir.to_path_buf() });
+            // The store's folder is made (0750) when it can be: the ledger is not for others to read.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir).map_err(|source| StoreError::NoDir {
+                path: path.to_path_buf(),
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+            tracing::info!(folder = %dir.display(), "made the store's folder");
         }
         let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(err)?;

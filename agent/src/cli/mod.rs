@@ -1,0 +1,5 @@
+//! The commands of the `jazari-agent` binary (the library does the work).
+
+pub mod run;
+pub mod settings;
+pub mod spool;
