@@ -38,9 +38,8 @@ fn every_route_and_every_token() {
     let cfg = std::fs::read_to_string(root().join("config/jazari.example.toml"))
         .unwrap()
         .replace("max_gpus = 96", "max_gpus = 2")
-        .replace("max_gpus = 48", "max_gpus = 2")
-        .replace("evaluate_every = \"10s\"", "evaluate_every = \"200ms\"")
-        .replace("quota_every = \"1m\"", "quota_every = \"200ms\"");
+        .replace("max_gpus = 48", "max_gpus = 2");
+    let cfg = with_alerts(&cfg, &[("evaluate_every", "\"200ms\""), ("quota_every", "\"200ms\"")]);
     let c = Collector::start_with_config(&cfg);
     let node = c.with_token(&c.node_token);
     // Both institutes run a job with the same id, 777001, on their own node.

@@ -17,13 +17,6 @@ fn config(webhook: &Webhook, smtp: Option<&SmtpSink>, quota_gpu_hours: &str) -> 
     for (from, to) in [
         ("interval = \"10s\"\n# A node that missed", "interval = \"500ms\"\n# A node that missed"),
         ("stale_after_intervals = 3", "stale_after_intervals = 4"),
-        ("evaluate_every = \"10s\"", "evaluate_every = \"300ms\""),
-        ("quota_every = \"1m\"", "quota_every = \"1s\""),
-        ("repeat_interval = \"4h\"", "repeat_interval = \"1m\""),
-        ("clear_after = \"2m\"", "clear_after = \"1s\""),
-        ("idle_allocated_after = \"30m\"", "idle_allocated_after = \"2s\""),
-        ("xid_window = \"1h\"", "xid_window = \"3s\""),
-        ("throttle_after = \"10m\"", "throttle_after = \"2s\""),
         ("gpu_hours = 120000", &format!("gpu_hours = {quota_gpu_hours}")),
         ("accounts = { \"nlp-lab\" = 80000, \"speech-lab\" = 40000 }", "accounts = {}"),
         ("max_gpus = 96", "max_gpus = 2"),
@@ -31,6 +24,18 @@ fn config(webhook: &Webhook, smtp: Option<&SmtpSink>, quota_gpu_hours: &str) -> 
         assert!(cfg.contains(from), "the example config has no `{from}`");
         cfg = cfg.replacen(from, to, 1);
     }
+    cfg = with_alerts(
+        &cfg,
+        &[
+            ("evaluate_every", "\"300ms\""),
+            ("quota_every", "\"1s\""),
+            ("repeat_interval", "\"1m\""),
+            ("clear_after", "\"1s\""),
+            ("idle_allocated_after", "\"2s\""),
+            ("xid_window", "\"3s\""),
+            ("throttle_after", "\"2s\""),
+        ],
+    );
     cfg += &format!("\n[[alerts.webhook]]\nurl = \"{}\"\nmin_severity = \"info\"\n", webhook.url());
     if let Some(s) = smtp {
         cfg += &format!(

@@ -59,9 +59,10 @@ fn covered(c: &Collector, node: &str) -> f64 {
 #[test]
 fn the_same_time_is_charged_once_whatever_seq_or_instance() {
     // The findings evaluator every 200 ms, so the overlap shows at once.
-    let config = std::fs::read_to_string(root().join("config/jazari.example.toml"))
-        .unwrap()
-        .replace("evaluate_every = \"10s\"", "evaluate_every = \"200ms\"");
+    let config = with_alerts(
+        &std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap(),
+        &[("evaluate_every", "\"200ms\"")],
+    );
     let c = Collector::start_with_config(&config);
     let now = jazari::time::now_ms();
     let (t0, t1) = (now - 120_000, now - 60_000);

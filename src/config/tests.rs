@@ -118,3 +118,20 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn the_examples_commented_alerts_are_the_defaults() {
+    // Uncommented, the example's [alerts] block must say what the code does without it.
+    let start = EXAMPLE.find("# [alerts]\n").expect("a commented [alerts] in the example");
+    let end = start + EXAMPLE[start..].find("# Receivers:").unwrap();
+    let mut text = String::from("[alerts]\n");
+    for line in EXAMPLE[start..end].lines().filter_map(|l| l.strip_prefix("# ")) {
+        if line.split_once(" = ").is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')) {
+            text += line;
+            text += "\n";
+        }
+    }
+    assert!(text.lines().count() > 10, "{text}");
+    let c = parse(&text).unwrap();
+    assert_eq!(format!("{:?}", c.alerts), format!("{:?}", Alerts::default()), "{text}");
+}

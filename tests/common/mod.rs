@@ -270,3 +270,13 @@ pub fn skip(why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
+
+/// `config` with an `[alerts]` table of `settings` appended (the example has its
+/// `[alerts]` commented out, with the defaults).
+pub fn with_alerts(config: &str, settings: &[(&str, &str)]) -> String {
+    let mut out = format!("{config}\n[alerts]\n");
+    for (k, v) in settings {
+        out += &format!("{k} = {v}\n");
+    }
+    out
+}
