@@ -7,7 +7,11 @@
 //! - not allocated but running processes: `unscheduled_s += dt`, split evenly
 //!   between the distinct owners;
 //! - neither: idle capacity;
-//! - always: `capacity_s += dt` and `energy_j += power × dt`.
+//! - always: `capacity_s += dt` and `energy_j += power × dt`;
+//! - allocated, on a GPU that measures GPM activity (Hopper and later):
+//!   `gpm_s += dt`, `sm_active_s += dt × SM active`, `tensor_active_s += dt ×
+//!   tensor active`. Efficiency is `sm_active_s / gpm_s`: SM activity over
+//!   the allocated time that was measured, never over time with no GPM.
 //!
 //! Charges fall in hourly UTC buckets; an interval that spans an hour boundary
 //! is split in proportion.
@@ -42,6 +46,15 @@ pub struct Amounts {
     pub idle_allocated_s: f64,
     pub unscheduled_s: f64,
     pub energy_j: f64,
+    /// Allocated time on GPUs that measured GPM activity.
+    #[serde(default)]
+    pub gpm_s: f64,
+    /// Allocated time × SM active (GPM), over `gpm_s`.
+    #[serde(default)]
+    pub sm_active_s: f64,
+    /// Allocated time × tensor pipes active (GPM), over `gpm_s`.
+    #[serde(default)]
+    pub tensor_active_s: f64,
 }
 
 impl Amounts {
@@ -52,6 +65,9 @@ impl Amounts {
         self.idle_allocated_s += o.idle_allocated_s;
         self.unscheduled_s += o.unscheduled_s;
         self.energy_j += o.energy_j;
+        self.gpm_s += o.gpm_s;
+        self.sm_active_s += o.sm_active_s;
+        self.tensor_active_s += o.tensor_active_s;
     }
 
     pub fn scaled(&self, f: f64) -> Amounts {
@@ -62,6 +78,9 @@ impl Amounts {
             idle_allocated_s: self.idle_allocated_s * f,
             unscheduled_s: self.unscheduled_s * f,
             energy_j: self.energy_j * f,
+            gpm_s: self.gpm_s * f,
+            sm_active_s: self.sm_active_s * f,
+            tensor_active_s: self.tensor_active_s * f,
         }
     }
 }
@@ -75,6 +94,9 @@ impl From<&Amounts> for UsageAmounts {
             idle_allocated_gpu_seconds: a.idle_allocated_s,
             unscheduled_gpu_seconds: a.unscheduled_s,
             energy_joules: a.energy_j,
+            gpm_measured_gpu_seconds: a.gpm_s,
+            sm_active_gpu_seconds: a.sm_active_s,
+            tensor_active_gpu_seconds: a.tensor_active_s,
         }
     }
 }
@@ -258,6 +280,10 @@ pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy, allocs: 
         let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
         let base = LedgerKey { node: report.node.clone(), gpu: gpu_key(gpu), ..Default::default() };
         let util = if gpu.health == Health::Ok { gpu.util_gpu_pct.map(|u| u.min(100) as f64) } else { None };
+        // GPM activity, where the GPU measured it (Hopper and later).
+        let gpm = if gpu.health == Health::Ok { gpu.gpm.as_ref() } else { None };
+        let pct = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| x.clamp(0.0, 100.0) / 100.0);
+        let (sm, tensor) = (pct(gpm.and_then(|g| g.sm_active_pct)), pct(gpm.and_then(|g| g.tensor_active_pct)));
         let mut parts: Vec<Part> = Vec::new();
         // The jobs' windows, made disjoint and clipped to the interval.
         let mut windows: Vec<&Held> = allocs.by_gpu.get(&gpu.index).map(|v| v.iter().collect()).unwrap_or_default();
@@ -288,6 +314,9 @@ pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy, allocs: 
                 idle_allocated_s: if util.is_some_and(|u| u <= policy.idle_threshold_pct) { dt } else { 0.0 },
                 unscheduled_s: 0.0,
                 energy_j: power_w * dt,
+                gpm_s: if sm.is_some() { dt } else { 0.0 },
+                sm_active_s: sm.map_or(0.0, |f| dt * f),
+                tensor_active_s: if sm.is_some() { tensor.map_or(0.0, |f| dt * f) } else { 0.0 },
             };
             parts.push(Part { from_ms: a, to_ms: b, key, amounts });
             t = b;

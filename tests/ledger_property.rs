@@ -139,6 +139,7 @@ fn rates(spec: &NodeSpec) -> BTreeMap<String, Amounts> {
                     idle_allocated_s: if g.util as f64 <= 5.0 { 1.0 } else { 0.0 },
                     unscheduled_s: 0.0,
                     energy_j: g.power_w as f64,
+                    ..Default::default()
                 },
             ),
             2 => (

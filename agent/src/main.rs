@@ -21,6 +21,7 @@ Environment:
   JAZARI_CA_FILE, JAZARI_CERT, JAZARI_KEY   TLS files (same as --ca-file, --cert, --key)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY         proxy towards the collector
   JAZARI_LOG         log filter, for example `info` or `jazari_agent=debug` (default: info)
+  JAZARI_LOG_FORMAT  `json` for one JSON object per log line
 
 Logs go to stderr. Reports go to stdout (`once`, `run --stdout`) or to the collector (`run`).
 Example: jazari-agent run --collector https://collector:9470 --token-file /etc/jazari/node.token --ca-file /etc/jazari/ca.pem")]

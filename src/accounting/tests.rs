@@ -140,3 +140,45 @@ fn a_lost_gpu_held_by_a_job_is_allocated_but_neither_busy_nor_idle() {
     assert_eq!(c[0].amounts.idle_allocated_s, 0.0);
     assert_eq!(c[0].key.institute, UNASSIGNED);
 }
+
+#[test]
+fn gpm_activity_is_charged_over_the_allocated_time_that_measured_it() {
+    let job = Job {
+        scheduler: "slurm".into(),
+        id: "9".into(),
+        account: Some("acct-a".into()),
+        gpu_ids: Some(vec![0, 1, 2]),
+        ..Default::default()
+    };
+    let with_gpm = |index, sm, tensor| Gpu {
+        gpm: Some(jazari_wire::Gpm { sm_active_pct: Some(sm), tensor_active_pct: tensor, ..Default::default() }),
+        ..gpu(index, 100, vec![])
+    };
+    // GPU 0: 100 % NVML utilisation, 18 % SM active, no tensor work; GPU 1: 60 % and 40 %;
+    // GPU 2: no GPM (pre-Hopper); GPU 3: GPM, but nobody holds it.
+    let r = report(
+        0,
+        10_000,
+        vec![with_gpm(0, 18.0, Some(0.0)), with_gpm(1, 60.0, Some(40.0)), gpu(2, 100, vec![]), with_gpm(3, 50.0, None)],
+        vec![job],
+    );
+    let c = charges(&r, &map(), P);
+    let a = |i: usize| c[i].amounts;
+    assert_eq!((a(0).gpm_s, a(0).sm_active_s, a(0).tensor_active_s), (10.0, 1.8, 0.0));
+    assert_eq!(a(0).busy_s, 10.0, "NVML utilisation keeps its own meaning");
+    assert_eq!((a(1).gpm_s, a(1).sm_active_s, a(1).tensor_active_s), (10.0, 6.0, 4.0));
+    assert_eq!(
+        (a(2).allocated_s, a(2).gpm_s, a(2).sm_active_s),
+        (10.0, 0.0, 0.0),
+        "no GPM: not measured, not zero activity"
+    );
+    assert_eq!(
+        (a(3).allocated_s, a(3).gpm_s, a(3).sm_active_s),
+        (0.0, 0.0, 0.0),
+        "idle capacity is not charged activity"
+    );
+    // The SM efficiency of the job: over the 20 measured GPU-seconds, not the 30 allocated.
+    let (sm, measured): (f64, f64) =
+        c.iter().fold((0.0, 0.0), |(s, m), c| (s + c.amounts.sm_active_s, m + c.amounts.gpm_s));
+    assert!((sm / measured - 0.39).abs() < 1e-9);
+}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON shape.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `GET /api/v1/report?period=` or `?from=&to=` (days), `&institute=&anonymise=`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -45,6 +45,15 @@ pub struct Figures {
     pub idle_allocated_gpu_hours: f64,
     pub unscheduled_gpu_hours: f64,
     pub energy_kwh: f64,
+    /// Allocated GPU-hours on GPUs that measured GPM activity (Hopper and later).
+    #[serde(default)]
+    pub gpm_measured_gpu_hours: f64,
+    /// Allocated GPU-hours × SM active (GPM); over `gpm_measured_gpu_hours` it is the SM efficiency.
+    #[serde(default)]
+    pub sm_active_gpu_hours: f64,
+    /// Allocated GPU-hours × tensor pipes active (GPM).
+    #[serde(default)]
+    pub tensor_active_gpu_hours: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +108,7 @@ pub struct InstituteReport {
     pub figures: Figures,
     /// Allocated plus unscheduled GPU-hours against the grant, percent.
     pub share_of_grant_pct: Option<f64>,
+    /// Utilised over allocated GPU-hours, percent: NVML utilisation (a duty cycle, not SM activity).
     pub efficiency_pct: Option<f64>,
     /// Jobs and users with use in the period (the top lists show the largest of them).
     pub jobs: usize,

@@ -60,6 +60,15 @@ pub struct UsageAmounts {
     pub idle_allocated_gpu_seconds: f64,
     pub unscheduled_gpu_seconds: f64,
     pub energy_joules: f64,
+    /// Allocated GPU-seconds on GPUs that measured GPM activity (Hopper and later).
+    #[serde(default)]
+    pub gpm_measured_gpu_seconds: f64,
+    /// Allocated time × SM active (GPM): SM efficiency is this over `gpm_measured_gpu_seconds`.
+    #[serde(default)]
+    pub sm_active_gpu_seconds: f64,
+    /// Allocated time × tensor pipes active (GPM), over `gpm_measured_gpu_seconds`.
+    #[serde(default)]
+    pub tensor_active_gpu_seconds: f64,
 }
 
 /// The value a row is grouped by, under the group's name (`"institute": "x"`);

@@ -25,6 +25,11 @@ pub const COLUMNS: &[&str] = &[
     "users",
     "peak_held_gpus",
     "peak_busy_gpus",
+    "gpm_measured_gpu_hours",
+    "sm_active_gpu_hours",
+    "tensor_active_gpu_hours",
+    "sm_active_pct",
+    "tensor_active_pct",
 ];
 
 fn field(s: &str) -> String {
@@ -58,6 +63,11 @@ pub fn render(r: &Report) -> String {
             num(extra[3]),
             num(extra[4]),
             num(extra[5]),
+            num(Some(f.gpm_measured_gpu_hours)),
+            num(Some(f.sm_active_gpu_hours)),
+            num(Some(f.tensor_active_gpu_hours)),
+            num(f.sm_active_pct()),
+            num(f.tensor_active_pct()),
         ];
         let _ = writeln!(out, "{}", cells.join(","));
     };

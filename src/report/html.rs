@@ -373,6 +373,18 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
             o.push_str("</table>");
         }
     }
+    let eff = super::text::efficiency_rows(r);
+    if !eff.is_empty() {
+        let _ = write!(o, "<h2>Efficiency</h2><p>{}</p><table><tr>", esc(super::text::EFFICIENCY_NOTE));
+        for c in super::text::EFFICIENCY_COLUMNS {
+            let _ = write!(o, "<th>{}</th>", esc(c));
+        }
+        o.push_str("</tr>");
+        for cells in &eff {
+            o.push_str(&row(cells, ""));
+        }
+        o.push_str("</table>");
+    }
     let (counts, failed) = super::text::findings_tables(r);
     if !counts.is_empty() {
         o.push_str("<h2>Findings in the period</h2><table><tr><th>kind</th><th>severity</th><th>findings</th></tr>");

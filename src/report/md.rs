@@ -142,6 +142,21 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(o);
     }
+    let eff = super::text::efficiency_rows(r);
+    if !eff.is_empty() {
+        let cols = super::text::EFFICIENCY_COLUMNS;
+        let _ = writeln!(
+            o,
+            "## Efficiency\n\n{}\n\n| {} |\n|---|{}",
+            super::text::EFFICIENCY_NOTE,
+            cols.join(" | "),
+            "---:|".repeat(cols.len() - 1)
+        );
+        for cells in &eff {
+            let _ = writeln!(o, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(o);
+    }
     let (counts, failed) = super::text::findings_tables(r);
     if !counts.is_empty() {
         let _ = writeln!(o, "## Findings in the period\n\n| kind | severity | findings |\n|---|---|---:|");

@@ -47,9 +47,28 @@ impl Figures {
         self.idle_allocated_gpu_hours += a.idle_allocated_s / 3600.0;
         self.unscheduled_gpu_hours += a.unscheduled_s / 3600.0;
         self.energy_kwh += a.energy_j / 3.6e6;
+        self.gpm_measured_gpu_hours += a.gpm_s / 3600.0;
+        self.sm_active_gpu_hours += a.sm_active_s / 3600.0;
+        self.tensor_active_gpu_hours += a.tensor_active_s / 3600.0;
     }
 
+    /// Utilised over allocated GPU-hours (NVML utilisation: the share of time a kernel ran).
     pub fn efficiency_pct(&self) -> Option<f64> {
         (self.allocated_gpu_hours > 0.0).then(|| self.utilised_gpu_hours / self.allocated_gpu_hours * 100.0)
+    }
+
+    /// SM active over the allocated GPU-hours that measured it (GPM); none without GPM.
+    pub fn sm_active_pct(&self) -> Option<f64> {
+        (self.gpm_measured_gpu_hours > 0.0).then(|| self.sm_active_gpu_hours / self.gpm_measured_gpu_hours * 100.0)
+    }
+
+    /// Tensor pipes active over the allocated GPU-hours that measured it (GPM).
+    pub fn tensor_active_pct(&self) -> Option<f64> {
+        (self.gpm_measured_gpu_hours > 0.0).then(|| self.tensor_active_gpu_hours / self.gpm_measured_gpu_hours * 100.0)
+    }
+
+    /// The share of allocated GPU-hours that measured GPM activity, percent.
+    pub fn gpm_coverage_pct(&self) -> Option<f64> {
+        (self.allocated_gpu_hours > 0.0).then(|| self.gpm_measured_gpu_hours / self.allocated_gpu_hours * 100.0)
     }
 }

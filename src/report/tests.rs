@@ -33,6 +33,10 @@ fn ledger(period: &ReportPeriod) -> Ledger {
                 idle_allocated_s: if n == 2 { 4.0 * 3600.0 } else { 0.0 },
                 unscheduled_s: if acct.is_empty() { gpus * 86400.0 } else { 0.0 },
                 energy_j: gpus * 86400.0 * 400.0,
+                // The first institute's GPUs measure GPM activity; the others' do not.
+                gpm_s: if n == 0 && !acct.is_empty() { gpus * 86400.0 } else { 0.0 },
+                sm_active_s: if n == 0 && !acct.is_empty() { gpus * 86400.0 * 0.18 } else { 0.0 },
+                tensor_active_s: 0.0,
             };
             days.push(DayRow {
                 day: d,

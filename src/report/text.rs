@@ -21,7 +21,7 @@ pub const INSTITUTE_COLUMNS: [&str; 13] = [
     "allocated GPU-h",
     "of grant",
     "utilised GPU-h",
-    "efficiency",
+    "NVML util. of allocated",
     "idle-allocated GPU-h",
     "unscheduled GPU-h",
     "energy kWh",
@@ -71,6 +71,39 @@ pub fn total_cells(r: &Report) -> Option<[String; 13]> {
             String::new(),
         ]
     })
+}
+
+/// What the efficiency section says before its table.
+pub const EFFICIENCY_NOTE: &str = "NVML utilisation is a duty cycle (the share of time any kernel ran); \
+SM active and tensor active come from NVML GPM (Hopper and later) and are taken over the allocated \
+GPU-hours that measured them, shown as \"measured\". A GPU can be 100 % utilised with a fifth of its SMs active.";
+
+/// Columns of the efficiency table.
+pub const EFFICIENCY_COLUMNS: [&str; 6] =
+    ["", "allocated GPU-h", "NVML util. of allocated", "measured (GPM)", "SM active", "tensor active"];
+
+/// Efficiency rows (institutes, then all institutes), in [`EFFICIENCY_COLUMNS`] order;
+/// none when no GPU in the report measured GPM.
+pub fn efficiency_rows(r: &Report) -> Vec<[String; 6]> {
+    let row = |name: &str, f: &super::Figures| {
+        [
+            name.to_string(),
+            h(f.allocated_gpu_hours),
+            pct(f.efficiency_pct()),
+            pct(f.gpm_coverage_pct()),
+            pct(f.sm_active_pct()),
+            pct(f.tensor_active_pct()),
+        ]
+    };
+    let any = r.institutes.iter().any(|i| i.figures.gpm_measured_gpu_hours > 0.0);
+    if !any {
+        return vec![];
+    }
+    let mut out: Vec<[String; 6]> = r.institutes.iter().map(|i| row(&i.name, &i.figures)).collect();
+    if r.institute.is_none() {
+        out.push(row("all institutes", &r.total));
+    }
+    out
 }
 
 /// What an institute's grant is, when it has one: "120,000.0 GPU-h per

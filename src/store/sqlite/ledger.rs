@@ -8,7 +8,17 @@ use crate::store::{Filter, GroupBy, Result, UsageRow};
 use rusqlite::params;
 
 /// The amount columns every ledger table has, in this order.
-const AMOUNTS: [&str; 6] = ["capacity_s", "allocated_s", "busy_s", "idle_allocated_s", "unscheduled_s", "energy_j"];
+const AMOUNTS: [&str; 9] = [
+    "capacity_s",
+    "allocated_s",
+    "busy_s",
+    "idle_allocated_s",
+    "unscheduled_s",
+    "energy_j",
+    "gpm_s",
+    "sm_active_s",
+    "tensor_active_s",
+];
 
 /// `INSERT INTO table(keys…, amounts…) … ON CONFLICT(keys…) DO UPDATE SET a = a + excluded.a, …`:
 /// adds amounts to the row with these keys, creating it if needed.
@@ -31,12 +41,22 @@ pub(super) fn add_amounts(
     keys: &[&dyn rusqlite::ToSql],
     a: &Amounts,
 ) -> rusqlite::Result<()> {
-    let v = [a.capacity_s, a.allocated_s, a.busy_s, a.idle_allocated_s, a.unscheduled_s, a.energy_j];
+    let v = [
+        a.capacity_s,
+        a.allocated_s,
+        a.busy_s,
+        a.idle_allocated_s,
+        a.unscheduled_s,
+        a.energy_j,
+        a.gpm_s,
+        a.sm_active_s,
+        a.tensor_active_s,
+    ];
     let params: Vec<&dyn rusqlite::ToSql> = keys.iter().copied().chain(v.iter().map(|x| x as _)).collect();
     st.execute(params.as_slice()).map(drop)
 }
 
-/// The six amounts, in [`AMOUNTS`] order, from column `first` on.
+/// The amounts, in [`AMOUNTS`] order, from column `first` on.
 pub(super) fn amounts_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Amounts> {
     Ok(Amounts {
         capacity_s: r.get(first)?,
@@ -45,11 +65,14 @@ pub(super) fn amounts_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Am
         idle_allocated_s: r.get(first + 3)?,
         unscheduled_s: r.get(first + 4)?,
         energy_j: r.get(first + 5)?,
+        gpm_s: r.get(first + 6)?,
+        sm_active_s: r.get(first + 7)?,
+        tensor_active_s: r.get(first + 8)?,
     })
 }
 
-const SUMS: &str =
-    "SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s), SUM(unscheduled_s), SUM(energy_j)";
+const SUMS: &str = "SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s), SUM(unscheduled_s), \
+                    SUM(energy_j), SUM(gpm_s), SUM(sm_active_s), SUM(tensor_active_s)";
 
 fn column(g: GroupBy) -> &'static str {
     match g {

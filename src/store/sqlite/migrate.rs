@@ -7,7 +7,7 @@ use crate::store::{Result, StoreError};
 use rusqlite::{OptionalExtension, params};
 
 /// The version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 
 impl SqliteStore {
@@ -25,9 +25,12 @@ impl SqliteStore {
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(StoreError::TooNew { path: path.clone(), found: v, supported: SCHEMA_VERSION });
             }
-            Some(1) => {
-                from_1_to_2(&tx).map_err(err)?;
-                tracing::info!(store = %path.display(), "store upgraded from schema version 1 to 2");
+            Some(v @ (1 | 2)) => {
+                if v == 1 {
+                    from_1_to_2(&tx).map_err(err)?;
+                }
+                from_2_to_3(&tx).map_err(err)?;
+                tracing::info!(store = %path.display(), from = v, to = SCHEMA_VERSION, "store upgraded");
             }
             _ => {}
         }
@@ -40,6 +43,16 @@ impl SqliteStore {
         .map_err(err)?;
         tx.commit().map_err(err)
     }
+}
+
+/// Version 3: GPM activity in the ledger and its roll-ups (0 for the time before).
+fn from_2_to_3(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    for table in ["ledger", "ledger_day", "ledger_hour"] {
+        for col in ["gpm_s", "sm_active_s", "tensor_active_s"] {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} REAL NOT NULL DEFAULT 0;"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Version 2: exactly-once in time (charged time per node and GPU), the

@@ -59,6 +59,7 @@ impl SqliteStore {
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
             .map_err(err)?;
         s.migrate()?;
+        hand_to_folder_owner(path);
         Ok(s)
     }
 
@@ -201,3 +202,24 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+/// Run as root (`jazari token add` on the collector host), files the store
+/// makes would be root's and the collector, running as its own user, could not
+/// write them: they are handed to the owner of the store's folder instead.
+fn hand_to_folder_owner(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(owner) = std::fs::metadata(dir) else { return };
+    if !root || owner.uid() == 0 {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let f = PathBuf::from(format!("{}{suffix}", path.display()));
+        if f.exists()
+            && let Err(e) = std::os::unix::fs::chown(&f, Some(owner.uid()), Some(owner.gid()))
+        {
+            tracing::warn!(file = %f.display(), "cannot hand the store file to its folder's owner: {e}");
+        }
+    }
+}

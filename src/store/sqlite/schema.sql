@@ -1,4 +1,4 @@
--- The SQLite store's schema, version 2, for a new store. An older store is
+-- The SQLite store's schema, version 3, for a new store. An older store is
 -- brought here by the steps in migrate.rs; every statement is safe to run twice.
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens(
@@ -16,16 +16,19 @@ CREATE TABLE IF NOT EXISTS ledger(
   job TEXT NOT NULL, node TEXT NOT NULL, gpu TEXT NOT NULL,
   capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
   idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  gpm_s REAL NOT NULL DEFAULT 0, sm_active_s REAL NOT NULL DEFAULT 0, tensor_active_s REAL NOT NULL DEFAULT 0,
   PRIMARY KEY(hour, institute, account, user, job, node, gpu)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_day(
   day INTEGER NOT NULL, institute TEXT NOT NULL, account TEXT NOT NULL, user TEXT NOT NULL, job TEXT NOT NULL,
   capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
   idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  gpm_s REAL NOT NULL DEFAULT 0, sm_active_s REAL NOT NULL DEFAULT 0, tensor_active_s REAL NOT NULL DEFAULT 0,
   PRIMARY KEY(day, institute, account, user, job)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_hour(
   hour INTEGER NOT NULL, institute TEXT NOT NULL,
   capacity_s REAL NOT NULL, allocated_s REAL NOT NULL, busy_s REAL NOT NULL,
   idle_allocated_s REAL NOT NULL, unscheduled_s REAL NOT NULL, energy_j REAL NOT NULL,
+  gpm_s REAL NOT NULL DEFAULT 0, sm_active_s REAL NOT NULL DEFAULT 0, tensor_active_s REAL NOT NULL DEFAULT 0,
   peak_held_gpus REAL NOT NULL DEFAULT 0, peak_busy_gpus REAL NOT NULL DEFAULT 0,
   PRIMARY KEY(hour, institute)) WITHOUT ROWID;
 -- GPU-seconds held (allocated or unscheduled) and busy per minute and institute,

@@ -107,3 +107,58 @@ fn coverage_from_the_daily_roll_up_matches_the_hours() {
     drop(store);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_version_2_store_is_upgraded_with_its_rows_and_a_newer_one_refused() {
+    let dir = std::env::temp_dir().join(format!("jazari-mig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sqlite");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        // A row as version 2 wrote it, then the version 2 schema: no GPM columns.
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO ledger(hour, institute, account, user, job, node, gpu, capacity_s, allocated_s, busy_s,
+                   idle_allocated_s, unscheduled_s, energy_j) VALUES(0, 'a', '', '', '7', 'n', 'g', 10, 10, 5, 0, 0, 100);",
+            )
+            .unwrap();
+        for table in ["ledger", "ledger_day", "ledger_hour"] {
+            for col in ["gpm_s", "sm_active_s", "tensor_active_s"] {
+                store.conn.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {col};")).unwrap();
+            }
+        }
+        store.conn.execute_batch("UPDATE meta SET value = '2' WHERE key = 'schema_version';").unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let (alloc, sm): (f64, f64) = store
+        .conn
+        .query_row("SELECT allocated_s, sm_active_s FROM ledger", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((alloc, sm), (10.0, 0.0));
+    let v: String =
+        store.conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, super::migrate::SCHEMA_VERSION.to_string());
+    store.conn.execute_batch("UPDATE meta SET value = '99' WHERE key = 'schema_version';").unwrap();
+    drop(store);
+    let e = SqliteStore::open(&path).err().expect("a newer store is refused").to_string();
+    assert!(e.contains("99") && e.contains("upgrade jazari"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_store_root_makes_belongs_to_the_owner_of_its_folder() {
+    use std::os::unix::fs::MetadataExt;
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: not root, so the store's files are this user's anyway");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("jazari-own-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let path = dir.join("s.sqlite");
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534, "the collector's user could not write it");
+    std::fs::remove_dir_all(dir).unwrap();
+}
