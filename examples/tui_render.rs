@@ -50,6 +50,7 @@ fn main() {
             history: vec![],
             findings: vec![],
             fetched_ms: at,
+            ..Default::default()
         }
     };
     let first = data(&mut sim, &mut live);
@@ -57,7 +58,9 @@ fn main() {
     let gpus: usize = first.cluster.as_ref().unwrap().nodes.iter().map(|n| n.gpus.len()).sum();
     println!("{nodes} nodes, {gpus} GPUs");
     for (w, h) in [(160u16, 48u16), (80, 24)] {
-        for (name, view) in [("overview", View::Overview), ("nodes", View::Nodes)] {
+        for (name, view) in
+            [("overview", View::Overview), ("nodes", View::Nodes), ("findings", View::Findings), ("users", View::Users)]
+        {
             let mut app = App::default();
             app.set_data(first.clone());
             app.apply(Command::Goto(view));

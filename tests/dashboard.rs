@@ -1,5 +1,6 @@
 //! End to end: `jazari top` in a real terminal (tmux) against a collector fed by
-//! the real agent and by simulated agents; keys reach every view and a drill-down.
+//! the real agent; keys reach every view and a drill-down, and a node that
+//! stopped reporting is found by filtering, opened, and listed as a finding.
 
 mod common;
 use common::*;
@@ -48,14 +49,26 @@ fn top_shows_every_view_and_drills_down() {
     if !tmux_available() {
         return;
     }
-    let mut c = Collector::start();
+    // Nodes report every 2 s here: one that misses 3 intervals is stale after 6 s.
+    let example = std::fs::read_to_string(root().join("config/jazari.example.toml")).unwrap();
+    let from = "interval = \"10s\"\n# A node that missed";
+    assert!(example.contains(from), "the example config's [nodes] interval moved");
+    let mut c = Collector::start_with_config(&example.replace(from, "interval = \"2s\"\n# A node that missed"));
     let spool = TempDir::new("spool");
+    let gone_spool = TempDir::new("spool-gone");
     assert!(
-        agent_run(&c.url, &c.node_token_file, spool.path(), "real-node", &["--interval", "200ms", "--count", "2"])
+        agent_run(&c.url, &c.node_token_file, gone_spool.path(), "gone-node", &["--interval", "200ms", "--count", "1"])
             .status()
             .unwrap()
             .success()
     );
+    let _live = Proc(
+        agent_run(&c.url, &c.node_token_file, spool.path(), "real-node", &["--interval", "500ms"]).spawn().unwrap(),
+    );
+    wait_until("gone-node stale and real-node reporting", Duration::from_secs(20), || {
+        let v = c.get("/api/v1/cluster");
+        v["summary"]["nodes"] == 2 && v["summary"]["nodes_reporting"] == 1
+    });
     let session = format!("jazari-top-{}", std::process::id());
     let cmd = format!(
         "NO_COLOR=1 {} top --url {} --token-file {} --refresh 1s; echo EXITED $? > {}",
@@ -72,7 +85,7 @@ fn top_shows_every_view_and_drills_down() {
             .success()
     );
     let t = Tmux(session);
-    let s = t.wait_for("GPUs 8");
+    let s = t.wait_for("GPUs 16");
     assert!(s.contains("ibn-sina") && s.contains("al-biruni"), "{s}");
     assert!(s.contains("idle-allocated 2"), "carol's GPUs: {s}");
     t.keys(&["2"]);
@@ -96,6 +109,22 @@ fn top_shows_every_view_and_drills_down() {
     t.keys(&["?"]);
     t.wait_for("Keys (any key closes)");
     t.keys(&["Escape"]);
+    // The node that stopped reporting: found by its state, opened, listed as a finding.
+    t.keys(&["2", "/"]);
+    t.keys(&["-l", "state:stale"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("filter: state:stale");
+    let s = if s.contains("gone-node") { s } else { t.wait_for("gone-node") };
+    assert!(!s.contains("real-node"), "only the stale node: {s}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Esc: back");
+    assert!(s.contains("gone-node · STALE"), "{s}");
+    t.keys(&["Escape", "Escape", "6"]);
+    let s = t.wait_for("node_stale");
+    assert!(s.contains("gone-node") && s.contains("findings"), "{s}");
+    assert!(!s.contains("scheduler/agent") && !s.contains("Slurm allocated"), "{s}");
+    t.keys(&["7"]);
+    t.wait_for("GPU-hours in");
     // The collector goes away: a banner, and the dashboard keeps running.
     c.stop();
     t.wait_for("collector unreachable");

@@ -11,8 +11,11 @@ pub struct TopArgs {
     /// Time between fetches.
     #[arg(long, default_value = "2s", value_parser = jazari_wire::duration::parse)]
     pub refresh: std::time::Duration,
+    /// Leave the mouse to the terminal (no clicks or wheel in the dashboard).
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 pub fn run(a: TopArgs) -> Result<()> {
-    crate::tui::run(a.client.client()?, a.refresh)
+    crate::tui::run(a.client.client()?, a.refresh, !a.no_mouse)
 }

@@ -4,21 +4,22 @@
 //! reconnects with capped backoff; the draw loop only reads the last state, so
 //! a slow or absent collector never stalls the screen.
 
+mod fetch;
+mod filter;
+mod lists;
 pub mod render;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
-use crate::api::cluster::{ClusterView, JobsResponse};
-use crate::api::findings::FindingsResponse;
-use crate::api::history::{SeriesQuery, SeriesResponse};
-use crate::api::paths;
-use crate::api::quota::QuotasResponse;
 use crate::client::{Client, ClientError};
 use crate::time::now_ms;
 use anyhow::Result;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
-use state::{App, Data, Link, WINDOWS};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers, MouseButton,
+    MouseEventKind,
+};
+use state::{App, Data, Link};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -31,33 +32,6 @@ struct Shared {
     fresh: bool,
 }
 
-/// Fetches everything the views need, once.
-pub fn fetch(client: &Client, window: usize) -> Result<Data, ClientError> {
-    let cluster: ClusterView = client.get(paths::CLUSTER)?;
-    let jobs: JobsResponse = client.get(paths::JOBS)?;
-    let quotas: QuotasResponse = client.get(paths::QUOTAS)?;
-    let series = |window: &str, points: usize| -> Result<SeriesResponse, ClientError> {
-        client.get_with(paths::CLUSTER_HISTORY, &SeriesQuery { window: Some(window.into()), points: Some(points) })
-    };
-    let recent = series("24h", 240)?;
-    let history = series(WINDOWS[window].0, 300)?;
-    // Findings span institutes: an institute token is refused them, which is fine.
-    let findings = match client.get::<FindingsResponse>(paths::FINDINGS) {
-        Ok(f) => f.findings,
-        Err(ClientError::Refused { status: 403, .. }) => vec![],
-        Err(e) => return Err(e),
-    };
-    Ok(Data {
-        cluster: Some(cluster),
-        jobs: jobs.jobs,
-        quotas: quotas.institutes,
-        recent: recent.points,
-        history: history.points,
-        findings,
-        fetched_ms: now_ms(),
-    })
-}
-
 fn fetcher(
     client: Client,
     refresh: Duration,
@@ -68,10 +42,11 @@ fn fetcher(
     wake: mpsc::Receiver<()>,
 ) {
     let mut failures = 0u32;
+    let mut usage = fetch::UsageCache::default();
     while !stop.load(Ordering::Relaxed) {
         let mut wait = refresh;
         if !paused.load(Ordering::Relaxed) {
-            match fetch(&client, window.load(Ordering::Relaxed)) {
+            match fetch::fetch(&client, window.load(Ordering::Relaxed), &mut usage) {
                 Ok(d) => {
                     failures = 0;
                     let mut s = shared.lock().unwrap();
@@ -127,8 +102,9 @@ pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Runs the dashboard until `q`.
-pub fn run(client: Client, refresh: Duration) -> Result<()> {
+/// Runs the dashboard until `q`; with `mouse`, clicks and the wheel work too
+/// (and the terminal's own selection needs Shift).
+pub fn run(client: Client, refresh: Duration, mouse: bool) -> Result<()> {
     let shared = Arc::new(Mutex::new(Shared::default()));
     let window = Arc::new(AtomicUsize::new(1));
     let paused = Arc::new(AtomicBool::new(false));
@@ -144,6 +120,9 @@ pub fn run(client: Client, refresh: Duration) -> Result<()> {
     };
     // ratatui::init restores the terminal on panic too.
     let mut terminal = ratatui::init();
+    if mouse {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    }
     let result = (|| -> Result<()> {
         loop {
             {
@@ -159,8 +138,20 @@ pub fn run(client: Client, refresh: Duration) -> Result<()> {
                 }
             }
             terminal.draw(|f| render::draw(f, &mut app, now_ms()))?;
-            if event::poll(Duration::from_millis(250))?
-                && let Event::Key(k) = event::read()?
+            if !event::poll(Duration::from_millis(250))? {
+                continue;
+            }
+            let ev = event::read()?;
+            if let Event::Mouse(m) = ev {
+                match m.kind {
+                    MouseEventKind::Down(MouseButton::Left) => app.click(m.column, m.row),
+                    MouseEventKind::ScrollUp => app.apply(state::Command::Up),
+                    MouseEventKind::ScrollDown => app.apply(state::Command::Down),
+                    _ => {}
+                }
+                continue;
+            }
+            if let Event::Key(k) = ev
                 && k.kind != KeyEventKind::Release
             {
                 if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
@@ -185,6 +176,9 @@ pub fn run(client: Client, refresh: Duration) -> Result<()> {
         }
         Ok(())
     })();
+    if mouse {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
     ratatui::restore();
     stop.store(true, Ordering::Relaxed);
     drop(wake_tx);

@@ -5,6 +5,7 @@ use crate::api::cluster::{ClusterView, JobView, NodeView};
 use crate::api::findings::Finding;
 use crate::api::history::SeriesPoint;
 use crate::api::quota::BurnDown;
+use crate::api::usage::UsageRow;
 
 /// The last data fetched from the collector.
 #[derive(Debug, Clone, Default)]
@@ -16,8 +17,16 @@ pub struct Data {
     pub recent: Vec<SeriesPoint>,
     /// Cluster series for the History view's window.
     pub history: Vec<SeriesPoint>,
-    /// Disagreements between the scheduler and the agents (admin tokens only).
+    /// The cluster series' bucket (ms); points are bucket starts.
+    pub recent_bucket_ms: i64,
+    pub history_bucket_ms: i64,
+    /// What the collector finds wrong now (`/api/v1/findings`), most severe first.
     pub findings: Vec<Finding>,
+    /// Ledger sums per user over `usage_from_ms` to now (the Users view).
+    pub usage: Vec<UsageRow>,
+    /// Where the users' period starts, and its name ("2026-11").
+    pub usage_from_ms: Option<i64>,
+    pub usage_label: String,
     /// When the data was fetched (ms).
     pub fetched_ms: i64,
 }
@@ -38,10 +47,13 @@ pub enum View {
     Jobs,
     Institutes,
     History,
+    Findings,
+    Users,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [View::Overview, View::Nodes, View::Jobs, View::Institutes, View::History];
+    pub const ALL: [View; 7] =
+        [View::Overview, View::Nodes, View::Jobs, View::Institutes, View::History, View::Findings, View::Users];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -50,10 +62,25 @@ impl View {
             View::Jobs => "Jobs",
             View::Institutes => "Institutes",
             View::History => "History",
+            View::Findings => "Findings",
+            View::Users => "Users",
         }
     }
 
-    fn index(self) -> usize {
+    /// The title at 80 columns.
+    pub fn short(self) -> &'static str {
+        match self {
+            View::Overview => "Over",
+            View::Nodes => "Nodes",
+            View::Jobs => "Jobs",
+            View::Institutes => "Inst",
+            View::History => "Hist",
+            View::Findings => "Find",
+            View::Users => "Users",
+        }
+    }
+
+    pub fn index(self) -> usize {
         View::ALL.iter().position(|v| *v == self).unwrap_or(0)
     }
 }
@@ -92,11 +119,13 @@ pub const KEYS: &[(&str, &str, Command)] = &[
     ("3", "jobs", Command::Goto(View::Jobs)),
     ("4", "institutes", Command::Goto(View::Institutes)),
     ("5", "history", Command::Goto(View::History)),
+    ("6", "findings", Command::Goto(View::Findings)),
+    ("7", "users", Command::Goto(View::Users)),
     ("↑ k", "move up", Command::Up),
     ("↓ j", "move down", Command::Down),
     ("PgUp PgDn", "page up / down", Command::PageUp),
     ("g G", "first / last", Command::Top),
-    ("Enter", "open", Command::Enter),
+    ("Enter", "open (or click a row twice)", Command::Enter),
     ("Esc", "back, clear filter", Command::Back),
     ("/", "filter", Command::Filter),
     ("s", "sort by next column", Command::Sort),
@@ -117,6 +146,8 @@ pub fn command_for(code: &str, shift: bool) -> Option<Command> {
         "3" => Command::Goto(View::Jobs),
         "4" => Command::Goto(View::Institutes),
         "5" => Command::Goto(View::History),
+        "6" => Command::Goto(View::Findings),
+        "7" => Command::Goto(View::Users),
         "Up" | "k" => Command::Up,
         "Down" | "j" => Command::Down,
         "PageUp" => Command::PageUp,
@@ -135,22 +166,31 @@ pub fn command_for(code: &str, shift: bool) -> Option<Command> {
     })
 }
 
-/// Columns the Nodes table sorts by.
-pub const NODE_SORTS: [&str; 5] = ["name", "util", "power", "temp", "jobs"];
+/// Columns the Nodes table sorts by (`state`: stale, unhealthy, idle-allocated, ok).
+pub const NODE_SORTS: [&str; 6] = ["name", "state", "util", "power", "temp", "jobs"];
 /// Columns the Jobs table sorts by.
 pub const JOB_SORTS: [&str; 5] = ["id", "util", "gpus", "runtime", "institute"];
+/// Columns the Findings table sorts by.
+pub const FINDING_SORTS: [&str; 6] = ["severity", "kind", "subject", "institute", "first seen", "last seen"];
+/// Columns the Users table sorts by.
+pub const USER_SORTS: [&str; 5] = ["gpus", "gpu-hours", "idle", "jobs", "user"];
+
+/// The sort key of `view` among `names`.
+pub fn sort_name(ui: &UiState, view: View, names: &[&'static str]) -> &'static str {
+    names[ui.sort[view.index()] % names.len()]
+}
 
 /// Everything the screen shows besides the data.
 #[derive(Debug, Clone)]
 pub struct UiState {
     pub view: View,
     /// Selected row per view.
-    pub selected: [usize; 5],
+    pub selected: [usize; 7],
     /// Drill-down: a node name, job id or institute id.
     pub detail: Option<String>,
     pub filter: String,
     pub filtering: bool,
-    pub sort: [usize; 5],
+    pub sort: [usize; 7],
     pub paused: bool,
     pub help: bool,
     pub window: usize,
@@ -158,23 +198,32 @@ pub struct UiState {
     pub color: bool,
     /// Rows visible in the current table (set while drawing).
     pub page: usize,
+    /// Where the mouse can click (set while drawing): the views' tabs in the
+    /// header as (first column, past the last, view), the screen row of the
+    /// table's first shown row and that row's index.
+    pub tabs: Vec<(u16, u16, View)>,
+    pub table_y: Option<u16>,
+    pub table_start: usize,
 }
 
 impl Default for UiState {
     fn default() -> Self {
         Self {
             view: View::Overview,
-            selected: [0; 5],
+            selected: [0; 7],
             detail: None,
             filter: String::new(),
             filtering: false,
-            sort: [0; 5],
+            sort: [0; 7],
             paused: false,
             help: false,
             window: 1,
             quit: false,
             color: true,
             page: 10,
+            tabs: vec![],
+            table_y: None,
+            table_start: 0,
         }
     }
 }
@@ -189,75 +238,13 @@ pub struct App {
 }
 
 impl App {
-    /// Nodes in table order (filtered, sorted).
-    pub fn nodes(&self) -> Vec<&NodeView> {
-        let Some(c) = &self.data.cluster else { return vec![] };
-        let f = self.ui.filter.to_lowercase();
-        let mut v: Vec<&NodeView> = c
-            .nodes
-            .iter()
-            .filter(|n| {
-                f.is_empty()
-                    || n.name.to_lowercase().contains(&f)
-                    || n.jobs.iter().any(|j| {
-                        j.id.contains(&f)
-                            || j.institute.contains(&f)
-                            || j.user.as_deref().is_some_and(|u| u.contains(&f))
-                    })
-            })
-            .collect();
-        let key = self.ui.sort[View::Nodes.index()];
-        match NODE_SORTS[key % NODE_SORTS.len()] {
-            "util" => v.sort_by(|a, b| node_util(b).total_cmp(&node_util(a))),
-            "power" => v.sort_by(|a, b| node_power(b).total_cmp(&node_power(a))),
-            "temp" => v.sort_by_key(|n| std::cmp::Reverse(n.gpus.iter().filter_map(|g| g.gpu.temperature_c).max())),
-            "jobs" => v.sort_by_key(|n| std::cmp::Reverse(n.jobs.len())),
-            _ => v.sort_by(|a, b| a.name.cmp(&b.name)),
-        }
-        v
-    }
-
-    /// Jobs in table order.
-    pub fn jobs(&self) -> Vec<&JobView> {
-        let f = self.ui.filter.to_lowercase();
-        let mut v: Vec<&JobView> = self
-            .data
-            .jobs
-            .iter()
-            .filter(|j| {
-                f.is_empty()
-                    || j.id.contains(&f)
-                    || j.institute.contains(&f)
-                    || j.user.as_deref().is_some_and(|u| u.to_lowercase().contains(&f))
-                    || j.account.as_deref().is_some_and(|a| a.contains(&f))
-            })
-            .collect();
-        let key = self.ui.sort[View::Jobs.index()];
-        match JOB_SORTS[key % JOB_SORTS.len()] {
-            "util" => v.sort_by(|a, b| a.mean_util_pct.unwrap_or(0.0).total_cmp(&b.mean_util_pct.unwrap_or(0.0))),
-            "gpus" => v.sort_by_key(|j| std::cmp::Reverse(j.gpu_count)),
-            "runtime" => v.sort_by(|a, b| b.run_time_s.unwrap_or(0.0).total_cmp(&a.run_time_s.unwrap_or(0.0))),
-            "institute" => v.sort_by(|a, b| a.institute.cmp(&b.institute).then(a.id.cmp(&b.id))),
-            _ => v.sort_by(|a, b| natural(&a.id, &b.id)),
-        }
-        v
-    }
-
-    /// Institutes in table order.
-    pub fn institutes(&self) -> Vec<&BurnDown> {
-        let f = self.ui.filter.to_lowercase();
-        self.data
-            .quotas
-            .iter()
-            .filter(|q| f.is_empty() || q.institute.contains(&f) || q.name.to_lowercase().contains(&f))
-            .collect()
-    }
-
     fn rows(&self) -> usize {
         match (self.ui.view, &self.ui.detail) {
             (View::Nodes, None) => self.nodes().len(),
             (View::Jobs, None) => self.jobs().len(),
             (View::Institutes, None) => self.institutes().len(),
+            (View::Findings, _) => self.findings().len(),
+            (View::Users, _) => self.users().len(),
             _ => 0,
         }
     }
@@ -300,12 +287,23 @@ impl App {
             Command::Enter => {
                 if self.ui.detail.is_none() {
                     let i = self.selected();
-                    self.ui.detail = match self.ui.view {
-                        View::Nodes => self.nodes().get(i).map(|n| n.name.clone()),
-                        View::Jobs => self.jobs().get(i).map(|j| j.id.clone()),
-                        View::Institutes => self.institutes().get(i).map(|q| q.institute.clone()),
-                        _ => None,
-                    };
+                    match self.ui.view {
+                        View::Findings => self.open_finding(i),
+                        View::Users => {
+                            if let Some(u) = self.users().get(i).map(|u| u.user.clone()) {
+                                self.switch(View::Jobs);
+                                self.ui.filter = format!("user:{u}");
+                            }
+                        }
+                        _ => {
+                            self.ui.detail = match self.ui.view {
+                                View::Nodes => self.nodes().get(i).map(|n| n.name.clone()),
+                                View::Jobs => self.jobs().get(i).map(|j| j.id.clone()),
+                                View::Institutes => self.institutes().get(i).map(|q| q.institute.clone()),
+                                _ => None,
+                            }
+                        }
+                    }
                 }
             }
             Command::Back => {
@@ -327,6 +325,48 @@ impl App {
             Command::Help => self.ui.help = true,
             Command::Window => self.ui.window = (self.ui.window + 1) % WINDOWS.len(),
             Command::Quit => self.ui.quit = true,
+        }
+    }
+
+    /// Drills down from a finding to its job, else its node, else its institute.
+    fn open_finding(&mut self, i: usize) {
+        let Some(x) = self.findings().get(i).map(|x| (*x).clone()) else { return };
+        if let Some(j) = x.job.filter(|j| self.job(j).is_some()) {
+            self.switch(View::Jobs);
+            self.ui.detail = Some(j);
+        } else if let Some(n) = x.node {
+            self.switch(View::Nodes);
+            self.ui.detail = Some(n);
+        } else if let Some(inst) = x.institute {
+            self.switch(View::Institutes);
+            self.ui.detail = Some(inst);
+        }
+    }
+
+    /// A left click at (`x`, `y`): a tab switches views, a row is selected,
+    /// a click on the selected row opens it.
+    pub fn click(&mut self, x: u16, y: u16) {
+        if self.ui.help {
+            self.ui.help = false;
+            return;
+        }
+        if y == 0 {
+            if let Some(&(_, _, v)) = self.ui.tabs.iter().find(|(a, b, _)| (*a..*b).contains(&x)) {
+                self.switch(v);
+            }
+            return;
+        }
+        let Some(top) = self.ui.table_y else { return };
+        if y < top || self.ui.detail.is_some() {
+            return;
+        }
+        let row = self.ui.table_start + (y - top) as usize;
+        if row < self.rows() {
+            if row == self.selected() {
+                self.apply(Command::Enter);
+            } else {
+                *self.sel() = row;
+            }
         }
     }
 
@@ -376,11 +416,4 @@ pub fn node_util(n: &NodeView) -> f64 {
 
 pub fn node_power(n: &NodeView) -> f64 {
     n.gpus.iter().filter_map(|g| g.gpu.power_mw).map(|p| p as f64 / 1000.0).sum()
-}
-
-fn natural(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    }
 }

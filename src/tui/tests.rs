@@ -1,6 +1,7 @@
 //! Snapshots of every view at 80×24 and 160×48, rendered from fixed state,
 //! and the key handling.
 
+use super::filter::NodeState;
 use super::render::draw;
 use super::state::{App, Command, Data, View, command_for};
 use crate::accounting::Amounts;
@@ -64,8 +65,10 @@ pub fn fixed_app(nodes: usize) -> App {
             )
         })
         .collect();
+    // Series with a gap (an outage) between 40 % and 55 % of the window.
     let series = |n: i64, step: i64| -> Vec<SeriesPoint> {
         (0..n)
+            .filter(|k| !(n * 40 / 100..n * 55 / 100).contains(k))
             .map(|k| SeriesPoint {
                 ts_ms: NOW - (n - k) * step,
                 util_pct: Some(50.0 + 40.0 * ((k as f64) / 7.0).sin()),
@@ -75,6 +78,15 @@ pub fn fixed_app(nodes: usize) -> App {
             })
             .collect()
     };
+    let mut quotas: Vec<crate::api::quota::BurnDown> = quotas;
+    // One institute over its cap of GPUs at once.
+    if let Some(q) = quotas.iter_mut().find(|q| q.gpus_in_use > 1) {
+        q.max_gpus = Some(q.gpus_in_use - 1);
+        q.state = crate::quota::State::Warning;
+        q.reasons.insert(0, format!("{} GPUs in use, over the cap of {}", q.gpus_in_use, q.gpus_in_use - 1));
+    }
+    let findings = findings_of(&cluster, &jobs);
+    let usage = users_usage(&jobs);
     let mut app = App { url: "http://collector:9470".into(), ..Default::default() };
     app.ui.color = false;
     app.set_data(Data {
@@ -82,11 +94,75 @@ pub fn fixed_app(nodes: usize) -> App {
         jobs,
         quotas,
         recent: series(240, 360_000),
+        recent_bucket_ms: 360_000,
         history: series(300, 288_000),
-        findings: vec![],
+        history_bucket_ms: 288_000,
+        findings,
+        usage,
+        usage_from_ms: Some(NOW - 20 * 86_400_000),
+        usage_label: "2026-11".into(),
         fetched_ms: NOW - 1_000,
     });
     app
+}
+
+/// What the collector's rules would raise on the fixed cluster: the silent
+/// node, the GPU with XIDs, the idle-allocated jobs.
+fn findings_of(cluster: &crate::api::cluster::ClusterView, jobs: &[crate::api::cluster::JobView]) -> Vec<Finding> {
+    let mut v = vec![];
+    let f = |kind, severity, node: &str, gpu: Option<String>, job: Option<&str>, message: String, age: i64| Finding {
+        id: format!("{kind:?}/{node}"),
+        kind,
+        severity,
+        node: Some(node.into()),
+        gpu,
+        job: job.map(Into::into),
+        institute: None,
+        message,
+        first_seen_ms: NOW - age,
+        last_seen_ms: NOW - 10_000,
+        cleared_ms: None,
+    };
+    for n in &cluster.nodes {
+        if n.stale {
+            let m = format!("{} has not reported for {} s", n.name, n.age_s as i64);
+            v.push(f(FindingKind::NodeStale, Severity::Critical, &n.name, None, None, m, 90_000));
+        }
+        for g in n.gpus.iter().filter(|g| g.unhealthy) {
+            let m = format!("XID 79 on GPU {} of {}: the GPU fell off the bus", g.gpu.index, n.name);
+            v.push(f(FindingKind::Xid, Severity::Critical, &n.name, g.gpu.uuid.clone(), None, m, 150_000));
+        }
+    }
+    for j in jobs.iter().filter(|j| j.idle_gpus > 0).take(3) {
+        let node = j.nodes.first().cloned().unwrap_or_default();
+        let m = format!("job {} holds {} GPUs at 0 % on {node}", j.id, j.idle_gpus);
+        let mut x = f(FindingKind::IdleAllocated, Severity::Warning, &node, None, Some(&j.id), m, 1_800_000);
+        x.institute = Some(j.institute.clone());
+        v.push(x);
+    }
+    v
+}
+
+/// The ledger's sums per user this period.
+fn users_usage(jobs: &[crate::api::cluster::JobView]) -> Vec<crate::api::usage::UsageRow> {
+    use crate::api::usage::{GroupKey, UsageAmounts, UsageRow};
+    let mut users: Vec<String> = jobs.iter().filter_map(|j| j.user.clone()).collect();
+    users.sort();
+    users.dedup();
+    users.push("zeno".into());
+    users
+        .iter()
+        .enumerate()
+        .map(|(k, u)| UsageRow {
+            key: GroupKey::User(Some(u.clone())),
+            amounts: UsageAmounts {
+                allocated_gpu_seconds: 3600.0 * (40.0 + 25.0 * k as f64),
+                busy_gpu_seconds: 3600.0 * (20.0 + 10.0 * k as f64),
+                idle_allocated_gpu_seconds: 3600.0 * (2.0 * k as f64),
+                ..Default::default()
+            },
+        })
+        .collect()
 }
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
@@ -106,6 +182,10 @@ fn views(app: &mut App) -> Vec<(&'static str, Vec<Command>)> {
         ("institutes", vec![Command::Goto(View::Institutes)]),
         ("institute_detail", vec![Command::Goto(View::Institutes), Command::Enter]),
         ("history", vec![Command::Goto(View::History)]),
+        ("history_1h", vec![Command::Goto(View::History), Command::Window, Command::Window]),
+        ("findings", vec![Command::Goto(View::Findings)]),
+        ("users", vec![Command::Goto(View::Users)]),
+        ("nodes_by_state", vec![Command::Goto(View::Nodes), Command::Sort]),
         ("help", vec![Command::Goto(View::Overview), Command::Help]),
     ]
 }
@@ -178,7 +258,7 @@ fn navigation_filter_sort_and_drill_down() {
     assert_eq!(app.ui.view, View::Nodes);
     app.apply(Command::PrevView);
     app.apply(Command::PrevView);
-    assert_eq!(app.ui.view, View::History);
+    assert_eq!(app.ui.view, View::Users);
     app.apply(Command::Goto(View::Nodes));
     app.apply(Command::Bottom);
     assert_eq!(app.selected(), 11);
@@ -200,7 +280,11 @@ fn navigation_filter_sort_and_drill_down() {
     assert_eq!(names, ["gpu0012"]);
     app.apply(Command::Back);
     assert_eq!(app.nodes().len(), 12);
-    // Sort by utilisation: descending.
+    // Sort by state (worst first), then by utilisation: descending.
+    app.apply(Command::Sort);
+    let states: Vec<NodeState> = app.nodes().iter().map(|n| NodeState::of(n)).collect();
+    assert!(states.windows(2).all(|w| w[0] <= w[1]), "{states:?}");
+    assert_eq!(states[0], NodeState::Stale);
     app.apply(Command::Sort);
     let utils: Vec<f64> = app.nodes().iter().map(|n| super::state::node_util(n)).collect();
     assert!(utils.windows(2).all(|w| w[0] >= w[1]), "{utils:?}");
@@ -220,7 +304,7 @@ fn navigation_filter_sort_and_drill_down() {
 #[test]
 fn findings_and_queue_pressure_are_on_screen() {
     let mut app = fixed_app(4);
-    app.data.findings.push(Finding {
+    app.data.findings = vec![Finding {
         id: "wrong_gpu/gpu0001/GPU-x/12".into(),
         kind: FindingKind::WrongGpu,
         severity: Severity::Warning,
@@ -232,10 +316,11 @@ fn findings_and_queue_pressure_are_on_screen() {
         first_seen_ms: 0,
         last_seen_ms: 0,
         cleared_ms: None,
-    });
+    }];
     app.data.quotas[0].queued_gpus = Some(6);
     let s = render(&mut app, 120, 30);
-    assert!(s.contains("1 scheduler/agent findings: process 7 of job 12"), "{s}");
+    assert!(s.contains("! 1 findings (6 lists them): process 7 of job 12"), "{s}");
+    assert!(s.contains("! 1 findings (6)"), "the count in the header: {s}");
     app.apply(Command::Goto(View::Institutes));
     let s = render(&mut app, 120, 30);
     assert!(s.contains("+6"), "{s}");
@@ -248,4 +333,182 @@ fn idle_allocated_gpus_are_flagged_in_jobs() {
     let s = render(&mut app, 160, 48);
     assert!(app.data.jobs.iter().any(|j| j.idle_gpus > 0));
     assert!(s.contains("IDLE"), "{s}");
+}
+
+/// The cell run of a bar (█ and ░) on the line that holds `name`.
+fn bar_on_line(screen: &str, name: &str) -> Option<(usize, usize)> {
+    let line = screen.lines().find(|l| l.contains(name))?;
+    let full = line.chars().filter(|c| *c == '█').count();
+    let empty = line.chars().filter(|c| *c == '░').count();
+    (full + empty > 0).then_some((full, empty))
+}
+
+#[test]
+fn bars_fill_their_share_at_every_width() {
+    let mut app = fixed_app(12);
+    app.apply(Command::Goto(View::Nodes));
+    let node = app.nodes().iter().find(|n| !n.stale).map(|n| (n.name.clone(), super::state::node_util(n))).unwrap();
+    let mut drawn = 0;
+    for w in 20..=200u16 {
+        let s = render(&mut app, w, 30);
+        let Some((full, empty)) = bar_on_line(&s, &node.0) else { continue };
+        drawn += 1;
+        let cells = full + empty;
+        let want = (node.1 / 100.0 * cells as f64).round() as usize;
+        assert_eq!(full, want, "at {w} columns: {full} of {cells} cells for {:.1} %", node.1);
+    }
+    assert!(drawn > 120, "the bar shows from 80 columns on ({drawn})");
+    // The bar itself.
+    for width in 0..40 {
+        for pct in [0.0, 0.25, 0.5, 0.98, 1.0] {
+            let b = super::render::bar_for_tests(pct, width);
+            assert_eq!(b.chars().count(), width);
+            assert_eq!(b.chars().filter(|c| *c == '█').count(), (pct * width as f64).round() as usize);
+        }
+    }
+}
+
+#[test]
+fn the_key_hint_stays_at_80_columns() {
+    let mut app = fixed_app(12);
+    for v in View::ALL {
+        app.apply(Command::Goto(v));
+        let s = render(&mut app, 80, 24);
+        let head = s.lines().next().unwrap();
+        assert!(head.contains("?:keys"), "{head}");
+        assert!(head.contains("6:Find") && head.contains("7:Users"), "{head}");
+    }
+}
+
+#[test]
+fn no_scheduler_words_without_scheduler_findings() {
+    let mut app = fixed_app(12);
+    assert!(app.data.findings.iter().all(|f| !f.kind.needs_scheduler()));
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render(&mut app, w, h);
+        assert!(!s.contains("scheduler/agent") && !s.contains("Slurm allocated"), "{s}");
+    }
+}
+
+#[test]
+fn the_filter_takes_field_prefixes_and_bare_words_match_names() {
+    let mut app = fixed_app(12);
+    app.apply(Command::Goto(View::Nodes));
+    let filtered = |app: &mut App, f: &str| -> Vec<String> {
+        app.ui.filter = f.into();
+        app.nodes().iter().map(|n| n.name.clone()).collect()
+    };
+    assert_eq!(filtered(&mut app, "state:stale"), ["gpu0012"]);
+    assert_eq!(filtered(&mut app, "state:unhealthy"), ["gpu0002"]);
+    assert!(filtered(&mut app, "state:ok").iter().all(|n| n != "gpu0012" && n != "gpu0002"));
+    assert!(filtered(&mut app, "state:down").is_empty(), "an unknown state matches nothing");
+    let job = app.data.jobs.iter().find(|j| j.nodes.len() == 1).unwrap().clone();
+    assert_eq!(filtered(&mut app, &format!("job:{}", job.id)), job.nodes);
+    // A bare word is a node name only: a job id does not match it.
+    assert!(filtered(&mut app, &job.id).is_empty());
+    let user = job.user.clone().unwrap();
+    assert!(filtered(&mut app, &format!("user:{user}")).contains(&job.nodes[0]));
+    assert!(filtered(&mut app, &format!("institute:{} gpu", job.institute)).contains(&job.nodes[0]));
+    // The help names the prefixes.
+    app.ui.filter.clear();
+    app.apply(Command::Help);
+    let s = render(&mut app, 80, 24);
+    assert!(s.contains("state:stale|unhealthy|idle-alloc|ok") && s.contains("user:NAME"), "{s}");
+}
+
+#[test]
+fn findings_list_sort_and_open_their_subject() {
+    let mut app = fixed_app(12);
+    app.apply(Command::Goto(View::Findings));
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("node_stale") && s.contains("gpu0012") && s.contains("CRITICAL"), "{s}");
+    assert!(s.contains("gpu0002 GPU 3"), "the GPU by its index: {s}");
+    // Critical first; Enter on the stale node opens the node.
+    assert_eq!(app.findings()[0].severity, Severity::Critical);
+    let stale = app.findings().iter().position(|f| f.kind == FindingKind::NodeStale).unwrap();
+    for _ in 0..stale {
+        app.apply(Command::Down);
+    }
+    app.apply(Command::Enter);
+    assert_eq!((app.ui.view, app.ui.detail.as_deref()), (View::Nodes, Some("gpu0012")));
+    // An idle-allocated job opens the job.
+    app.apply(Command::Goto(View::Findings));
+    app.apply(Command::Bottom);
+    let job = app.findings().last().unwrap().job.clone();
+    app.apply(Command::Enter);
+    assert_eq!((app.ui.view, app.ui.detail.clone()), (View::Jobs, job));
+    // Sorts: by last seen, then by first seen (newest first).
+    app.apply(Command::Goto(View::Findings));
+    for _ in 0..4 {
+        app.apply(Command::Sort);
+    }
+    let first: Vec<i64> = app.findings().iter().map(|f| f.first_seen_ms).collect();
+    assert!(first.windows(2).all(|w| w[0] >= w[1]), "{first:?}");
+}
+
+#[test]
+fn users_hold_gpus_now_and_hours_this_period() {
+    let mut app = fixed_app(12);
+    let users = app.users();
+    let held: usize = users.iter().map(|u| u.gpus_now).sum();
+    assert_eq!(held, app.data.jobs.iter().map(|j| j.gpu_count).sum::<usize>());
+    let zeno = users.iter().find(|u| u.user == "zeno").expect("a user with hours and no job");
+    assert_eq!((zeno.gpus_now, zeno.jobs_now), (0, 0));
+    assert!(users.windows(2).all(|w| w[0].gpus_now >= w[1].gpus_now), "sorted by GPUs held");
+    app.apply(Command::Goto(View::Users));
+    let s = render(&mut app, 80, 24);
+    assert!(s.contains("users") && s.contains("GPU-hours in 2026-11"), "{s}");
+    let first = app.users()[0].user.clone();
+    app.apply(Command::Enter);
+    assert_eq!(app.ui.view, View::Jobs);
+    assert!(app.jobs().iter().all(|j| j.user.as_deref() == Some(first.as_str())));
+}
+
+#[test]
+fn the_projection_names_the_window_it_uses() {
+    let mut app = fixed_app(4);
+    for q in &mut app.data.quotas {
+        q.burn_window_s = 2.0 * 86_400.0;
+    }
+    app.apply(Command::Goto(View::Institutes));
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("over the last 2 days"), "{s}");
+    app.apply(Command::Enter);
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("burn") && s.contains("over the last 2 days"), "{s}");
+}
+
+#[test]
+fn no_negative_zero_and_every_percentage_is_named() {
+    let mut app = fixed_app(12);
+    if let Some(c) = app.data.cluster.as_mut() {
+        c.summary.power_w = -0.01;
+    }
+    let s = render(&mut app, 160, 48);
+    assert!(!s.contains("-0.0") && !s.contains("-0%"), "{s}");
+    assert!(s.contains("UTIL NOW") && s.contains("PERIOD EFF.") && s.contains("utilisation now"), "{s}");
+}
+
+#[test]
+fn clicks_switch_views_and_select_rows() {
+    let mut app = fixed_app(12);
+    render(&mut app, 160, 48);
+    let (x, _, _) = *app.ui.tabs.iter().find(|t| t.2 == View::Nodes).unwrap();
+    app.click(x + 1, 0);
+    assert_eq!(app.ui.view, View::Nodes);
+    render(&mut app, 160, 48);
+    let top = app.ui.table_y.unwrap();
+    app.click(10, top + 3);
+    assert_eq!(app.selected(), 3);
+    let name = app.nodes()[3].name.clone();
+    app.click(10, top + 3);
+    assert_eq!(app.ui.detail, Some(name), "a click on the selected row opens it");
+}
+
+#[test]
+fn the_overview_names_stale_and_unhealthy_nodes() {
+    let mut app = fixed_app(12);
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("stale (not reporting) 1: gpu0012"), "{s}");
+    assert!(s.contains("unhealthy 1: gpu0002 (GPU 3)"), "{s}");
 }

@@ -1,57 +1,51 @@
-//! The History view: utilisation, power and allocated GPUs over a window.
+//! The History view: utilisation, power and allocated GPUs over a window, on
+//! a time axis (blank where no report fell), with the live values as "now".
 
 use super::super::state::{App, WINDOWS};
-use super::widgets::Theme;
+use super::chart::{chart, columns};
+use super::widgets::{Theme, kw, pct};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-pub fn history(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let (label, _) = WINDOWS[app.ui.window];
+pub fn history(f: &mut Frame, area: Rect, app: &App, t: &Theme, now_ms: i64) {
+    let (label, window_ms) = WINDOWS[app.ui.window];
     let pts = &app.data.history;
+    let bucket = app.data.history_bucket_ms;
+    let to = if app.data.fetched_ms > 0 { app.data.fetched_ms } else { now_ms };
     let [a, b, c] =
         Layout::vertical([Constraint::Ratio(1, 3), Constraint::Ratio(1, 3), Constraint::Ratio(1, 3)]).areas(area);
-    let width = area.width.saturating_sub(2) as usize;
-    let take = |v: Vec<u64>| -> Vec<u64> { v[v.len().saturating_sub(width)..].to_vec() };
-    let util = take(pts.iter().map(|p| p.util_pct.unwrap_or(0.0).round() as u64).collect());
-    let power = take(pts.iter().map(|p| p.power_w.round() as u64).collect());
-    let alloc = take(pts.iter().map(|p| p.allocated_gpus.round() as u64).collect());
-    let gpus = pts.iter().map(|p| p.gpus).max().unwrap_or(0);
-    let last = |v: &Vec<u64>| v.last().copied().unwrap_or(0);
-    let title = |what: String| Block::default().borders(Borders::TOP).title(what);
-    f.render_widget(
-        Sparkline::default()
-            .block(title(format!(
-                " utilisation, last {label} (w: 1h/24h/7d) · now {}% · NVML GPU utilisation ",
-                last(&util)
-            )))
-            .data(&util)
-            .max(100)
-            .style(t.fg(Color::Green)),
+    let width = area.width as usize;
+    let summary = app.data.cluster.as_ref().map(|c| &c.summary);
+    let gpus = summary.map(|s| s.gpus as u64).or(pts.iter().map(|p| p.gpus).max()).unwrap_or(0);
+    let section = |f: &mut Frame, r: Rect, title: String| -> Rect {
+        let block = Block::default().borders(Borders::TOP).title(title);
+        let inner = block.inner(r);
+        f.render_widget(block, r);
+        inner
+    };
+
+    let util = columns(pts, bucket, to, window_ms, width, |p| p.util_pct);
+    let now = summary.and_then(|s| s.mean_util_pct).map(pct).unwrap_or_else(|| "-".into());
+    let r = section(
+        f,
         a,
+        format!(" utilisation (NVML: a kernel ran), last {label} (w: 1h/24h/7d) · now {now} · blank: no reports "),
     );
-    let pmax = power.iter().copied().max().unwrap_or(1).max(1);
-    f.render_widget(
-        Sparkline::default()
-            .block(title(format!(
-                " power, last {label} · now {:.1} kW · peak {:.1} kW ",
-                last(&power) as f64 / 1000.0,
-                pmax as f64 / 1000.0
-            )))
-            .data(&power)
-            .max(pmax)
-            .style(t.fg(Color::Yellow)),
-        b,
-    );
-    f.render_widget(
-        Sparkline::default()
-            .block(title(format!(" allocated GPUs, last {label} · now {} of {gpus} ", last(&alloc))))
-            .data(&alloc)
-            .max(gpus.max(1))
-            .style(t.fg(Color::Cyan)),
-        c,
-    );
+    chart(f, r, &util, 100.0, t.fg(Color::Green), window_ms, t);
+
+    let power = columns(pts, bucket, to, window_ms, width, |p| Some(p.power_w));
+    let peak = power.iter().flatten().copied().fold(0.0, f64::max);
+    let now = summary.map(|s| kw(s.power_w)).unwrap_or_else(|| "-".into());
+    let r = section(f, b, format!(" power, last {label} · now {now} · peak {} ", kw(peak)));
+    chart(f, r, &power, peak.max(1.0), t.fg(Color::Yellow), window_ms, t);
+
+    let alloc = columns(pts, bucket, to, window_ms, width, |p| Some(p.allocated_gpus));
+    let now = summary.map(|s| s.gpus_allocated.to_string()).unwrap_or_else(|| "-".into());
+    let r = section(f, c, format!(" allocated GPUs, last {label} · now {now} of {gpus} "));
+    chart(f, r, &alloc, gpus.max(1) as f64, t.fg(Color::Cyan), window_ms, t);
+
     if pts.is_empty() {
         f.render_widget(
             Paragraph::new(" no history yet for this window").style(t.dim()),

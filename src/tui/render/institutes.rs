@@ -1,7 +1,7 @@
 //! The Institutes view (quota burn-down) and an institute's drill-down.
 
 use super::super::state::App;
-use super::widgets::{Theme, bar, selectable, window};
+use super::widgets::{Theme, bar, pct, record, selectable, short_reason, window};
 use crate::format::{exact, fit, hours, span};
 use crate::quota::State as QState;
 use ratatui::Frame;
@@ -16,9 +16,19 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     let list = app.institutes();
     let n = list.len();
     let (start, end, mut st) = window(app, n, area);
-    let header =
-        Row::new(vec!["INSTITUTE", "PERIOD", "GRANTED", "USED", "USE", "PROJECTED", "RUNS OUT", "GPUS (+Q)", "STATE"])
-            .style(t.bold());
+    let header = Row::new(vec![
+        "INSTITUTE",
+        "PERIOD",
+        "GRANTED",
+        "USED",
+        "USED %",
+        "PROJECTED",
+        "BURN OVER",
+        "RUNS OUT",
+        "GPUS (+Q)",
+        "STATE (WHY)",
+    ])
+    .style(t.bold());
     let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|q| {
@@ -28,22 +38,23 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 _ => Style::default(),
             };
             let gauge = match q.used_pct {
-                Some(p) if narrow => format!("{p:>3.0}%"),
-                Some(p) => format!("{} {:>3.0}%", bar(p / 100.0, 8), p),
+                Some(p) if narrow => format!("{:>4}", pct(p)),
+                Some(p) => format!("{} {:>4}", bar(p / 100.0, 8), pct(p)),
                 None => String::new(),
             };
             let proj = match (q.projected_gpu_hours, q.projected_pct) {
-                (Some(v), Some(p)) if !narrow => format!("{} ({p:.0}%)", hours(v)),
+                (Some(v), Some(p)) if !narrow => format!("{} ({})", hours(v), pct(p)),
                 (Some(v), _) => hours(v),
                 _ => "-".into(),
             };
             Row::new(vec![
-                Cell::from(fit(&q.institute, 14)),
+                Cell::from(fit(&q.institute, if narrow { 10 } else { 14 })),
                 Cell::from(q.period.as_ref().map(|p| p.label.clone()).unwrap_or_else(|| "-".into())),
                 Cell::from(q.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into())),
                 Cell::from(hours(q.used_gpu_hours)),
                 Cell::from(gauge).style(style),
                 Cell::from(proj),
+                Cell::from(span(q.burn_window_s)),
                 Cell::from(q.runs_out_ms.map(crate::time::format_date).unwrap_or_else(|| "-".into())),
                 Cell::from(match (q.max_gpus, q.queued_gpus) {
                     (Some(c), Some(w)) if w > 0 => format!("{}/{c} +{w}", q.gpus_in_use),
@@ -52,29 +63,36 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                     (None, _) => q.gpus_in_use.to_string(),
                 }),
                 Cell::from(match q.state {
-                    QState::Ok => "ok",
-                    QState::Warning => "WARNING",
-                    QState::Exceeded => "EXCEEDED",
-                    QState::NoQuota => "no quota",
+                    QState::Ok => "ok".to_string(),
+                    QState::Warning => format!("WARNING {}", short_reason(&q.reasons)),
+                    QState::Exceeded => format!("EXCEEDED {}", short_reason(&q.reasons)),
+                    QState::NoQuota => "no quota".to_string(),
                 })
                 .style(style),
             ])
         })
         .collect();
-    // At 80 columns: no period column, no gauge bars.
+    // At 80 columns: no period or burn window column, no gauge bars.
     let widths = [
-        Constraint::Length(14),
+        Constraint::Length(if narrow { 10 } else { 14 }),
         Constraint::Length(if narrow { 0 } else { 8 }),
         Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(if narrow { 4 } else { 13 }),
+        Constraint::Length(7),
+        Constraint::Length(if narrow { 6 } else { 13 }),
         Constraint::Length(if narrow { 9 } else { 15 }),
-        Constraint::Length(10),
+        Constraint::Length(if narrow { 0 } else { 9 }),
         Constraint::Length(10),
         Constraint::Length(9),
+        Constraint::Fill(1),
     ];
-    let title = " quota burn-down (GPU-hours) · Enter: users and jobs ";
-    selectable(f, area, Table::new(rows, widths).header(header), title, &mut st, t);
+    let window = list.iter().map(|q| q.burn_window_s).fold(0.0, f64::max);
+    let title = format!(
+        " quota burn-down (GPU-hours) · projected at the burn rate over the last {} · Enter: users, jobs, why ",
+        span(window)
+    );
+    drop(list);
+    record(app, area, start);
+    selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
 }
 
 pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
@@ -82,7 +100,8 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
         f.render_widget(Paragraph::new(format!("institute {id} is not visible (Esc: back)")), area);
         return;
     };
-    let [head, body] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(area);
+    let [head, body] =
+        Layout::vertical([Constraint::Length(4 + q.reasons.len() as u16), Constraint::Min(0)]).areas(area);
     let [users, jobs_area] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
     let committed = if q.committed_known { hours(q.committed_gpu_hours) } else { "n/a (no time limits)".into() };
     let lines = vec![
@@ -96,15 +115,17 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
             committed
         )),
         Line::from(format!(
-            " burn {}/day over {} · projected {} · runs out {} · efficiency {}",
+            " burn {}/day over the last {} · projected {} · runs out {} · period efficiency (busy/allocated) {}",
             hours(q.burn_rate_gpu_hours_per_day),
             span(q.burn_window_s),
             q.projected_gpu_hours.map(hours).unwrap_or_else(|| "-".into()),
             q.runs_out_ms.map(crate::time::format_date).unwrap_or_else(|| "-".into()),
-            q.efficiency_pct.map(|e| format!("{e:.0}%")).unwrap_or_else(|| "-".into())
+            q.efficiency_pct.map(pct).unwrap_or_else(|| "-".into())
         )),
-        Line::styled(" Esc: back", t.dim()),
     ];
+    let mut lines = lines;
+    lines.extend(q.reasons.iter().map(|r| Line::styled(format!(" why {:?}: {r}", q.state), t.warn())));
+    lines.push(Line::styled(" Esc: back", t.dim()));
     f.render_widget(Paragraph::new(lines), head);
     let rows: Vec<Row> = q
         .by_user
@@ -129,7 +150,7 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
                 j.id.clone(),
                 j.user.clone().unwrap_or_default(),
                 j.gpu_count.to_string(),
-                j.mean_util_pct.map(|u| format!("{u:.0}%")).unwrap_or_else(|| "-".into()),
+                j.mean_util_pct.map(pct).unwrap_or_else(|| "-".into()),
                 if j.idle_gpus > 0 { format!("{} IDLE", j.idle_gpus) } else { String::new() },
             ])
         })

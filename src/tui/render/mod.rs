@@ -3,26 +3,38 @@
 //! to record how many rows fit (`ui.page`, for PgUp/PgDn); nothing else here
 //! changes state.
 
+mod chart;
+mod findings;
 mod history;
 mod institutes;
 mod jobs;
 mod nodes;
 mod overview;
+mod users;
 mod widgets;
 
+use super::filter;
 use super::state::{App, KEYS, View};
+use crate::api::findings::Severity;
 use crate::format::{ago, fit};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use widgets::Theme;
+
+#[cfg(test)]
+pub fn bar_for_tests(frac: f64, width: usize) -> String {
+    widgets::bar(frac, width)
+}
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &mut App, now_ms: i64) {
     let t = Theme { color: app.ui.color };
     let area = f.area();
+    app.ui.table_y = None;
+    app.ui.tabs.clear();
     if area.width < 20 || area.height < 5 {
         f.render_widget(Paragraph::new("jazari: enlarge the window"), area);
         return;
@@ -53,7 +65,9 @@ pub fn draw(f: &mut Frame, app: &mut App, now_ms: i64) {
             Some(i) => institutes::institute_detail(f, body, app, &t, &i),
             None => institutes::institutes(f, body, app, &t),
         },
-        View::History => history::history(f, body, app, &t),
+        View::History => history::history(f, body, app, &t, now_ms),
+        View::Findings => findings::findings(f, body, app, &t, now_ms),
+        View::Users => users::users(f, body, app, &t),
     }
     footer(f, foot, app, &t, now_ms);
     if app.ui.help {
@@ -61,16 +75,28 @@ pub fn draw(f: &mut Frame, app: &mut App, now_ms: i64) {
     }
 }
 
-fn header(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+/// The cluster, the views (a tab each, clickable), the findings count and the key hint.
+/// At 80 columns the tabs shorten so that the `?` hint stays.
+fn header(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
+    let wide = area.width >= 120;
     let cluster = app.data.cluster.as_ref().map(|c| c.cluster.as_str()).unwrap_or("…");
-    let mut spans = vec![Span::styled(format!(" Jazari {} ", fit(cluster, 16)), t.bold())];
+    let name = if wide { format!(" Jazari {} ", fit(cluster, 16)) } else { format!(" {} ", fit(cluster, 10)) };
+    let mut x = area.x + name.chars().count() as u16;
+    let mut spans = vec![Span::styled(name, t.bold())];
     for (i, v) in View::ALL.iter().enumerate() {
-        let label = format!(" {}:{} ", i + 1, v.title());
+        let label = if wide { format!(" {}:{} ", i + 1, v.title()) } else { format!("{}:{} ", i + 1, v.short()) };
+        let w = label.chars().count() as u16;
+        app.ui.tabs.push((x, x + w, *v));
+        x += w;
         spans.push(if *v == app.ui.view { Span::styled(label, t.selected()) } else { Span::raw(label) });
     }
-    if area.width >= 96 {
-        spans.push(Span::styled("  ?:keys q:quit", t.dim()));
+    let n = app.data.findings.len();
+    if n > 0 {
+        let critical = app.data.findings.iter().any(|f| f.severity == Severity::Critical);
+        let text = if wide { format!(" ! {n} findings (6) ") } else { format!(" !{n} ") };
+        spans.push(Span::styled(text, if critical { t.bad() } else { t.warn() }));
     }
+    spans.push(Span::styled(if wide { " ?:keys q:quit" } else { " ?:keys" }, t.dim()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -108,15 +134,37 @@ fn footer(f: &mut Frame, area: Rect, app: &App, t: &Theme, now_ms: i64) {
     f.render_widget(Paragraph::new(format!(" {}", parts.join(" · "))).style(t.dim()), area);
 }
 
+/// The key table and the filter's words; in two columns when one does not fit.
 fn help(f: &mut Frame, area: Rect, t: &Theme) {
-    let w = 46.min(area.width);
-    let h = (KEYS.len() as u16 + 2).min(area.height);
+    let keys: Vec<Line> = KEYS.iter().map(|(k, what, _)| Line::from(format!("{k:<11}{what}"))).collect();
+    let filter: Vec<Line> =
+        std::iter::once(Line::styled("Filter", t.bold())).chain(filter::HELP.iter().map(|l| Line::from(*l))).collect();
+    let one_column = keys.len() + filter.len() + 3 <= area.height as usize;
+    let (w, h) = if one_column {
+        (50, keys.len() + filter.len() + 3)
+    } else {
+        let half = keys.len().div_ceil(2);
+        (84, half.max(keys.len() - half + 1 + filter.len()) + 2)
+    };
+    let w = (w as u16).min(area.width);
+    let h = (h as u16).min(area.height);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    let rows: Vec<Row> = KEYS.iter().map(|(k, what, _)| Row::new(vec![Cell::from(*k), Cell::from(*what)])).collect();
     f.render_widget(Clear, r);
-    f.render_widget(
-        Table::new(rows, [Constraint::Length(11), Constraint::Min(10)])
-            .block(Block::default().borders(Borders::ALL).title(" Keys (any key closes) ").title_style(t.bold())),
-        r,
-    );
+    let block = Block::default().borders(Borders::ALL).title(" Keys (any key closes) ").title_style(t.bold());
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    if one_column {
+        let mut lines = keys;
+        lines.push(Line::from(""));
+        lines.extend(filter);
+        f.render_widget(Paragraph::new(lines), inner);
+    } else {
+        let half = keys.len().div_ceil(2);
+        let mut right: Vec<Line> = keys[half..].to_vec();
+        right.push(Line::from(""));
+        right.extend(filter);
+        let [l, rr] = Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(inner);
+        f.render_widget(Paragraph::new(keys[..half].to_vec()), l);
+        f.render_widget(Paragraph::new(right), rr);
+    }
 }

@@ -1,7 +1,8 @@
 //! The Nodes view and a node's drill-down.
 
-use super::super::state::{App, NODE_SORTS, node_power, node_util};
-use super::widgets::{Theme, bar, selectable, window};
+use super::super::filter::NodeState;
+use super::super::state::{App, NODE_SORTS, View, node_power, node_util, sort_name};
+use super::widgets::{Theme, bar, column_widths, kw, pct, record, selectable, window};
 use crate::api::cluster::GpuView;
 use crate::format::{ago, fit};
 use ratatui::Frame;
@@ -11,11 +12,29 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
-    app.ui.page = area.height.saturating_sub(2) as usize;
-    let sort = NODE_SORTS[app.ui.sort[1] % NODE_SORTS.len()];
+    let sort = sort_name(&app.ui, View::Nodes, &NODE_SORTS);
     let list = app.nodes();
     let n = list.len();
     let (start, end, mut st) = window(app, n, area);
+    let name_w = list.iter().map(|n| n.name.chars().count()).max().unwrap_or(4).clamp(4, 24) as u16;
+    let name_w = if area.width < 100 { name_w.min(14) } else { name_w };
+    let mut widths = [
+        Constraint::Length(name_w),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(0),
+        Constraint::Length(4),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(12),
+        Constraint::Length(6),
+    ];
+    let others: u16 = name_w + 4 + 4 + 4 + 8 + 5 + 4 + 12 + 6 + 9;
+    // The bar takes what is left, up to 20 cells; under 4 it is left out.
+    let bar_w = area.width.saturating_sub(others).min(20);
+    widths[3] = Constraint::Length(if bar_w >= 4 { bar_w } else { 0 });
+    let bar_w = column_widths(area.width, &widths)[3] as usize;
     let header =
         Row::new(vec!["NODE", "GPUS", "UTIL", "", "MEM", "POWER", "TEMP", "JOBS", "STATE", "SEEN"]).style(t.bold());
     let rows: Vec<Row> = list[start..end]
@@ -25,7 +44,7 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             let mem: (u64, u64) = n.gpus.iter().fold((0, 0), |a, g| {
                 (a.0 + g.gpu.mem_used_bytes.unwrap_or(0), a.1 + g.gpu.mem_total_bytes.unwrap_or(0))
             });
-            let memp = if mem.1 > 0 { format!("{:.0}%", mem.0 as f64 / mem.1 as f64 * 100.0) } else { "-".into() };
+            let memp = if mem.1 > 0 { pct(mem.0 as f64 / mem.1 as f64 * 100.0) } else { "-".into() };
             let temp = n
                 .gpus
                 .iter()
@@ -35,22 +54,19 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 .unwrap_or_else(|| "-".into());
             let bad = n.gpus.iter().filter(|g| g.unhealthy).count();
             let idle = n.gpus.iter().filter(|g| g.idle_allocated).count();
-            let (state, style) = if n.stale {
-                ("STALE".to_string(), t.bad())
-            } else if bad > 0 {
-                (format!("{bad} unhealthy"), t.bad())
-            } else if idle > 0 {
-                (format!("{idle} idle-alloc"), t.warn())
-            } else {
-                ("ok".to_string(), Style::default())
+            let (state, style) = match NodeState::of(n) {
+                NodeState::Stale => ("STALE".to_string(), t.bad()),
+                NodeState::Unhealthy => (format!("{bad} unhealthy"), t.bad()),
+                NodeState::IdleAlloc => (format!("{idle} idle-alloc"), t.warn()),
+                NodeState::Ok => ("ok".to_string(), Style::default()),
             };
             Row::new(vec![
-                Cell::from(fit(&n.name, 18)),
+                Cell::from(fit(&n.name, name_w as usize)),
                 Cell::from(n.gpus.len().to_string()),
-                Cell::from(format!("{u:>3.0}%")),
-                Cell::from(bar(u / 100.0, 10)).style(t.util(u)),
+                Cell::from(format!("{:>4}", pct(u))),
+                Cell::from(bar(u / 100.0, bar_w)).style(t.util(u)),
                 Cell::from(memp),
-                Cell::from(format!("{:.1} kW", node_power(n) / 1000.0)),
+                Cell::from(kw(node_power(n))),
                 Cell::from(temp),
                 Cell::from(n.jobs.len().to_string()),
                 Cell::from(state).style(style),
@@ -58,20 +74,17 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
             ])
         })
         .collect();
-    let title = format!(" {} nodes · sorted by {sort} (s) · / filter · Enter opens ", n);
-    let widths = [
-        Constraint::Length(18),
-        Constraint::Length(4),
-        Constraint::Length(5),
-        Constraint::Length(10),
-        Constraint::Length(5),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(4),
-        Constraint::Length(13),
-        Constraint::Length(6),
-    ];
+    drop(list);
+    record(app, area, start);
+    let title = format!(" {n} nodes · sorted by {sort} (s) · / filter, e.g. state:stale (?: more) · Enter opens ");
     selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
+}
+
+/// The longest user name on the node's GPUs (at least 4).
+fn n_users_width(app: &App, name: &str) -> u16 {
+    let n = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name));
+    let users = n.into_iter().flat_map(|n| n.gpus.iter().filter_map(|g| g.allocated_to.as_ref()?.user.as_ref()));
+    users.map(|u| u.chars().count()).max().unwrap_or(4).max(4) as u16
 }
 
 fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
@@ -79,16 +92,20 @@ fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
     if g.gpu.health != jazari_wire::Health::Ok {
         parts.push(format!("{:?}", g.gpu.health).to_uppercase());
     }
-    let xids: Vec<String> = events
-        .iter()
-        .filter(|e| e.gpu_uuid == g.gpu.uuid)
-        .filter_map(|e| match e.kind {
-            jazari_wire::EventKind::Xid { code } => Some(code.to_string()),
-            _ => None,
-        })
-        .collect();
+    // Each XID code once, with how often it came when more than once.
+    let mut xids: Vec<(u64, usize)> = vec![];
+    for e in events.iter().filter(|e| e.gpu_uuid == g.gpu.uuid) {
+        if let jazari_wire::EventKind::Xid { code } = e.kind {
+            match xids.iter_mut().find(|x| x.0 == code) {
+                Some(x) => x.1 += 1,
+                None => xids.push((code, 1)),
+            }
+        }
+    }
     if !xids.is_empty() {
-        parts.push(format!("XID {}", xids.join(",")));
+        let each: Vec<String> =
+            xids.iter().map(|(c, k)| if *k > 1 { format!("{c}×{k}") } else { c.to_string() }).collect();
+        parts.push(format!("XID {}", each.join(",")));
     }
     if let Some(e) = &g.gpu.ecc
         && e.volatile_uncorrected.unwrap_or(0) > 0
@@ -105,6 +122,27 @@ fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
 }
 
 pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) {
+    // GPU, UTIL, bar, MEM, TEMP, POWER, HEALTH, JOB, USER, INSTITUTE: the bar
+    // and the health get what the terminal gives beyond the others.
+    let longest = n_users_width(app, name);
+    let user_w: u16 = if area.width >= 120 { longest.min(20) } else { longest.min(10) };
+    let fixed = 3 + 4 + 7 + 5 + 7 + 8 + user_w + 12 + 9;
+    let spare = area.width.saturating_sub(fixed);
+    let bar_w = if spare >= 24 { (spare / 3).min(12) } else { 0 };
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Length(4),
+        Constraint::Length(bar_w),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Length(spare.saturating_sub(bar_w + 1).max(6)),
+        Constraint::Length(8),
+        Constraint::Length(user_w),
+        Constraint::Length(12),
+    ];
+    let cols = column_widths(area.width, &widths);
+    let (bar_w, health_w) = (cols[2] as usize, cols[6] as usize);
     let Some(n) = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name)) else {
         f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
         return;
@@ -137,10 +175,11 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
             let a = g.allocated_to.as_ref();
             let health = gpu_health(g, &n.events);
             let hs = if health == "ok" { Style::default() } else { t.bad() };
+            let health = fit(&health, health_w);
             Row::new(vec![
                 Cell::from(g.gpu.index.to_string()),
                 Cell::from(g.gpu.util_gpu_pct.map(|u| format!("{u:>3}%")).unwrap_or_else(|| "  -".into())),
-                Cell::from(bar(u / 100.0, 8)).style(if g.idle_allocated { t.warn() } else { t.util(u) }),
+                Cell::from(bar(u / 100.0, bar_w)).style(if g.idle_allocated { t.warn() } else { t.util(u) }),
                 Cell::from(format!(
                     "{:.0}/{:.0}",
                     g.gpu.mem_used_bytes.unwrap_or(0) as f64 / 1073741824.0,
@@ -154,7 +193,7 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
                 }),
                 Cell::from(health).style(hs),
                 Cell::from(a.and_then(|a| a.job.clone()).unwrap_or_else(|| "-".into())),
-                Cell::from(a.and_then(|a| a.user.clone()).unwrap_or_else(|| "-".into())),
+                Cell::from(fit(&a.and_then(|a| a.user.clone()).unwrap_or_else(|| "-".into()), user_w as usize)),
                 Cell::from(
                     a.map(|a| a.institute.clone())
                         .unwrap_or_else(|| if g.gpu.processes.is_empty() { "-".into() } else { "unscheduled".into() }),
@@ -163,23 +202,9 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
         })
         .collect();
     f.render_widget(
-        Table::new(
-            rows,
-            [
-                Constraint::Length(3),
-                Constraint::Length(4),
-                Constraint::Length(8),
-                Constraint::Length(7),
-                Constraint::Length(5),
-                Constraint::Length(7),
-                Constraint::Length(14),
-                Constraint::Length(8),
-                Constraint::Length(8),
-                Constraint::Min(8),
-            ],
-        )
-        .header(header)
-        .block(Block::default().borders(Borders::TOP).title(format!(" {} GPUs ", n.gpus.len()))),
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::default().borders(Borders::TOP).title(format!(" {} GPUs ", n.gpus.len()))),
         gpus,
     );
     let header = Row::new(vec!["PID", "USER", "JOB", "GPU", "MEM GiB", "COMMAND"]).style(t.bold());

@@ -1,15 +1,17 @@
 //! The Overview: summary, institutes, the heatmap and the recent utilisation.
 
 use super::super::state::{App, WINDOWS, node_util};
-use super::widgets::{Theme, bar};
+use super::chart::{chart, columns};
+use super::widgets::{Theme, bar, kw, pct};
 use crate::api::cluster::{GpuView, InstituteLive, NodeView};
+use crate::api::findings::Severity;
 use crate::format::{exact, fit, hours};
 use crate::quota::State as QState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 pub fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let Some(c) = &app.data.cluster else {
@@ -21,7 +23,8 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let rest = area.height.saturating_sub(3 + inst_rows);
     let spark_rows = if rest >= 10 { (rest / 3).clamp(3, 8) } else { 0 };
     let heat_rows = heatmap_rows(&c.nodes, area.width).min(rest.saturating_sub(spark_rows)).max(2);
-    let sum_rows = if app.data.findings.is_empty() { 2 } else { 3 };
+    let problems = problems_line(&c.nodes, area.width as usize, t);
+    let sum_rows = 2 + u16::from(problems.is_some()) + u16::from(!app.data.findings.is_empty());
     let [sum, inst, heat, spark] = Layout::vertical([
         Constraint::Length(sum_rows),
         Constraint::Length(inst_rows),
@@ -29,7 +32,7 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         Constraint::Min(spark_rows),
     ])
     .areas(area);
-    let util = s.mean_util_pct.map(|u| format!("{u:.0}%")).unwrap_or_else(|| "-".into());
+    let util = s.mean_util_pct.map(pct).unwrap_or_else(|| "-".into());
     let lines = vec![
         Line::from(vec![
             Span::styled(format!(" GPUs {} ", s.gpus), t.bold()),
@@ -45,36 +48,78 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             ),
         ]),
         Line::from(format!(
-            " nodes {}/{} reporting · jobs {} · power {:.1} kW · util {util} (NVML: a kernel ran)",
+            " nodes {}/{} reporting · jobs {} · power {} · utilisation now {util} (NVML: a kernel ran)",
             s.nodes_reporting,
             s.nodes,
             s.jobs,
-            s.power_w / 1000.0
+            kw(s.power_w)
         )),
     ];
     let mut lines = lines;
+    lines.extend(problems);
     if let Some(first) = app.data.findings.first() {
+        let critical = app.data.findings.iter().any(|f| f.severity == Severity::Critical);
         lines.push(Line::styled(
-            format!(" ! {} scheduler/agent findings: {}", app.data.findings.len(), first.message),
-            t.warn(),
+            fit(
+                &format!(" ! {} findings (6 lists them): {}", app.data.findings.len(), first.message),
+                area.width as usize,
+            ),
+            if critical { t.bad() } else { t.warn() },
         ));
     }
     f.render_widget(Paragraph::new(lines), sum);
     institutes_compact(f, inst, app, t);
     heatmap(f, heat, &c.nodes, t);
     if spark.height > 0 {
-        let data: Vec<u64> = app.data.recent.iter().map(|p| p.util_pct.unwrap_or(0.0).round() as u64).collect();
-        let title = format!(" cluster utilisation, last {} (0-100 %) ", WINDOWS[1].0);
-        let start = data.len().saturating_sub(spark.width.saturating_sub(2) as usize);
-        f.render_widget(
-            Sparkline::default()
-                .block(Block::default().borders(Borders::TOP).title(title))
-                .data(&data[start..])
-                .max(100)
-                .style(t.fg(Color::Green)),
-            spark,
-        );
+        let (label, window_ms) = WINDOWS[1];
+        let title = format!(" cluster utilisation (NVML), last {label}, 0-100 % · now {util} · blank: no reports ");
+        let block = Block::default().borders(Borders::TOP).title(title);
+        let inner = block.inner(spark);
+        f.render_widget(block, spark);
+        let to = if app.data.fetched_ms > 0 { app.data.fetched_ms } else { c.generated_ms };
+        let cols =
+            columns(&app.data.recent, app.data.recent_bucket_ms, to, window_ms, inner.width as usize, |p| p.util_pct);
+        chart(f, inner, &cols, 100.0, t.fg(Color::Green), window_ms, t);
     }
+}
+
+/// The nodes that are stale or have an unhealthy GPU, by name; none when all report and are healthy.
+fn problems_line(nodes: &[NodeView], width: usize, t: &Theme) -> Option<Line<'static>> {
+    let stale: Vec<&str> = nodes.iter().filter(|n| n.stale).map(|n| n.name.as_str()).collect();
+    let unhealthy: Vec<String> = nodes
+        .iter()
+        .filter(|n| !n.stale)
+        .filter_map(|n| {
+            let bad: Vec<String> = n.gpus.iter().filter(|g| g.unhealthy).map(|g| g.gpu.index.to_string()).collect();
+            (!bad.is_empty()).then(|| format!("{} (GPU {})", n.name, bad.join(",")))
+        })
+        .collect();
+    if stale.is_empty() && unhealthy.is_empty() {
+        return None;
+    }
+    let list = |what: &str, names: Vec<String>| -> String {
+        let mut s = format!("{what} {}: ", names.len());
+        let room = width / 2;
+        for (i, n) in names.iter().enumerate() {
+            if s.len() + n.len() > room && i > 0 {
+                s.push_str(&format!("+{} more", names.len() - i));
+                break;
+            }
+            s.push_str(n);
+            if i + 1 < names.len() {
+                s.push_str(", ");
+            }
+        }
+        s
+    };
+    let mut parts = vec![];
+    if !stale.is_empty() {
+        parts.push(list("stale (not reporting)", stale.iter().map(|s| s.to_string()).collect()));
+    }
+    if !unhealthy.is_empty() {
+        parts.push(list("unhealthy", unhealthy));
+    }
+    Some(Line::styled(fit(&format!(" ✗ {}", parts.join(" · ")), width), t.bad()))
 }
 
 fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
@@ -85,8 +130,19 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         .map(|c| c.institutes.iter().map(|i| (i.id.as_str(), i)).collect())
         .unwrap_or_default();
     let name_w: u16 = if area.width >= 120 { 34 } else { 0 };
-    let gauge_w = (area.width as usize).saturating_sub(46 + name_w as usize).clamp(6, 30);
-    let header = Row::new(vec!["INSTITUTE", "NAME", "GPUS", "GPU-HOURS THIS PERIOD", "EFFIC."]).style(t.bold());
+    // The gauge's bar gets what the other columns leave (its text takes 17 more cells).
+    let others = 14 + name_w as usize + 12 + 18 + 8 + if area.width >= 120 { 12 } else { 0 } + 4;
+    let gauge_w = (area.width as usize).saturating_sub(others).min(30);
+    let wide = area.width >= 120;
+    let header = Row::new(vec![
+        "INSTITUTE",
+        "NAME",
+        "GPUS",
+        "GPU-HOURS THIS PERIOD",
+        "UTIL NOW",
+        if wide { "PERIOD EFF." } else { "" },
+    ])
+    .style(t.bold());
     let rows: Vec<Row> = app
         .data
         .quotas
@@ -96,6 +152,7 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 Some(cap) => format!("{}/{cap}", q.gpus_in_use),
                 None => q.gpus_in_use.to_string(),
             };
+            let over_cap = q.max_gpus.is_some_and(|c| q.gpus_in_use > c);
             let (gauge, style) = match (q.used_pct, q.granted_gpu_hours) {
                 (Some(p), Some(g)) => (
                     format!("{} {:>3.0}% of {}", bar(p / 100.0, gauge_w), p, exact(g)),
@@ -107,18 +164,19 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 ),
                 _ => (format!("{} used, no quota", hours(q.used_gpu_hours)), t.dim()),
             };
-            let eff = live
-                .get(q.institute.as_str())
-                .and_then(|i| i.mean_util_pct)
-                .or(q.efficiency_pct)
-                .map(|e| format!("{e:.0}%"))
-                .unwrap_or_else(|| "-".into());
+            let now = live.get(q.institute.as_str()).and_then(|i| i.mean_util_pct).map(pct);
+            let eff = q.efficiency_pct.map(pct);
             Row::new(vec![
                 Cell::from(fit(&q.institute, 14)),
                 Cell::from(fit(&q.name, name_w as usize)),
-                Cell::from(gpus),
+                Cell::from(if over_cap { format!("{gpus} cap!") } else { gpus }).style(if over_cap {
+                    t.warn()
+                } else {
+                    Style::default()
+                }),
                 Cell::from(gauge).style(style),
-                Cell::from(eff),
+                Cell::from(now.unwrap_or_else(|| "-".into())),
+                Cell::from(eff.unwrap_or_else(|| "-".into())),
             ])
         })
         .collect();
@@ -128,9 +186,10 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             [
                 Constraint::Length(14),
                 Constraint::Length(name_w),
-                Constraint::Length(7),
-                Constraint::Min(20),
-                Constraint::Length(6),
+                Constraint::Length(12),
+                Constraint::Length(gauge_w as u16 + 18),
+                Constraint::Length(8),
+                Constraint::Length(if wide { 11 } else { 0 }),
             ],
         )
         .header(header),

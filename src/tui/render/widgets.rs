@@ -2,7 +2,7 @@
 
 use super::super::state::App;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Borders, Table, TableState};
 
@@ -64,4 +64,50 @@ pub fn window(app: &App, rows: usize, area: Rect) -> (usize, usize, TableState) 
         st.select(Some(sel - start));
     }
     (start, end, st)
+}
+
+/// The widths a table gives its columns in `width` cells (as ratatui lays
+/// them out: one space between columns), so a bar can fill exactly its cell.
+pub fn column_widths(width: u16, widths: &[Constraint]) -> Vec<u16> {
+    Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| r.width)
+        .collect()
+}
+
+/// A percentage without a sign on zero ("0%", never "-0%").
+pub fn pct(v: f64) -> String {
+    format!("{:.0}%", nonneg_zero(v, 0))
+}
+
+/// Kilowatts from watts with one decimal, never "-0.0".
+pub fn kw(w: f64) -> String {
+    format!("{:.1} kW", nonneg_zero(w / 1000.0, 1))
+}
+
+/// `v`, or 0 when it rounds to zero at `decimals` (no "-0").
+pub fn nonneg_zero(v: f64, decimals: i32) -> f64 {
+    if (v * 10f64.powi(decimals)).round() == 0.0 { 0.0 } else { v }
+}
+
+/// The short reason a quota is in its state: "cap", "proj." (projection), "grant", "account".
+pub fn short_reason(reasons: &[String]) -> &'static str {
+    match reasons.first().map(String::as_str) {
+        Some(r) if r.contains("cap") => "cap",
+        Some(r) if r.contains("projected") => "proj.",
+        Some(r) if r.starts_with("account") => "account",
+        Some(_) => "grant",
+        None => "",
+    }
+}
+
+/// Records where a table's rows are drawn (for PgUp/PgDn and the mouse):
+/// under its titled border and its header, from row `start` on.
+pub fn record(app: &mut App, area: Rect, start: usize) {
+    app.ui.page = area.height.saturating_sub(2).max(1) as usize;
+    app.ui.table_y = Some(area.y + 2);
+    app.ui.table_start = start;
 }
