@@ -103,9 +103,9 @@ fn top_shows_every_view_and_drills_down() {
     let s = t.wait_for("quota burn-down");
     assert!(s.contains("120,000"), "{s}");
     t.keys(&["5"]);
-    t.wait_for("utilisation, last 24h");
+    t.wait_for("last 24h (w: 1h/24h/7d)");
     t.keys(&["w"]);
-    t.wait_for("utilisation, last 7d");
+    t.wait_for("last 7d (w: 1h/24h/7d)");
     t.keys(&["?"]);
     t.wait_for("Keys (any key closes)");
     t.keys(&["Escape"]);
