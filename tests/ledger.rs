@@ -174,3 +174,31 @@ fn periods_inside_hours_are_exact_or_refused() {
     let e = usage(a, h + 1_200_000).unwrap_err();
     assert!(e.contains("400") && e.contains("n4") && e.contains("hourly buckets"), "{e}");
 }
+
+#[test]
+fn sm_activity_from_the_agents_gpm_is_charged_within_the_allocated_time() {
+    // The real agent on 8 fake H200s whose SM activity tells another story than NVML
+    // utilisation: GPU 0 is 100 % "utilised" with 18 % of its SMs active.
+    let c = Collector::start();
+    let spool = TempDir::new("spool");
+    let out = agent_run(&c.url, &c.node_token_file, spool.path(), "gpm-node", &["--interval", "300ms", "--count", "5"])
+        .env("FAKE_NVML_CONFIG", root().join("tests/fake-nvml/scenarios/h200-gpm.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = c.usage("gpu");
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+    let mut low_sm_full_util = 0;
+    for (gpu, r) in &rows {
+        let (alloc, measured, sm) =
+            (f(r, "allocated_gpu_seconds"), f(r, "gpm_measured_gpu_seconds"), f(r, "sm_active_gpu_seconds"));
+        assert!(sm >= 0.0 && sm <= measured + 1e-9 && measured <= alloc + 1e-9, "{gpu}: {r}");
+        assert!(f(r, "tensor_active_gpu_seconds") <= measured + 1e-9, "{gpu}: {r}");
+        if measured > 0.0 && (sm / measured - 0.18).abs() < 0.005 && f(r, "busy_gpu_seconds") / alloc > 0.99 {
+            low_sm_full_util += 1;
+        }
+    }
+    assert_eq!(low_sm_full_util, 1, "GPU 0: 100 % NVML utilisation, 18 % SM active: {rows:?}");
+    let total: f64 = rows.values().map(|r| f(r, "sm_active_gpu_seconds")).sum();
+    assert!(total > 0.0);
+}

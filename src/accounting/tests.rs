@@ -164,9 +164,11 @@ fn gpm_activity_is_charged_over_the_allocated_time_that_measured_it() {
     );
     let c = charges(&r, &map(), P);
     let a = |i: usize| c[i].amounts;
-    assert_eq!((a(0).gpm_s, a(0).sm_active_s, a(0).tensor_active_s), (10.0, 1.8, 0.0));
+    assert_eq!((a(0).gpm_s, a(0).tensor_active_s), (10.0, 0.0));
+    assert!((a(0).sm_active_s - 1.8).abs() < 1e-9);
     assert_eq!(a(0).busy_s, 10.0, "NVML utilisation keeps its own meaning");
-    assert_eq!((a(1).gpm_s, a(1).sm_active_s, a(1).tensor_active_s), (10.0, 6.0, 4.0));
+    assert_eq!(a(1).gpm_s, 10.0);
+    assert!((a(1).sm_active_s - 6.0).abs() < 1e-9 && (a(1).tensor_active_s - 4.0).abs() < 1e-9);
     assert_eq!(
         (a(2).allocated_s, a(2).gpm_s, a(2).sm_active_s),
         (10.0, 0.0, 0.0),

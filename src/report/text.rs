@@ -76,11 +76,11 @@ pub fn total_cells(r: &Report) -> Option<[String; 13]> {
 /// What the efficiency section says before its table.
 pub const EFFICIENCY_NOTE: &str = "NVML utilisation is a duty cycle (the share of time any kernel ran); \
 SM active and tensor active come from NVML GPM (Hopper and later) and are taken over the allocated \
-GPU-hours that measured them, shown as \"measured\". A GPU can be 100 % utilised with a fifth of its SMs active.";
+GPU-hours that measured them, shown as \"measured by GPM\". A GPU can be 100 % utilised with a fifth of its SMs active.";
 
 /// Columns of the efficiency table.
 pub const EFFICIENCY_COLUMNS: [&str; 6] =
-    ["", "allocated GPU-h", "NVML util. of allocated", "measured (GPM)", "SM active", "tensor active"];
+    ["institute", "allocated GPU-h", "NVML util. of allocated", "measured by GPM", "SM active", "tensor active"];
 
 /// Efficiency rows (institutes, then all institutes), in [`EFFICIENCY_COLUMNS`] order;
 /// none when no GPU in the report measured GPM.

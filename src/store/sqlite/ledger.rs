@@ -148,8 +148,8 @@ impl SqliteStore {
                     hour: r.get(0)?,
                     institute: r.get(1)?,
                     amounts: amounts_at(r, 2)?,
-                    peak_held_gpus: r.get(8)?,
-                    peak_busy_gpus: r.get(9)?,
+                    peak_held_gpus: r.get(2 + AMOUNTS.len())?,
+                    peak_busy_gpus: r.get(3 + AMOUNTS.len())?,
                 })
             },
         )
