@@ -68,6 +68,10 @@ fn main() {
                             idle_allocated_s: if util <= 5.0 { 3600.0 } else { 0.0 },
                             unscheduled_s: 0.0,
                             energy_j: 3600.0 * (75.0 + 6.0 * util),
+                            // Hopper GPUs: SM activity well under NVML utilisation.
+                            gpm_s: 3600.0,
+                            sm_active_s: 36.0 * util * 0.4,
+                            tensor_active_s: 36.0 * util * 0.2,
                         }
                     };
                     charges.push(GpuCharge {
