@@ -2,6 +2,9 @@
 
 mod cli;
 
+/// This build's version and commit (`--version`, the start-up line).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("JAZARI_AGENT_COMMIT"), ")");
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use jazari_agent::sampler::{Sampler, SamplerOptions};
@@ -13,7 +16,7 @@ use std::time::Duration;
 /// Jazari node agent: reads the GPUs (NVML), the host and the jobs on this
 /// node and reports them to the Jazari collector.
 #[derive(Parser, Debug)]
-#[command(name = "jazari-agent", version, about, long_about = None)]
+#[command(name = "jazari-agent", version = VERSION, about, long_about = None)]
 #[command(after_help = "\
 Environment:
   JAZARI_NVML_LIB    NVML library to load (same as --nvml-lib)
@@ -132,4 +135,13 @@ fn once(common: &Common, pretty: bool) -> Result<()> {
         serde_json::to_writer(&mut out, &report)?;
     }
     writeln!(out).context("writing the report to stdout")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_option_and_command_has_help() {
+        let missing = jazari_wire::cli_docs::undocumented(<super::Cli as clap::CommandFactory>::command());
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
 }

@@ -146,3 +146,12 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_option_and_command_has_help() {
+        let missing = jazari_wire::cli_docs::undocumented(<super::Cli as clap::CommandFactory>::command());
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+}

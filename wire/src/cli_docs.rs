@@ -42,6 +42,31 @@ fn write_page(cmd: &clap::Command, name: &str, dir: &Path, written: &mut Vec<Pat
     Ok(())
 }
 
+/// Options and arguments of `cmd` and its subcommands without help text, as
+/// `command sub --option` (a test of each binary wants none).
+pub fn undocumented(cmd: clap::Command) -> Vec<String> {
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let builtin = matches!(a.get_id().as_str(), "help" | "version");
+            if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                let name = a.get_long().map(|l| format!("--{l}")).unwrap_or_else(|| a.get_id().to_string());
+                out.push(format!("{path} {name}"));
+            }
+        }
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            if sub.get_about().is_none() {
+                out.push(format!("{path} {} (no about)", sub.get_name()));
+            }
+            walk(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+    let mut cmd = cmd;
+    cmd.build();
+    let mut out = vec![];
+    walk(&cmd, &cmd.get_name().to_string(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use clap::{Arg, Command};
@@ -51,6 +76,12 @@ mod tests {
             .about("A tool")
             .subcommand(Command::new("run").about("Runs").arg(Arg::new("fast").long("fast").help("Fast")))
             .subcommand(Command::new("secret").hide(true))
+    }
+
+    #[test]
+    fn options_without_help_are_named() {
+        let cmd = cmd().arg(Arg::new("bare").long("bare"));
+        assert_eq!(super::undocumented(cmd), ["tool --bare", "tool secret (no about)"]);
     }
 
     #[test]

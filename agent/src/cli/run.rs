@@ -115,7 +115,18 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<()> {
             .spawn(move || sender(push, client, token, spool, wake_rx, stop))?
     };
     let mut sampler = Sampler::new(opts);
-    tracing::info!(collector = %target.collector, interval_s = interval.as_secs_f64(), node = sampler.node(), "agent running");
+    tracing::info!(
+        version = crate::VERSION,
+        config = args.target.config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| {
+            let d = std::path::Path::new(super::settings::DEFAULT_CONFIG);
+            if d.is_file() { d.display().to_string() } else { "none".into() }
+        }),
+        collector = %target.collector,
+        spool = %spool_dir.display(),
+        interval_s = interval.as_secs_f64(),
+        node = sampler.node(),
+        "agent running"
+    );
     schedule(interval, args.count, &stop, || {
         let report = sampler.sample();
         let bytes = serde_json::to_vec(&report)?;
