@@ -63,7 +63,7 @@ pub fn undocumented(cmd: clap::Command) -> Vec<String> {
     let mut cmd = cmd;
     cmd.build();
     let mut out = vec![];
-    walk(&cmd, &cmd.get_name().to_string(), &mut out);
+    walk(&cmd, cmd.get_name(), &mut out);
     out
 }
 
