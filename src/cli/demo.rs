@@ -69,13 +69,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         let client = Client::new(&url, &node, std::time::Duration::from_secs(30));
         let stop = stop.clone();
         let interval = a.interval;
-        std::thread::spawn(move || {
-            // A day of history first, then live reports.
-            if let Err(e) = drive::backfill(&client, &spec, tenants.clone(), 24, 300_000) {
-                tracing::warn!("demo backfill failed: {e}");
-            }
-            drive::realtime(&client, &spec, tenants, interval, &stop);
-        })
+        // A day of history first, then the same jobs go on live.
+        std::thread::spawn(move || drive::backfill_then_realtime(&client, &spec, tenants, 24, 300_000, interval, &stop))
     };
     let agent = own_agent(&url, &node, &dir, a.interval);
     let client = Client::new(&url, &admin, std::time::Duration::from_secs(10));

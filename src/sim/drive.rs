@@ -146,7 +146,54 @@ pub fn realtime(
     stop: &std::sync::atomic::AtomicBool,
 ) {
     let interval_ms = interval.as_millis() as i64;
-    let mut c = SimCluster::new(spec, tenants, crate::time::now_ms() - interval_ms);
+    let c = SimCluster::new(spec, tenants, crate::time::now_ms() - interval_ms);
+    run(client, c, interval, stop);
+}
+
+/// The demo's cluster: `hours` of backfilled history (a report every
+/// `step_ms`), then the same jobs go on in real time, so running jobs have
+/// their true ages; faults (a silent node that returns, XIDs) start live.
+pub fn backfill_then_realtime(
+    client: &Client,
+    spec: &SimSpec,
+    tenants: Vec<Tenant>,
+    hours: i64,
+    step_ms: i64,
+    interval: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let now = crate::time::now_ms();
+    let mut c =
+        SimCluster::new(&SimSpec { faults: false, ..spec.clone() }, tenants, now - hours * crate::time::HOUR_MS);
+    let per_node = ((hours * crate::time::HOUR_MS) / step_ms - 1).max(0) as usize;
+    'nodes: for n in 0..c.len() {
+        let reports: Vec<Report> = (0..per_node).filter_map(|_| c.next_report(n, step_ms)).collect();
+        for chunk in reports.chunks(200) {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let json = serde_json::to_vec(chunk).expect("reports serialise");
+            match client.post_json(paths::REPORTS, &json, Some(1)) {
+                Ok((200, _)) => {}
+                Ok((status, body)) => {
+                    tracing::warn!("demo backfill: collector answered {status}: {body}");
+                    break 'nodes;
+                }
+                Err(e) => {
+                    tracing::warn!("demo backfill: {e}");
+                    break 'nodes;
+                }
+            }
+        }
+    }
+    if spec.faults {
+        c.faults_from(crate::time::now_ms());
+    }
+    run(client, c, interval, stop);
+}
+
+/// Every `interval`, each node of `c` posts its report until `stop`.
+fn run(client: &Client, mut c: SimCluster, interval: std::time::Duration, stop: &std::sync::atomic::AtomicBool) {
     let mut warned = false;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let tick = std::time::Instant::now();

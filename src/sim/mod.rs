@@ -56,8 +56,10 @@ struct SimNode {
     last_ms: i64,
     gpus: usize,
     jobs: Vec<SimJob>,
-    /// Stops reporting after this time (the demo's silent node).
+    /// Stops reporting after this time (the demo's silent node)…
     silent_after_ms: Option<i64>,
+    /// …and comes back after this one.
+    silent_until_ms: Option<i64>,
     /// GPU index that raises XID errors.
     xid_gpu: Option<u32>,
 }
@@ -99,6 +101,10 @@ pub fn tenants_from(cfg: &Config) -> Vec<Tenant> {
     out
 }
 
+/// When the silent node stops reporting, after the start, and for how long.
+const SILENT_AFTER_MS: i64 = 45_000;
+const SILENT_FOR_MS: i64 = 5 * 60_000;
+
 pub struct SimCluster {
     nodes: Vec<SimNode>,
     tenants: Vec<Tenant>,
@@ -119,7 +125,9 @@ impl SimCluster {
                 gpus: spec.gpus_per_node,
                 jobs: vec![],
                 silent_after_ms: (spec.faults && i == spec.nodes.saturating_sub(1) && spec.nodes > 2)
-                    .then_some(start_ms + 45_000),
+                    .then_some(start_ms + SILENT_AFTER_MS),
+                silent_until_ms: (spec.faults && i == spec.nodes.saturating_sub(1) && spec.nodes > 2)
+                    .then_some(start_ms + SILENT_AFTER_MS + SILENT_FOR_MS),
                 xid_gpu: (spec.faults && i == 1).then_some(3.min(spec.gpus_per_node as u32 - 1)),
             })
             .collect();
@@ -133,6 +141,20 @@ impl SimCluster {
             }
         }
         c
+    }
+
+    /// Faults from `at_ms` on, as `SimSpec::faults` gives them from the start:
+    /// the last node goes silent 45 s later and returns 5 minutes after that,
+    /// the second node's GPU raises XIDs. For a cluster backfilled without faults.
+    pub fn faults_from(&mut self, at_ms: i64) {
+        let n = self.nodes.len();
+        if n > 2 {
+            self.nodes[n - 1].silent_after_ms = Some(at_ms + SILENT_AFTER_MS);
+            self.nodes[n - 1].silent_until_ms = Some(at_ms + SILENT_AFTER_MS + SILENT_FOR_MS);
+        }
+        if n > 1 {
+            self.nodes[1].xid_gpu = Some(3.min(self.nodes[1].gpus as u32 - 1));
+        }
     }
 
     pub fn node_names(&self) -> Vec<String> {
@@ -202,7 +224,10 @@ impl SimCluster {
 
     /// The report of node `n` at `now_ms`, or None when that node is silent.
     pub fn report_for(&mut self, n: usize, now_ms: i64) -> Option<Report> {
-        if self.nodes[n].silent_after_ms.is_some_and(|t| now_ms > t) {
+        let node = &mut self.nodes[n];
+        if node.silent_after_ms.is_some_and(|t| now_ms > t) && node.silent_until_ms.is_none_or(|t| now_ms <= t) {
+            // Down: its next report, once back, covers only its own interval.
+            node.last_ms = now_ms;
             return None;
         }
         // Jobs end and arrive.
@@ -348,7 +373,12 @@ mod tests {
         }
         assert!(idle_allocated > 0, "some jobs leave their GPUs idle");
         assert!(xids > 0, "one GPU raises XIDs");
-        // The silent node stops after 45 s.
+        // The silent node stops after 45 s, and returns 5 minutes later.
         assert_eq!(c.reports(200_000).len(), 7);
+        assert_eq!(c.reports(344_000).len(), 7);
+        let back = c.reports(346_000);
+        assert_eq!(back.len(), 8);
+        let r = back.iter().find(|r| r.node == "sim0008").unwrap();
+        assert_eq!(r.interval_end_ms - r.interval_start_ms, 2_000, "one interval, not the whole silence");
     }
 }
