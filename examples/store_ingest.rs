@@ -36,7 +36,7 @@ fn main() {
     let t0 = Instant::now();
     let work = Prepared::batch(decoded, |r| {
         let allocs = Allocations::from_agent(r, same_index);
-        let charges = gpu_charges(r, &map, Policy { idle_threshold_pct: 5.0 }, &allocs);
+        let charges = gpu_charges(r, &map, Policy { idle_threshold_pct: 5.0, mig_charge: Default::default() }, &allocs);
         (allocs, Some(charges))
     });
     let charge_s = t0.elapsed().as_secs_f64();

@@ -176,6 +176,8 @@ impl InstituteMap {
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub idle_threshold_pct: f64,
+    /// What a MIG slice is charged as.
+    pub mig_charge: MigCharge,
 }
 
 /// The GPU key: its UUID, or its index when the UUID was never read.
@@ -277,6 +279,11 @@ pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy, allocs: 
         return out;
     }
     for gpu in &report.gpus {
+        if !gpu.mig_devices.is_empty() {
+            // Slice by slice, from the slices' own processes (see `mig`).
+            out.push(GpuCharge { gpu: gpu_key(gpu), parts: mig::parts(report, gpu, map, policy) });
+            continue;
+        }
         let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
         let base = LedgerKey { node: report.node.clone(), gpu: gpu_key(gpu), ..Default::default() };
         let util = if gpu.health == Health::Ok { gpu.util_gpu_pct.map(|u| u.min(100) as f64) } else { None };
@@ -383,6 +390,9 @@ pub fn charges(report: &Report, map: &InstituteMap, policy: Policy) -> Vec<Charg
     }
     out
 }
+
+mod mig;
+pub use mig::MigCharge;
 
 #[cfg(test)]
 mod tests;

@@ -202,3 +202,26 @@ fn sm_activity_from_the_agents_gpm_is_charged_within_the_allocated_time() {
     let total: f64 = rows.values().map(|r| f(r, "sm_active_gpu_seconds")).sum();
     assert!(total > 0.0);
 }
+
+#[test]
+fn mig_slices_reach_the_ledger_under_their_own_uuids() {
+    let c = Collector::start();
+    let spool = TempDir::new("spool");
+    let out = agent_run(&c.url, &c.node_token_file, spool.path(), "mig-node", &["--interval", "300ms", "--count", "4"])
+        .env("FAKE_NVML_CONFIG", root().join("tests/fake-nvml/scenarios/h200-mig.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = c.usage("gpu");
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+    let slices: Vec<&String> = rows.keys().filter(|k| k.starts_with("MIG-")).collect();
+    assert!(slices.len() >= 10, "every slice keyed by its MIG UUID: {:?}", rows.keys().collect::<Vec<_>>());
+    let held: f64 =
+        rows.iter().filter(|(k, _)| k.starts_with("MIG-")).map(|(_, r)| f(r, "allocated_gpu_seconds")).sum();
+    assert!(held > 0.0, "{rows:?}");
+    // Capacity counts whole GPUs: 3 GPUs over the time covered.
+    let cov = c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01");
+    let covered = cov["nodes"][0]["covered_s"].as_f64().unwrap();
+    let capacity: f64 = rows.values().map(|r| f(r, "capacity_gpu_seconds")).sum();
+    assert!((capacity - 3.0 * covered).abs() < 1e-3, "{capacity} vs 3 × {covered}");
+}

@@ -195,7 +195,7 @@ proptest! {
     ) {
         let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
         let map = cfg.institute_map();
-        let policy = Policy { idle_threshold_pct: 5.0 };
+        let policy = Policy { idle_threshold_pct: 5.0, mig_charge: Default::default() };
 
         // The runs: each a new agent instance (restarts, a second agent under the same name).
         let mut distinct: Vec<Report> = vec![];

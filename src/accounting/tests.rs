@@ -36,7 +36,7 @@ fn report(start_ms: i64, end_ms: i64, gpus: Vec<Gpu>, jobs: Vec<Job>) -> Report 
     }
 }
 
-const P: Policy = Policy { idle_threshold_pct: 5.0 };
+const P: Policy = Policy { idle_threshold_pct: 5.0, mig_charge: MigCharge::Max };
 
 #[test]
 fn allocated_busy_idle_unscheduled_and_idle_capacity() {
@@ -183,4 +183,63 @@ fn gpm_activity_is_charged_over_the_allocated_time_that_measured_it() {
     let (sm, measured): (f64, f64) =
         c.iter().fold((0.0, 0.0), |(s, m), c| (s + c.amounts.sm_active_s, m + c.amounts.gpm_s));
     assert!((sm / measured - 0.39).abs() < 1e-9);
+}
+
+#[test]
+fn a_mig_slice_is_charged_its_fraction_by_the_policy() {
+    let (one_g, three_g) = ((Some(1), Some(1)), (Some(3), Some(4)));
+    assert!((MigCharge::Max.fraction(one_g.0, one_g.1) - 1.0 / 7.0).abs() < 1e-12, "compute 1/7 over memory 1/8");
+    assert!((MigCharge::Max.fraction(three_g.0, three_g.1) - 4.0 / 8.0).abs() < 1e-12, "memory 4/8 over compute 3/7");
+    assert!((MigCharge::Compute.fraction(three_g.0, three_g.1) - 3.0 / 7.0).abs() < 1e-12);
+    assert!((MigCharge::Memory.fraction(one_g.0, one_g.1) - 1.0 / 8.0).abs() < 1e-12);
+}
+
+#[test]
+fn mig_slices_are_charged_to_the_jobs_and_owners_of_their_processes() {
+    use jazari_wire::{Gpm, MigDevice};
+    let slice = |n: u32, c: u32, m: u32, procs: Vec<Process>, sm: Option<f64>| MigDevice {
+        uuid: format!("MIG-{n}"),
+        slices_compute: Some(c),
+        slices_memory: Some(m),
+        processes: procs,
+        gpm: sm.map(|sm| Gpm { sm_active_pct: Some(sm), ..Default::default() }),
+        ..Default::default()
+    };
+    // 3g.71gb held by job 9 (acct-a), SM 40 %; 2g.35gb by job 10, SM 2 % (idle); a 1g with
+    // a process of ub outside any job; a 1g with nothing.
+    let mut g = gpu(0, 0, vec![]);
+    g.util_gpu_pct = None;
+    g.mig_devices = vec![
+        slice(0, 3, 4, vec![Process { pid: 1, job: Some("9".into()), ..Default::default() }], Some(40.0)),
+        slice(1, 2, 2, vec![Process { pid: 2, job: Some("10".into()), ..Default::default() }], Some(2.0)),
+        slice(2, 1, 1, vec![Process { pid: 3, user: Some("ub".into()), ..Default::default() }], None),
+        slice(3, 1, 1, vec![], None),
+    ];
+    let job = |id: &str| Job {
+        scheduler: "slurm".into(),
+        id: id.into(),
+        account: Some("acct-a".into()),
+        ..Default::default()
+    };
+    let r = report(0, 70_000, vec![g], vec![job("9"), job("10")]);
+    let c = charges(&r, &map(), P);
+    let by = |gpu: &str| {
+        c.iter().filter(|c| c.key.gpu == gpu).fold(Amounts::default(), |mut a, c| {
+            a.add(&c.amounts);
+            a
+        })
+    };
+    // A 70 s interval: the 3g slice is 4/8 of a GPU (35 s), the 2g 2/7 (20 s), a 1g 1/7 (10 s).
+    let (s0, s1, s2, s3) = (by("MIG-0"), by("MIG-1"), by("MIG-2"), by("MIG-3"));
+    assert!((s0.allocated_s - 35.0).abs() < 1e-9 && (s0.busy_s - 14.0).abs() < 1e-9 && s0.idle_allocated_s == 0.0);
+    assert!((s0.sm_active_s - 14.0).abs() < 1e-9 && (s0.gpm_s - 35.0).abs() < 1e-9);
+    assert!(c.iter().any(|c| c.key.gpu == "MIG-0" && c.key.job == "9" && c.key.institute == "a"));
+    assert!((s1.allocated_s - 20.0).abs() < 1e-9 && (s1.idle_allocated_s - 20.0).abs() < 1e-9, "SM 2 % is idle");
+    assert!((s2.unscheduled_s - 10.0).abs() < 1e-9 && s2.allocated_s == 0.0);
+    assert!(c.iter().any(|c| c.key.gpu == "MIG-2" && c.key.institute == "b"));
+    assert_eq!((s3.allocated_s, s3.unscheduled_s), (0.0, 0.0));
+    // Capacity is one GPU for the interval, whatever the fractions add up to (15/14 here).
+    let cap: f64 = c.iter().map(|c| c.amounts.capacity_s).sum();
+    assert!((cap - 70.0).abs() < 1e-9, "{cap}");
+    assert!(c.iter().all(|c| c.amounts.allocated_s <= c.amounts.capacity_s * 15.0 / 14.0 + 1e-9));
 }

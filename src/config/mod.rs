@@ -52,8 +52,21 @@ pub struct Config {
     /// The rules' thresholds and where findings are sent.
     #[serde(default)]
     pub alerts: Alerts,
+    /// How time is charged where the ledger offers a choice.
+    #[serde(default)]
+    pub accounting: Accounting,
     #[serde(default)]
     pub institutes: Vec<Institute>,
+}
+
+/// `[accounting]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounting {
+    /// A MIG slice is charged as this fraction of its GPU: "max" (default; the larger
+    /// of compute slices / 7 and memory slices / 8), "compute" or "memory".
+    #[serde(default)]
+    pub mig_charge: crate::accounting::MigCharge,
 }
 
 fn default_cluster() -> String {

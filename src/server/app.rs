@@ -82,7 +82,7 @@ impl App {
         std::thread::Builder::new().name("store-writer".into()).spawn(move || writer::run(write, rx))?;
         Ok(Arc::new(App {
             map: cfg.institute_map(),
-            policy: Policy { idle_threshold_pct: cfg.ingest.idle_threshold_pct },
+            policy: Policy { idle_threshold_pct: cfg.ingest.idle_threshold_pct, mig_charge: cfg.accounting.mig_charge },
             store_path,
             writer: tx,
             readers: Mutex::new(vec![read]),

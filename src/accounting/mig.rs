@@ -1,0 +1,136 @@
+//! A GPU in MIG mode is charged slice by slice: each slice, keyed by its MIG
+//! UUID, is a fraction of the GPU by the `mig_charge` policy (never Slurm's
+//! count of one `gres/gpu` per slice), held by the jobs of its processes.
+//! NVML gives no utilisation per slice, so a slice's busy time and
+//! idle-allocated time come from its GPU instance's GPM SM activity. Capacity
+//! stays whole GPUs: what the layout leaves unused is idle capacity of the
+//! parent GPU.
+
+use super::{Amounts, LedgerKey, Part, Policy, gpu_key};
+use jazari_wire::{Gpu, Health, MigDevice, Report};
+use serde::{Deserialize, Serialize};
+
+/// How much of a GPU one MIG slice is charged as (`[accounting] mig_charge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigCharge {
+    /// The larger of compute slices / 7 and memory slices / 8: a slice is
+    /// charged for what it keeps others from using.
+    #[default]
+    Max,
+    /// Compute slices / 7.
+    Compute,
+    /// Memory slices / 8.
+    Memory,
+}
+
+impl MigCharge {
+    /// The fraction of a GPU a slice of `compute` of 7 and `memory` of 8 slices is.
+    pub fn fraction(self, compute: Option<u32>, memory: Option<u32>) -> f64 {
+        let c = compute.map(|c| c.min(7) as f64 / 7.0);
+        let m = memory.map(|m| m.min(8) as f64 / 8.0);
+        match self {
+            Self::Max => c.into_iter().chain(m).fold(0.0, f64::max),
+            Self::Compute => c.or(m).unwrap_or(0.0),
+            Self::Memory => m.or(c).unwrap_or(0.0),
+        }
+    }
+}
+
+/// The parts of a MIG-mode GPU's charge over a report's interval.
+pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Policy) -> Vec<Part> {
+    let (start, end) = (report.interval_start_ms, report.interval_end_ms);
+    let dt = (end - start) as f64 / 1000.0;
+    let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
+    let node = report.node.clone();
+    let mut out = vec![];
+    let fractions: Vec<f64> =
+        gpu.mig_devices.iter().map(|s| policy.mig_charge.fraction(s.slices_compute, s.slices_memory)).collect();
+    // Charges follow the policy; capacity stays one GPU: where the fractions add up
+    // to more (a 3g.71gb slice is 4/8 under "max"), capacity is scaled down to it.
+    let scale = 1.0 / fractions.iter().sum::<f64>().max(1.0);
+    let mut used = 0.0;
+    for (s, f) in gpu.mig_devices.iter().zip(fractions) {
+        used += f * scale;
+        let base = LedgerKey { node: node.clone(), gpu: s.uuid.clone(), ..Default::default() };
+        for (key, share, held) in holders(report, s, map, base) {
+            let t = dt * f * share;
+            let cap = dt * f * scale * share;
+            let mut a = Amounts { capacity_s: cap, energy_j: power_w * cap, ..Default::default() };
+            if held {
+                let pct = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| x.clamp(0.0, 100.0) / 100.0);
+                let gpm = if gpu.health == Health::Ok { s.gpm.as_ref() } else { None };
+                let (sm, tensor) = (pct(gpm.and_then(|g| g.sm_active_pct)), pct(gpm.and_then(|g| g.tensor_active_pct)));
+                a.allocated_s = t;
+                // No NVML utilisation per slice: SM activity is the busy signal.
+                a.busy_s = sm.map_or(0.0, |x| t * x);
+                a.idle_allocated_s = if sm.is_some_and(|x| x * 100.0 <= policy.idle_threshold_pct) { t } else { 0.0 };
+                a.gpm_s = if sm.is_some() { t } else { 0.0 };
+                a.sm_active_s = sm.map_or(0.0, |x| t * x);
+                a.tensor_active_s = if sm.is_some() { tensor.map_or(0.0, |x| t * x) } else { 0.0 };
+            } else if !key.user.is_empty() {
+                a.unscheduled_s = t;
+            }
+            out.push(Part { from_ms: start, to_ms: end, key, amounts: a });
+        }
+    }
+    // What the layout leaves unused: idle capacity of the GPU itself.
+    let rest = (1.0 - used).max(0.0) * dt;
+    if rest > 1e-9 * dt {
+        let key = LedgerKey { node, gpu: gpu_key(gpu), ..Default::default() };
+        let amounts = Amounts { capacity_s: rest, energy_j: power_w * rest, ..Default::default() };
+        out.push(Part { from_ms: start, to_ms: end, key, amounts });
+    }
+    out
+}
+
+/// Who a slice's time goes to, each with a share and whether a job holds it:
+/// the jobs of its processes, else its processes' owners (unscheduled), else
+/// nobody (idle capacity, the slice's own key).
+fn holders(report: &Report, s: &MigDevice, map: &super::InstituteMap, base: LedgerKey) -> Vec<(LedgerKey, f64, bool)> {
+    let mut jobs: Vec<&str> = s.processes.iter().filter_map(|p| p.job.as_deref()).collect();
+    jobs.sort();
+    jobs.dedup();
+    if !jobs.is_empty() {
+        let share = 1.0 / jobs.len() as f64;
+        return jobs
+            .into_iter()
+            .map(|id| {
+                let j = report.jobs.iter().find(|j| j.id == id);
+                let p = s.processes.iter().find(|p| p.job.as_deref() == Some(id));
+                let user = j.and_then(|j| j.user.clone()).or_else(|| p.and_then(|p| p.user.clone()));
+                let group = j.and_then(|j| j.group.clone()).or_else(|| p.and_then(|p| p.group.clone()));
+                let account = j.and_then(|j| j.account.clone());
+                let institute = map.resolve(account.as_deref(), user.as_deref(), group.as_deref()).to_string();
+                let job = j.and_then(|j| j.array.clone()).unwrap_or_else(|| id.to_string());
+                let key = LedgerKey {
+                    institute,
+                    account: account.unwrap_or_default(),
+                    user: user.unwrap_or_default(),
+                    job,
+                    ..base.clone()
+                };
+                (key, share, true)
+            })
+            .collect();
+    }
+    let mut owners: Vec<(String, Option<String>)> = s
+        .processes
+        .iter()
+        .map(|p| (p.user.clone().or_else(|| p.uid.map(|u| format!("uid:{u}"))).unwrap_or_default(), p.group.clone()))
+        .collect();
+    owners.sort();
+    owners.dedup_by(|a, b| a.0 == b.0);
+    if owners.is_empty() {
+        return vec![(base, 1.0, false)];
+    }
+    let share = 1.0 / owners.len() as f64;
+    owners
+        .into_iter()
+        .map(|(owner, group)| {
+            let user = (!owner.is_empty() && !owner.starts_with("uid:")).then_some(owner.as_str());
+            let institute = map.resolve(None, user, group.as_deref()).to_string();
+            (LedgerKey { institute, user: owner.clone(), ..base.clone() }, share, false)
+        })
+        .collect()
+}
