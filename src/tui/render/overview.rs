@@ -200,8 +200,16 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
 /// Rows the heatmap wants at this width (title included), one cell per GPU.
 fn heatmap_rows(nodes: &[NodeView], width: u16) -> u16 {
     let gpus_per = nodes.iter().map(|n| n.gpus.len()).max().unwrap_or(1).max(1);
-    let per_row = (width.saturating_sub(1) as usize / (gpus_per + 1)).max(1);
+    let cells = (width.saturating_sub(1) as usize).saturating_sub(label_width(nodes, width));
+    let per_row = (cells / (gpus_per + 1)).max(1);
     (nodes.len().div_ceil(per_row) + 1) as u16
+}
+
+/// Width of the label naming each heatmap row's first node (with its space), or 0
+/// where the window is too narrow to spare it.
+fn label_width(nodes: &[NodeView], width: u16) -> usize {
+    let longest = nodes.iter().map(|n| n.name.chars().count()).max().unwrap_or(0);
+    if width < 60 || longest == 0 { 0 } else { longest.min(12) + 1 }
 }
 
 /// One cell per GPU (nodes separated by a space) when they fit, else one cell per node.
@@ -209,7 +217,8 @@ fn heatmap(f: &mut Frame, area: Rect, nodes: &[NodeView], t: &Theme) {
     if area.height < 2 {
         return;
     }
-    let inner_w = area.width.saturating_sub(1) as usize;
+    let label_w = label_width(nodes, area.width);
+    let inner_w = (area.width.saturating_sub(1) as usize).saturating_sub(label_w);
     let rows_avail = area.height.saturating_sub(1) as usize;
     let gpus_per = nodes.iter().map(|n| n.gpus.len()).max().unwrap_or(1).max(1);
     let per_gpu = {
@@ -223,19 +232,25 @@ fn heatmap(f: &mut Frame, area: Rect, nodes: &[NodeView], t: &Theme) {
         " heatmap: a cell per node (mean) · ○ has idle-allocated GPUs · ✗ has an unhealthy GPU · ? stale"
     };
     lines.push(Line::from(Span::styled(fit(title, area.width as usize), t.dim())));
-    let mut spans: Vec<Span> = vec![Span::raw(" ")];
+    let mut spans: Vec<Span> = vec![];
     let mut col = 1;
     let mut shown = 0;
     for n in nodes {
         let cells: Vec<Span> =
             if per_gpu { n.gpus.iter().map(|g| gpu_cell(g, n.stale, t)).collect() } else { vec![node_cell(n, t)] };
         let need = cells.len() + usize::from(per_gpu);
-        if col + need > inner_w + 1 {
+        if !spans.is_empty() && col + need > inner_w + 1 {
             lines.push(Line::from(std::mem::take(&mut spans)));
-            spans.push(Span::raw(" "));
             col = 1;
             if lines.len() > rows_avail {
                 break;
+            }
+        }
+        if spans.is_empty() {
+            // Each row starts with the name of its first node, where the width allows.
+            spans.push(Span::raw(" "));
+            if label_w > 0 {
+                spans.push(Span::styled(format!("{:<w$}", fit(&n.name, label_w - 1), w = label_w), t.dim()));
             }
         }
         spans.extend(cells);
