@@ -58,12 +58,7 @@ impl Live {
     /// Takes in an accepted report (older reports than the newest only add their events).
     pub fn update(&mut self, s: Seen, now_ms: i64) {
         let r = s.report;
-        for j in &r.jobs {
-            self.job_first_seen.entry(j.array.clone().unwrap_or_else(|| j.id.clone())).or_insert(r.interval_start_ms);
-        }
-        for h in s.allocs.by_gpu.values().flatten() {
-            self.job_first_seen.entry(h.job.clone()).or_insert(h.from_ms);
-        }
+        self.note_jobs(&s);
         match self.nodes.get_mut(&r.node) {
             Some(n) => {
                 n.events.extend(r.events.iter().cloned());
@@ -101,6 +96,11 @@ impl Live {
 
     /// Takes in a batch: events of all reports, the state of the newest per node.
     pub fn update_batch(&mut self, reports: &[Seen], now_ms: i64) {
+        // Every report of the batch says since when its jobs run (a replayed spool or a
+        // backfill reaches back), not only the newest of each node.
+        for s in reports {
+            self.note_jobs(s);
+        }
         let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
         for s in reports.iter().filter(|s| !s.report.events.is_empty()) {
             events.entry(s.report.node.as_str()).or_default().extend(&s.report.events);
@@ -132,6 +132,16 @@ impl Live {
         o.seconds += seconds;
     }
 
+    /// Notes the jobs of a report as running since its start at the latest.
+    fn note_jobs(&mut self, s: &Seen) {
+        let r = s.report;
+        let ids = r.jobs.iter().map(|j| (j.array.clone().unwrap_or_else(|| j.id.clone()), r.interval_start_ms));
+        let held = s.allocs.by_gpu.values().flatten().map(|h| (h.job.clone(), h.from_ms));
+        for (id, since) in ids.chain(held) {
+            self.job_first_seen.entry(id).and_modify(|t| *t = (*t).min(since)).or_insert(since);
+        }
+    }
+
     /// Forgets jobs not seen on any node.
     pub fn prune_jobs(&mut self) {
         let running: std::collections::HashSet<String> = self
@@ -161,4 +171,40 @@ pub struct Viewer<'a> {
 pub struct ViewPolicy {
     pub stale_after_ms: i64,
     pub idle_threshold_pct: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jazari_wire::{Host, Job, WIRE_VERSION};
+
+    fn report(seq: u64, start_ms: i64) -> Report {
+        Report {
+            version: WIRE_VERSION,
+            node: "n1".into(),
+            instance: "i".into(),
+            seq,
+            interval_start_ms: start_ms,
+            interval_end_ms: start_ms + 300_000,
+            host: Host::default(),
+            gpus: vec![],
+            jobs: vec![Job { scheduler: "slurm".into(), id: "7".into(), ..Default::default() }],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn a_job_runs_since_the_oldest_report_that_carries_it() {
+        let allocs = Allocations::default();
+        let seen = |r| Seen { report: r, allocs: &allocs, scheduled: None };
+        let (a, b) = (report(1, 1_000_000), report(2, 1_300_000));
+        let mut live = Live::default();
+        // A backfill batch: only its newest report becomes the node's, but the job began with the oldest.
+        live.update_batch(&[seen(&a), seen(&b)], 2_000_000);
+        assert_eq!(live.job_first_seen["7"], 1_000_000);
+        // A replayed report from before reaches back further.
+        let older = report(0, 700_000);
+        live.update_batch(&[seen(&older)], 2_100_000);
+        assert_eq!(live.job_first_seen["7"], 700_000);
+    }
 }
