@@ -34,6 +34,8 @@ fn config(webhook: &Webhook, smtp: Option<&SmtpSink>, quota_gpu_hours: &str) -> 
             ("idle_allocated_after", "\"2s\""),
             ("xid_window", "\"3s\""),
             ("throttle_after", "\"2s\""),
+            ("low_sm_active_pct", "20.0"),
+            ("low_sm_active_after", "\"1s\""),
         ],
     );
     cfg += &format!("\n[[alerts.webhook]]\nurl = \"{}\"\nmin_severity = \"info\"\n", webhook.url());
@@ -146,20 +148,24 @@ fn each_rule_raises_its_finding_for_the_right_institute_and_clears() {
     v["gpus"][0]["throttle_reasons"] = 0x40.into();
     v["gpus"][1]["xid_events"] = serde_json::json!([]);
     std::fs::write(&hot, v.to_string()).unwrap();
-    let spools: Vec<TempDir> = (0..3).map(|_| TempDir::new("spool")).collect();
-    let agents: Vec<Proc> =
-        [("rule-idle", common::scenario("h200x8")), ("rule-lost", common::scenario("gpu-lost")), ("rule-hot", hot)]
-            .into_iter()
-            .zip(&spools)
-            .map(|((node, scen), spool)| {
-                Proc(
-                    agent_run(&c.url, &c.node_token_file, spool.path(), node, &["--interval", "300ms"])
-                        .env("FAKE_NVML_CONFIG", scen)
-                        .spawn()
-                        .unwrap(),
-                )
-            })
-            .collect();
+    let spools: Vec<TempDir> = (0..4).map(|_| TempDir::new("spool")).collect();
+    let agents: Vec<Proc> = [
+        ("rule-idle", common::scenario("h200x8")),
+        ("rule-lost", common::scenario("gpu-lost")),
+        ("rule-hot", hot),
+        ("rule-lowsm", root().join("tests/fake-nvml/scenarios/h200-gpm.json")),
+    ]
+    .into_iter()
+    .zip(&spools)
+    .map(|((node, scen), spool)| {
+        Proc(
+            agent_run(&c.url, &c.node_token_file, spool.path(), node, &["--interval", "300ms"])
+                .env("FAKE_NVML_CONFIG", scen)
+                .spawn()
+                .unwrap(),
+        )
+    })
+    .collect();
     // Rising corrected ECC: a report a minute, 200 more errors each, as they are
     // taken in (the stream then stops, and its node goes stale: the finding clears).
     let node = c.with_token(&c.node_token);
@@ -193,6 +199,7 @@ fn each_rule_raises_its_finding_for_the_right_institute_and_clears() {
         ("idle_allocated", "rule-idle"),
         ("gpu_lost", "rule-lost"),
         ("throttling", "rule-hot"),
+        ("low_sm_active", "rule-lowsm"),
         ("quota_runout", "ibn-sina"),
         ("cap_exceeded", "ibn-sina"),
     ];
@@ -215,6 +222,10 @@ fn each_rule_raises_its_finding_for_the_right_institute_and_clears() {
     assert_eq!((idle["job"].as_str(), idle["institute"].as_str()), (Some("4713"), Some("al-biruni")), "{idle}");
     assert!(idle["message"].as_str().unwrap().contains("2 GPUs"), "{idle}");
     assert_eq!(by_kind("gpu_lost")["severity"], "critical");
+    // 100 % NVML utilisation with 18 % of the SMs active (GPM) on the h200-gpm node's GPU 0.
+    let low = by_kind("low_sm_active");
+    assert!(low["message"].as_str().unwrap().contains("GPU 0: SM 18% at 100% NVML"), "{low}");
+    assert_eq!(low["node"], "rule-lowsm");
     assert!(by_kind("quota_runout")["message"].as_str().unwrap().contains("runs out"), "{f}");
     // An institute token sees its own institute's findings, no others'.
     let biruni = token_add(&c.config, &c.store, &["--institute", "al-biruni"]);

@@ -66,6 +66,9 @@ pub enum FindingKind {
     /// A node sent reports for time already charged (a second agent under its
     /// name, a copied spool, a clock jump): only new time was charged.
     OverlappingReports,
+    /// A job's GPUs run kernels (not idle by NVML utilisation) with few SMs active
+    /// (GPM, Hopper and later): held, "utilised", and mostly waiting.
+    LowSmActive,
 }
 
 impl FindingKind {
@@ -89,6 +92,7 @@ impl FindingKind {
             FindingKind::GpuIndexMismatch => "gpu_index_mismatch",
             FindingKind::NodeNotReporting => "node_not_reporting",
             FindingKind::OverlappingReports => "overlapping_reports",
+            FindingKind::LowSmActive => "low_sm_active",
         }
     }
 

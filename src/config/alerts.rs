@@ -34,6 +34,12 @@ pub struct Alerts {
     pub throttle_reasons: Vec<String>,
     #[serde(deserialize_with = "duration::deserialize")]
     pub throttle_after: Duration,
+    /// A job whose GPUs' SM activity (GPM, Hopper and later) stays under this percent
+    /// while they are not idle by NVML utilisation (kernels run, the SMs wait) ...
+    pub low_sm_active_pct: f64,
+    /// ... this long makes a finding.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub low_sm_active_after: Duration,
     /// Notifications waiting for a receiver, at most (the oldest are dropped, counted and logged).
     pub max_queue: usize,
     pub webhook: Vec<Webhook>,
@@ -55,6 +61,8 @@ impl Default for Alerts {
                 .map(String::from)
                 .to_vec(),
             throttle_after: Duration::from_secs(600),
+            low_sm_active_pct: 10.0,
+            low_sm_active_after: Duration::from_secs(3600),
             max_queue: 10_000,
             webhook: vec![],
             email: vec![],
@@ -120,6 +128,9 @@ pub struct Email {
 
 impl Alerts {
     pub(super) fn validate(&self, institutes: &[&str]) -> Result<(), String> {
+        if !(0.0..=100.0).contains(&self.low_sm_active_pct) {
+            return Err(format!("alerts.low_sm_active_pct = {} must be between 0 and 100", self.low_sm_active_pct));
+        }
         if self.evaluate_every < Duration::from_millis(200) || self.evaluate_every > Duration::from_secs(600) {
             return Err(format!("alerts.evaluate_every = {:?} must be between 200ms and 10m", self.evaluate_every));
         }

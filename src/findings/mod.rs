@@ -104,6 +104,7 @@ pub struct Timing {
     pub clear_after_ms: i64,
     pub idle_allocated_after_ms: i64,
     pub throttle_after_ms: i64,
+    pub low_sm_active_after_ms: i64,
 }
 
 impl Timing {
@@ -111,6 +112,7 @@ impl Timing {
         match kind {
             FindingKind::IdleAllocated => self.idle_allocated_after_ms,
             FindingKind::Throttling => self.throttle_after_ms,
+            FindingKind::LowSmActive => self.low_sm_active_after_ms,
             _ => 0,
         }
     }

@@ -62,8 +62,9 @@ pub fn live(
                 .holder(index)
                 .map(|h| map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string())
         };
-        // Idle-allocated GPUs, per job on the node.
+        // Idle-allocated GPUs, per job on the node; and GPUs busy by NVML with few SMs active.
         let mut idle: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        let mut low_sm: BTreeMap<&str, Vec<(u32, f64, u32)>> = BTreeMap::new();
         for g in &r.gpus {
             let key = gpu_key(g);
             let inst = holder_institute(g.index);
@@ -83,6 +84,11 @@ pub fn live(
                 && g.util_gpu_pct.is_some_and(|u| u as f64 <= policy.idle_threshold_pct)
             {
                 idle.entry(h.job.as_str()).or_default().push(g.index);
+            } else if let Some(h) = n.allocs.holder(g.index)
+                && let (Some(u), Some(sm)) = (g.util_gpu_pct, g.gpm.as_ref().and_then(|m| m.sm_active_pct))
+                && sm < cfg.low_sm_active_pct
+            {
+                low_sm.entry(h.job.as_str()).or_default().push((g.index, sm, u));
             }
             if let Some(e) = &g.ecc {
                 if e.volatile_uncorrected.unwrap_or(0) > 0 {
@@ -150,6 +156,31 @@ pub fn live(
                     .institute(inst),
                 );
             }
+        }
+        for (job, gpus) in low_sm {
+            let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");
+            let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
+            let list = gpus
+                .iter()
+                .map(|(i, sm, u)| format!("GPU {i}: SM {sm:.0}% at {u}% NVML"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(
+                Condition::new(
+                    FindingKind::LowSmActive,
+                    Severity::Info,
+                    [Some(&r.node), None, Some(job)],
+                    format!(
+                        "job {job} ({}, {}) runs kernels with few SMs active on {} of {} ({list}; under {}% SM active)",
+                        h.user.as_deref().unwrap_or("unknown user"),
+                        h.account.as_deref().unwrap_or("no account"),
+                        if gpus.len() == 1 { "1 GPU".to_string() } else { format!("{} GPUs", gpus.len()) },
+                        r.node,
+                        cfg.low_sm_active_pct
+                    ),
+                )
+                .institute(Some(inst)),
+            );
         }
         for (job, gpus) in idle {
             let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");

@@ -1,6 +1,11 @@
 use super::*;
 
-const T: Timing = Timing { clear_after_ms: 60_000, idle_allocated_after_ms: 300_000, throttle_after_ms: 120_000 };
+const T: Timing = Timing {
+    clear_after_ms: 60_000,
+    idle_allocated_after_ms: 300_000,
+    throttle_after_ms: 120_000,
+    low_sm_active_after_ms: 600_000,
+};
 
 fn cond(kind: FindingKind, node: &str) -> Condition {
     Condition::new(kind, Severity::Warning, [Some(node), None, None], format!("{} on {node}", kind.name()))
