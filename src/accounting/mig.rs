@@ -25,6 +25,15 @@ pub enum MigCharge {
 }
 
 impl MigCharge {
+    /// The policy's choice between a compute share and a memory share of a GPU.
+    fn share(self, compute: f64, memory: f64) -> f64 {
+        match self {
+            Self::Max => compute.max(memory),
+            Self::Compute => compute,
+            Self::Memory => memory,
+        }
+    }
+
     /// The fraction of a GPU a slice of `compute` of 7 and `memory` of 8 slices is.
     pub fn fraction(self, compute: Option<u32>, memory: Option<u32>) -> f64 {
         let c = compute.map(|c| c.min(7) as f64 / 7.0);
@@ -44,8 +53,7 @@ pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Poli
     let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
     let node = report.node.clone();
     let mut out = vec![];
-    let fractions: Vec<f64> =
-        gpu.mig_devices.iter().map(|s| policy.mig_charge.fraction(s.slices_compute, s.slices_memory)).collect();
+    let fractions: Vec<f64> = gpu.mig_devices.iter().map(|s| fraction(gpu, s, policy.mig_charge)).collect();
     // Charges follow the policy; capacity stays one GPU: where the fractions add up
     // to more (a 3g.71gb slice is 4/8 under "max"), capacity is scaled down to it.
     let scale = 1.0 / fractions.iter().sum::<f64>().max(1.0);
@@ -82,6 +90,25 @@ pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Poli
         out.push(Part { from_ms: start, to_ms: end, key, amounts });
     }
     out
+}
+
+/// A slice's fraction of its GPU. Compute instances that share a GPU instance
+/// each report the instance's whole memory: they share it by their compute slices.
+fn fraction(gpu: &Gpu, s: &MigDevice, policy: MigCharge) -> f64 {
+    let memory = match s.gpu_instance_id {
+        Some(gi) => {
+            let siblings: Vec<&MigDevice> = gpu.mig_devices.iter().filter(|o| o.gpu_instance_id == Some(gi)).collect();
+            let compute_total: u32 = siblings.iter().filter_map(|o| o.slices_compute).sum();
+            match (s.slices_memory, s.slices_compute) {
+                (Some(m), Some(c)) if siblings.len() > 1 && compute_total > 0 => {
+                    return policy.share(c as f64 / 7.0, m.min(8) as f64 / 8.0 * c as f64 / compute_total as f64);
+                }
+                _ => s.slices_memory,
+            }
+        }
+        None => s.slices_memory,
+    };
+    policy.fraction(s.slices_compute, memory)
 }
 
 /// Who a slice's time goes to, each with a share and whether a job holds it:

@@ -243,3 +243,28 @@ fn mig_slices_are_charged_to_the_jobs_and_owners_of_their_processes() {
     assert!((cap - 70.0).abs() < 1e-9, "{cap}");
     assert!(c.iter().all(|c| c.amounts.allocated_s <= c.amounts.capacity_s * 15.0 / 14.0 + 1e-9));
 }
+
+#[test]
+fn compute_instances_sharing_a_gpu_instance_share_its_memory() {
+    use jazari_wire::MigDevice;
+    // A 3g.71gb GPU instance split into three 1-slice compute instances: each reports the
+    // instance's 4 memory slices, and the three together are still half the GPU.
+    let mut g = gpu(0, 0, vec![]);
+    g.mig_devices = (0..3)
+        .map(|ci| MigDevice {
+            uuid: format!("MIG-ci{ci}"),
+            gpu_instance_id: Some(1),
+            compute_instance_id: Some(ci),
+            slices_compute: Some(1),
+            slices_memory: Some(4),
+            processes: vec![Process { pid: ci + 1, job: Some("9".into()), ..Default::default() }],
+            ..Default::default()
+        })
+        .collect();
+    let job = Job { scheduler: "slurm".into(), id: "9".into(), account: Some("acct-a".into()), ..Default::default() };
+    let c = charges(&report(0, 60_000, vec![g], vec![job]), &map(), P);
+    let alloc: f64 = c.iter().map(|c| c.amounts.allocated_s).sum();
+    assert!((alloc - 30.0).abs() < 1e-9, "three thirds of half a GPU for 60 s, not 1.5 GPUs: {alloc}");
+    let each: Vec<f64> = c.iter().filter(|c| c.key.gpu.starts_with("MIG-")).map(|c| c.amounts.allocated_s).collect();
+    assert!(each.iter().all(|a| (a - 10.0).abs() < 1e-9), "{each:?}");
+}

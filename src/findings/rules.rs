@@ -85,6 +85,7 @@ pub fn live(
             {
                 idle.entry(h.job.as_str()).or_default().push(g.index);
             } else if let Some(h) = n.allocs.holder(g.index)
+                && g.health == jazari_wire::Health::Ok
                 && let (Some(u), Some(sm)) = (g.util_gpu_pct, g.gpm.as_ref().and_then(|m| m.sm_active_pct))
                 && sm < cfg.low_sm_active_pct
             {

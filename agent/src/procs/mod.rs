@@ -253,6 +253,10 @@ impl ProcScanner {
     /// Whether `pid` is in scope: any pid without a scope, else a descendant of the scope's pid.
     fn in_scope(&self, pid: u32) -> bool {
         let Some(root) = self.scope else { return true };
+        // The agent itself is not: started inside a job, it would report that job.
+        if pid == root {
+            return false;
+        }
         let mut p = pid;
         for _ in 0..64 {
             if p == root {

@@ -208,7 +208,8 @@ mod tests;
 /// write them: they are handed to the owner of the store's folder instead.
 fn hand_to_folder_owner(path: &Path) {
     use std::os::unix::fs::MetadataExt;
-    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let Ok(owner) = std::fs::metadata(dir) else { return };
     if !root || owner.uid() == 0 {
@@ -216,9 +217,9 @@ fn hand_to_folder_owner(path: &Path) {
     }
     for suffix in ["", "-wal", "-shm"] {
         let f = PathBuf::from(format!("{}{suffix}", path.display()));
-        if f.exists()
-            && let Err(e) = std::os::unix::fs::chown(&f, Some(owner.uid()), Some(owner.gid()))
-        {
+        // Only root's own regular files, never through a link planted in the folder.
+        let ours = std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_file() && m.uid() == 0);
+        if ours && let Err(e) = std::os::unix::fs::lchown(&f, Some(owner.uid()), Some(owner.gid())) {
             tracing::warn!(file = %f.display(), "cannot hand the store file to its folder's owner: {e}");
         }
     }
