@@ -68,7 +68,8 @@ impl Client {
             })?;
         let token = jazari_wire::token::read(&token_file)?;
         if let Some(w) = jazari_wire::token::exposure(&token_file) {
-            eprintln!("jazari: warning: {w}");
+            // Wrapped to 80 columns: it lands next to tables made for 80-column terminals.
+            eprintln!("{}", crate::format::wrap(&format!("jazari: warning: {w}"), 80, "  "));
         }
         let tls = ClientTls {
             ca_file: tls.ca_file.clone().or(f.ca_file),

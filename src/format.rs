@@ -45,6 +45,28 @@ pub fn hours(v: f64) -> String {
     if v.abs() < 10.0 { format!("{v:.1}") } else { thousands(v) }
 }
 
+/// `s` broken at spaces into lines of at most `w` characters (a word longer
+/// than that keeps its own line), continuation lines starting with `indent`.
+pub fn wrap(s: &str, w: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let (mut len, mut fresh) = (0, true);
+    for word in s.split_whitespace() {
+        let n = word.chars().count();
+        if !fresh && len + 1 + n > w {
+            out.push('\n');
+            out.push_str(indent);
+            (len, fresh) = (indent.chars().count(), true);
+        }
+        if !fresh {
+            out.push(' ');
+            len += 1;
+        }
+        out.push_str(word);
+        (len, fresh) = (len + n, false);
+    }
+    out
+}
+
 /// Shortens `s` to `w` characters, ending with '…' when cut.
 pub fn fit(s: &str, w: usize) -> String {
     if s.chars().count() <= w {
@@ -84,6 +106,16 @@ pub fn span(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapped_lines_fit_and_keep_every_word() {
+        let s = "jazari: warning: token file /tmp/a/admin.tok has mode 644: others on this machine can read the secret";
+        let w = wrap(s, 40, "  ");
+        assert!(w.lines().all(|l| l.chars().count() <= 40), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("  ") && !l.starts_with("   ")), "{w}");
+        assert_eq!(w.split_whitespace().collect::<Vec<_>>(), s.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(wrap("short", 40, "  "), "short");
+    }
 
     #[test]
     fn numbers() {
