@@ -87,7 +87,10 @@ impl Client {
     /// GET a path (with query) and decode the JSON answer.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable { url: url.clone(), why: chain(e) };
+        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable {
+            url: url.clone(),
+            why: jazari_wire::errors::one_line(e),
+        };
         let resp = self.http.get(&url).header("Authorization", &self.auth).send().map_err(|e| unreachable(&e))?;
         let status = resp.status().as_u16();
         let text = read_limited(resp, 512 << 20).map_err(|e| unreachable(&e))?;
@@ -115,7 +118,10 @@ impl Client {
     /// POST a JSON body (optionally zstd-compressed); returns status and body.
     pub fn post_json(&self, path: &str, json: &[u8], zstd_level: Option<i32>) -> Result<(u16, String), ClientError> {
         let url = format!("{}{path}", self.base);
-        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable { url: url.clone(), why: chain(e) };
+        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable {
+            url: url.clone(),
+            why: jazari_wire::errors::one_line(e),
+        };
         let mut req =
             self.http.post(&url).header("Authorization", &self.auth).header("Content-Type", "application/json");
         let body = match zstd_level {
@@ -130,21 +136,6 @@ impl Client {
         let text = read_limited(resp, 16 << 20).unwrap_or_default();
         Ok((status, text))
     }
-}
-
-/// An error with its causes ("error sending request …: invalid peer certificate: UnknownIssuer").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// The body as text, refusing more than `max` bytes.

@@ -2,7 +2,7 @@
 
 /// `e` and its causes joined with ": ", skipping a cause whose text the line
 /// already holds (many errors repeat their source in their own message).
-pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn one_line(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -99,7 +99,7 @@ impl Client {
             (Some(_), None) => return Err(ClientError::HalfIdentity { given: "--cert" }),
             (None, Some(_)) => return Err(ClientError::HalfIdentity { given: "--key" }),
         }
-        let http = b.build().map_err(|e| ClientError::Setup(chain(&e)))?;
+        let http = b.build().map_err(|e| ClientError::Setup(jazari_wire::errors::one_line(&e)))?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -174,7 +174,7 @@ fn compress(records: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
 fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
     let pem = std::fs::read(path).map_err(|err| ClientError::ReadCa { path: path.into(), err })?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| ClientError::BadCa { path: path.into(), why: chain(&e) })?;
+        .map_err(|e| ClientError::BadCa { path: path.into(), why: jazari_wire::errors::one_line(&e) })?;
     if certs.is_empty() {
         return Err(ClientError::EmptyCa(path.into()));
     }
@@ -189,23 +189,8 @@ fn read_identity(cert: &Path, key: &Path) -> Result<reqwest::Identity, ClientErr
     reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::BadIdentity {
         cert: cert.into(),
         key: key.into(),
-        why: chain(&e),
+        why: jazari_wire::errors::one_line(&e),
     })
-}
-
-/// An error and its causes on one line, each said once.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// Why a request got no answer, with what to do when it is TLS.
@@ -221,7 +206,7 @@ fn transport_error(e: &reqwest::Error, url: &str) -> String {
         "request failed"
     };
     // reqwest's own line repeats the URL; its causes say what happened.
-    let why = e.source().map_or_else(|| e.to_string(), chain);
+    let why = e.source().map_or_else(|| e.to_string(), jazari_wire::errors::one_line);
     format!("{what} to {url}: {why}")
 }
 
