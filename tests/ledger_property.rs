@@ -5,6 +5,8 @@
 //! ground truth of the generated streams, every roll-up equals the fine
 //! ledger summed, and a node's coverage is the union of its reported time.
 
+mod common;
+
 use jazari::accounting::{Allocations, Amounts, Policy, gpu_charges, same_index};
 use jazari::config::{Config, EXAMPLE};
 use jazari::store::{Filter, GroupBy, Prepared, Store};
@@ -173,12 +175,14 @@ fn same(a: &Amounts, b: &Amounts) -> bool {
         && (a.energy_j - b.energy_j).abs() <= 1.0 + 1e-9 * a.energy_j.abs()
 }
 
-/// The store a property runs against: SQLite in a temporary folder.
+/// The store a property runs against: SQLite in a temporary folder, or a
+/// fresh PostgreSQL database with `JAZARI_TEST_STORE=postgres`.
 fn store(tag: u64) -> (Box<dyn Store>, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("jazari-prop-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    (jazari::store::open(&dir.join("s.sqlite")).unwrap(), dir)
+    let location = common::pg::store_in(&dir, "prop");
+    (jazari::store::open(&location).unwrap(), dir)
 }
 
 proptest! {

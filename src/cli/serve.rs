@@ -13,7 +13,7 @@ pub struct ServeArgs {
     /// Listen address, HOST:PORT (overrides `listen` in the config).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Store: the SQLite file (overrides `store` in the config).
+    /// Store: a SQLite file, or a postgres:// URL (overrides `store` in the config).
     #[arg(long, value_name = "STORE")]
     pub store: Option<PathBuf>,
 }

@@ -14,7 +14,7 @@ pub struct StoreArgs {
     /// Collector configuration (TOML).
     #[arg(long, value_name = "FILE", default_value = crate::config::DEFAULT_CONFIG)]
     pub config: PathBuf,
-    /// Store: the SQLite file (overrides `store` in the config).
+    /// Store: a SQLite file, or a postgres:// URL (overrides `store` in the config).
     #[arg(long, value_name = "STORE")]
     pub store: Option<PathBuf>,
 }

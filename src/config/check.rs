@@ -31,7 +31,21 @@ impl Config {
             Ok(_) => {}
         }
         let store = &self.store;
-        if store.exists() {
+        let url = store.to_str().filter(|s| super::store_url::is_url(s));
+        if let Some(url) = url {
+            let shown = super::store_url::redact(url);
+            c.notes.push(format!(
+                "store = {shown}: PostgreSQL; the collector connects on start (10 s timeout) and creates or \
+                 upgrades its tables"
+            ));
+            if shown != url {
+                c.notes.push(
+                    "the store URL carries a password: keep this file readable by the collector's user only, \
+                     or leave it out of the URL and set PGPASSWORD in the collector's environment"
+                        .into(),
+                );
+            }
+        } else if store.exists() {
             if let Err(e) = std::fs::OpenOptions::new().read(true).open(store) {
                 c.problems.push(format!("store = {}: cannot open it: {e}", store.display()));
             }

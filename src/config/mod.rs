@@ -6,6 +6,7 @@ mod check;
 mod client;
 mod limits;
 mod scheduler;
+pub mod store_url;
 
 pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
 pub use check::Checked;

@@ -94,6 +94,21 @@ impl Live {
         self.update(Seen { report: r, allocs: &allocs, scheduled: None }, now_ms);
     }
 
+    /// Takes in a node's last report as another collector stored it (a
+    /// shared store): only when it is newer than what this collector has.
+    /// Returns whether it was.
+    pub fn update_from_peer(&mut self, r: &Report, first_seen_ms: i64, now_ms: i64) -> bool {
+        if self.nodes.get(&r.node).is_some_and(|n| n.report.interval_end_ms >= r.interval_end_ms) {
+            return false;
+        }
+        let known = self.nodes.contains_key(&r.node);
+        self.update_from_agent(r, now_ms);
+        if !known && let Some(n) = self.nodes.get_mut(&r.node) {
+            n.first_seen_ms = first_seen_ms;
+        }
+        true
+    }
+
     /// Takes in a batch: events of all reports, the state of the newest per node.
     pub fn update_batch(&mut self, reports: &[Seen], now_ms: i64) {
         // Every report of the batch says since when its jobs run (a replayed spool or a

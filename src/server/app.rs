@@ -43,6 +43,8 @@ pub struct App {
     pub map: InstituteMap,
     policy: Policy,
     store_path: PathBuf,
+    /// Other collectors write to the same store (PostgreSQL).
+    pub shared_store: bool,
     writer: mpsc::Sender<WriteJob>,
     readers: Mutex<Vec<Box<dyn Store>>>,
     read_slots: Semaphore,
@@ -67,6 +69,7 @@ impl App {
     pub fn open(cfg: Config, store_path: PathBuf) -> Result<Arc<App>> {
         let write = crate::store::open(&store_path)?;
         let read = crate::store::open(&store_path)?;
+        let shared_store = read.shared();
         let mut live = Live::default();
         for (r, first_seen) in read.last_reports(cfg.ingest.decode_limits())? {
             live.update_from_agent(&r, r.interval_end_ms);
@@ -84,6 +87,7 @@ impl App {
             map: cfg.institute_map(),
             policy: Policy { idle_threshold_pct: cfg.ingest.idle_threshold_pct, mig_charge: cfg.accounting.mig_charge },
             store_path,
+            shared_store,
             writer: tx,
             readers: Mutex::new(vec![read]),
             read_slots: Semaphore::new(READERS),

@@ -80,7 +80,7 @@ pub async fn serve(cfg: Config, store_path: PathBuf, listen: String) -> Result<(
     tracing::info!(
         listen = %listener.local_addr()?,
         tls = tls.is_some(),
-        store = %store_path.display(),
+        store = %crate::store::describe(&store_path),
         nodes = app.live.read().unwrap().nodes.len(),
         "collector ready"
     );
@@ -124,6 +124,7 @@ async fn run_with(
     let pruner = tokio::spawn(tasks::pruner(app.clone(), store_path));
     let evaluator = tokio::spawn(alerts::evaluator(app.clone()));
     let sender = tokio::spawn(notify::sender(app.clone()));
+    let peers = app.shared_store.then(|| tokio::spawn(tasks::peers(app.clone())));
     let poller = (app.cfg.scheduler.kind == SchedulerKind::Slurm).then(|| tokio::spawn(scheduler::poller(app.clone())));
     let limits = listen::Limits {
         max_connections: app.cfg.server.max_connections,
@@ -133,7 +134,7 @@ async fn run_with(
     pruner.abort();
     evaluator.abort();
     sender.abort();
-    if let Some(p) = poller {
+    for p in [poller, peers].into_iter().flatten() {
         p.abort();
     }
     Ok(())

@@ -2,15 +2,18 @@
 //! coverage, history and the last report of each node.
 //!
 //! [`Store`] is the interface the collector uses; [`sqlite`] implements it
-//! (the embedded default). Exactly-once: a report's dedup record, its ledger
+//! (the embedded default), and [`postgres`] for several collectors sharing
+//! one database (chosen by a `postgres://` URL as the store). Exactly-once: a report's dedup record, its ledger
 //! charges, coverage and history are written in one transaction; a report
 //! whose (node, instance, seq) is already there changes nothing.
 
 pub mod intervals;
 pub mod period;
 pub mod plan;
+pub mod postgres;
 mod prepared;
 pub mod seen;
+pub mod shared;
 pub mod sqlite;
 
 use crate::accounting::{Amounts, Charge, DayRow, GpuCharge, HourRow};
@@ -93,6 +96,20 @@ pub trait Store: Send {
     fn outbox_len(&self) -> Result<u64>;
     /// The last report of each node (those over `limits` are skipped, logged), with when the node was first seen.
     fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>>;
+    /// Whether other collectors write to this store too (their nodes are
+    /// then read back with [`Store::reports_stored_since`]).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The last report of each node stored since `since_ms` on the store's
+    /// clock (by any collector), and the store's clock now.
+    fn reports_stored_since(
+        &self,
+        _limits: jazari_wire::DecodeLimits,
+        since_ms: i64,
+    ) -> Result<(Vec<(Report, i64)>, i64)> {
+        Ok((vec![], since_ms))
+    }
 
     /// Ledger sums for hour buckets starting in [from_s, to_s), grouped, optionally for one
     /// institute and for some nodes only.
@@ -138,9 +155,18 @@ pub trait Store: Send {
     fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize>;
 }
 
-/// Opens the store at `location` (a SQLite file path), creating it if needed.
+/// Opens the store at `location`: a `postgres://` URL, else a SQLite file
+/// path (created if needed).
 pub fn open(location: &Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(sqlite::SqliteStore::open(location)?))
+    match location.to_str() {
+        Some(url) if postgres::is_url(url) => Ok(Box::new(postgres::PgStore::open(url)?)),
+        _ => Ok(Box::new(sqlite::SqliteStore::open(location)?)),
+    }
+}
+
+/// The store's location as messages and logs show it (never a password).
+pub fn describe(location: &Path) -> String {
+    postgres::redact(&location.to_string_lossy())
 }
 
 /// A store error, naming the store.
@@ -152,6 +178,8 @@ pub enum StoreError {
         "store {path}: the folder {dir} does not exist and cannot be made ({source}); create it or give another --store"
     )]
     NoDir { path: PathBuf, dir: PathBuf, source: std::io::Error },
+    #[error("store {store}: {source}")]
+    Postgres { store: String, source: ::postgres::Error },
     #[error("store {path} has schema version {found}, newer than this build ({supported}); upgrade jazari")]
     TooNew { path: PathBuf, found: i64, supported: i64 },
 }

@@ -2,6 +2,7 @@
 //! tokens made with `jazari token add`, and the real agent with the fake NVML.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod receivers;
 pub mod slurm;
 pub mod tls;
@@ -129,7 +130,7 @@ impl Collector {
         let dir = TempDir::new("collector");
         let config = dir.path().join("jazari.toml");
         std::fs::write(&config, config_text).unwrap();
-        let store = dir.path().join("store.sqlite");
+        let store = pg::store_in(dir.path(), "collector");
         let admin = token_add(&config, &store, &["--admin"]);
         let node_token = token_add(&config, &store, &["--node", "*"]);
         let admin_file = dir.path().join("admin.token");

@@ -2,10 +2,9 @@
 //! row), downsampled to 1-minute and 1-hour means, pruned past retention.
 
 use super::SqliteStore;
-use crate::store::prepared::RawGpu;
+use crate::store::shared::{MinuteAcc, SeriesAcc, raw_points};
 use crate::store::{HistoryPoint, Keep, Resolution, Result, SeriesPoint, StoreError};
 use rusqlite::params;
-use std::collections::HashMap;
 
 impl SqliteStore {
     /// History points at a resolution ("raw", "minute" or "hour").
@@ -58,47 +57,15 @@ impl SqliteStore {
         to_ms: i64,
         bucket_ms: i64,
     ) -> Result<Vec<SeriesPoint>> {
-        #[derive(Default)]
-        struct Acc {
-            n: f64,
-            util: f64,
-            util_n: f64,
-            power: f64,
-            allocated: f64,
-            gpus: std::collections::HashSet<(String, String)>,
-        }
-        let mut acc: std::collections::BTreeMap<i64, Acc> = Default::default();
-        let mut add = |p: HistoryPoint| {
-            let a = acc.entry(p.ts_ms.div_euclid(bucket_ms) * bucket_ms).or_default();
-            a.n += 1.0;
-            if let Some(u) = p.util {
-                a.util += u;
-                a.util_n += 1.0;
-            }
-            a.power += p.power_w.unwrap_or(0.0);
-            a.allocated += p.allocated.unwrap_or(0.0);
-            a.gpus.insert((p.node, p.gpu));
-        };
+        let mut acc = SeriesAcc::default();
         if resolution == Resolution::Raw {
-            self.raw_history(from_ms, to_ms, None, &mut add)?;
+            self.raw_history(from_ms, to_ms, None, |p| acc.add(p, bucket_ms))?;
         } else {
             for p in self.history_points(resolution, from_ms, to_ms, None, None, usize::MAX)? {
-                add(p);
+                acc.add(p, bucket_ms);
             }
         }
-        Ok(acc
-            .into_iter()
-            .map(|(ts_ms, a)| {
-                let gpus = a.gpus.len() as f64;
-                SeriesPoint {
-                    ts_ms,
-                    util_pct: (a.util_n > 0.0).then(|| a.util / a.util_n),
-                    power_w: a.power / a.n * gpus,
-                    allocated_gpus: a.allocated / a.n * gpus,
-                    gpus: gpus as u64,
-                }
-            })
-            .collect())
+        Ok(acc.finish())
     }
 
     /// Calls `f` for every per-GPU point of raw history in [from_ms, to_ms).
@@ -114,19 +81,7 @@ impl SqliteStore {
             let node: String = r.get(0).map_err(self.err())?;
             let ts_ms: i64 = r.get(1).map_err(self.err())?;
             let text: String = r.get(2).map_err(self.err())?;
-            let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
-            for g in gpus {
-                f(HistoryPoint {
-                    node: node.clone(),
-                    gpu: g.0,
-                    ts_ms,
-                    util: g.1,
-                    mem_used: g.2,
-                    power_w: g.3,
-                    temp: g.4,
-                    allocated: g.5,
-                });
-            }
+            raw_points(&node, ts_ms, &text, &mut f);
         }
         Ok(())
     }
@@ -145,7 +100,7 @@ impl SqliteStore {
             })
             .map_err(err)?;
         let upto = now_ms.div_euclid(60_000) * 60_000;
-        let mut acc: HashMap<(String, String, i64), [(f64, u32); 5]> = HashMap::new();
+        let mut acc = MinuteAcc::default();
         {
             let mut st = tx
                 .prepare("SELECT node, ts_ms, gpus FROM history_raw WHERE ts_ms >= ?1 AND ts_ms < ?2")
@@ -155,16 +110,7 @@ impl SqliteStore {
                 let node: String = r.get(0).map_err(err)?;
                 let ts: i64 = r.get(1).map_err(err)?;
                 let text: String = r.get(2).map_err(err)?;
-                let Ok(gpus) = serde_json::from_str::<Vec<RawGpu>>(&text) else { continue };
-                for g in gpus {
-                    let e = acc.entry((node.clone(), g.0.clone(), ts.div_euclid(60_000) * 60_000)).or_default();
-                    for (slot, v) in e.iter_mut().zip([g.1, g.2, g.3, g.4, g.5]) {
-                        if let Some(v) = v {
-                            slot.0 += v;
-                            slot.1 += 1;
-                        }
-                    }
-                }
+                acc.add_row(&node, ts, &text);
             }
         }
         {
@@ -174,10 +120,8 @@ impl SqliteStore {
                      VALUES('minute', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(err)?;
-            let mean = |s: (f64, u32)| (s.1 > 0).then(|| s.0 / s.1 as f64);
-            for ((node, gpu, ts), v) in &acc {
-                ins.execute(params![node, gpu, ts, mean(v[0]), mean(v[1]), mean(v[2]), mean(v[3]), mean(v[4])])
-                    .map_err(err)?;
+            for (node, gpu, ts, v) in acc.means() {
+                ins.execute(params![node, gpu, ts, v[0], v[1], v[2], v[3], v[4]]).map_err(err)?;
             }
         }
         // Minute → hour, in SQL.

@@ -4,21 +4,9 @@
 use super::SqliteStore;
 use crate::accounting::{Amounts, Charge, DayRow, HourRow, LedgerKey};
 use crate::quota::UseRow;
+use crate::store::shared::{AMOUNTS, amount_values, amounts_from, data_since};
 use crate::store::{Filter, GroupBy, Result, UsageRow};
 use rusqlite::params;
-
-/// The amount columns every ledger table has, in this order.
-const AMOUNTS: [&str; 9] = [
-    "capacity_s",
-    "allocated_s",
-    "busy_s",
-    "idle_allocated_s",
-    "unscheduled_s",
-    "energy_j",
-    "gpm_s",
-    "sm_active_s",
-    "tensor_active_s",
-];
 
 /// `INSERT INTO table(keys…, amounts…) … ON CONFLICT(keys…) DO UPDATE SET a = a + excluded.a, …`:
 /// adds amounts to the row with these keys, creating it if needed.
@@ -41,34 +29,18 @@ pub(super) fn add_amounts(
     keys: &[&dyn rusqlite::ToSql],
     a: &Amounts,
 ) -> rusqlite::Result<()> {
-    let v = [
-        a.capacity_s,
-        a.allocated_s,
-        a.busy_s,
-        a.idle_allocated_s,
-        a.unscheduled_s,
-        a.energy_j,
-        a.gpm_s,
-        a.sm_active_s,
-        a.tensor_active_s,
-    ];
+    let v = amount_values(a);
     let params: Vec<&dyn rusqlite::ToSql> = keys.iter().copied().chain(v.iter().map(|x| x as _)).collect();
     st.execute(params.as_slice()).map(drop)
 }
 
 /// The amounts, in [`AMOUNTS`] order, from column `first` on.
 pub(super) fn amounts_at(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Amounts> {
-    Ok(Amounts {
-        capacity_s: r.get(first)?,
-        allocated_s: r.get(first + 1)?,
-        busy_s: r.get(first + 2)?,
-        idle_allocated_s: r.get(first + 3)?,
-        unscheduled_s: r.get(first + 4)?,
-        energy_j: r.get(first + 5)?,
-        gpm_s: r.get(first + 6)?,
-        sm_active_s: r.get(first + 7)?,
-        tensor_active_s: r.get(first + 8)?,
-    })
+    let mut v = [0.0; 9];
+    for (k, slot) in v.iter_mut().enumerate() {
+        *slot = r.get(first + k)?;
+    }
+    Ok(amounts_from(v))
 }
 
 const SUMS: &str = "SUM(capacity_s), SUM(allocated_s), SUM(busy_s), SUM(idle_allocated_s), SUM(unscheduled_s), \
@@ -183,11 +155,6 @@ impl SqliteStore {
     pub(super) fn oldest_data(&self) -> Result<Option<i64>> {
         let charged: Option<i64> = self.query("SELECT MIN(first_ms) FROM charged", [], |r| r.get(0))?.pop().flatten();
         let hour: Option<i64> = self.query("SELECT MIN(hour) FROM ledger", [], |r| r.get(0))?.pop().flatten();
-        Ok(match (charged, hour.map(|h| h * 1000)) {
-            // The ledger's hours are whole; the charged record says when within the first one.
-            (Some(c), Some(h)) if h >= crate::time::hour_floor_ms(c) => Some(c),
-            (_, Some(h)) => Some(h),
-            (c, None) => c,
-        })
+        Ok(data_since(charged, hour))
     }
 }

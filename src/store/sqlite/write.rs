@@ -4,8 +4,9 @@
 use super::SqliteStore;
 use super::ledger::{add_amounts, add_amounts_sql};
 use crate::accounting::GpuCharge;
-use crate::store::plan::{Held, Mode, NodeCharged, Plan, hour_of_minute, plan};
+use crate::store::plan::{Held, Mode, Plan, plan};
 use crate::store::seen::Seen;
+use crate::store::shared::{decode_last, hour_peaks, parse_charged};
 use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, Settled, StoreError};
 use jazari_wire::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -99,11 +100,7 @@ fn load(tx: &Transaction, batches: &[Vec<Prepared>]) -> rusqlite::Result<Held> {
     for node in nodes {
         let sets: Option<String> = charged_get.query_row([node], |r| r.get(0)).optional()?;
         if let Some(text) = sets {
-            // A record that does not parse is not trusted to say what was charged; start it afresh.
-            let parsed: NodeCharged = serde_json::from_str(&text).unwrap_or_else(|e| {
-                tracing::error!(node, "the charged-time record does not parse ({e}); starting it again");
-                NodeCharged::default()
-            });
+            let parsed = parse_charged(node, &text);
             held.charged.insert(node.to_string(), parsed);
         }
     }
@@ -173,18 +170,16 @@ fn write_peaks(tx: &Transaction, p: &Plan) -> rusqlite::Result<()> {
          ON CONFLICT(minute, institute) DO UPDATE SET held_s = held_s + excluded.held_s, busy_s = busy_s + excluded.busy_s
          RETURNING held_s, busy_s",
     )?;
-    let mut peaks: HashMap<(i64, &str), (f64, f64)> = HashMap::new();
+    let mut totals = Vec::with_capacity(p.minutes.len());
     for ((m, i), (held, busy)) in &p.minutes {
         let (h, b): (f64, f64) = minute.query_row(params![m, i, held, busy], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let e = peaks.entry((hour_of_minute(*m), i)).or_default();
-        e.0 = e.0.max(h / 60.0);
-        e.1 = e.1.max(b / 60.0);
+        totals.push((*m, *i, h, b));
     }
     let mut peak = tx.prepare_cached(
         "UPDATE ledger_hour SET peak_held_gpus = max(peak_held_gpus, ?3), peak_busy_gpus = max(peak_busy_gpus, ?4)
          WHERE hour = ?1 AND institute = ?2",
     )?;
-    for ((h, i), (held, busy)) in &peaks {
+    for (h, i, held, busy) in hour_peaks(totals) {
         peak.execute(params![h, i, held, busy])?;
     }
     Ok(())
@@ -221,15 +216,9 @@ impl SqliteStore {
         let rows = self.query("SELECT node, last_report, first_seen_ms FROM nodes", [], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (node, text, first) in rows {
-            // Counted as at ingest: a report kept before the limits were lowered is not restored.
-            match jazari_wire::decode_with(text.as_bytes(), limits).map(|mut v| v.pop()) {
-                Ok(Some(r)) => out.push((r, first)),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(node, "the node's last report is not restored to live state: {e}"),
-            }
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .filter_map(|(node, text, first)| Some((decode_last(&node, &text, limits)?, first)))
+            .collect())
     }
 }

@@ -1,0 +1,293 @@
+//! The PostgreSQL store, for several collectors sharing one database: the
+//! same tables and semantics as the SQLite store.
+//!
+//! - Exactly-once across collectors: an ingest transaction first takes a
+//!   transaction-scoped advisory lock per node (in one order), then loads
+//!   what was delivered and charged for those nodes, plans and writes; a
+//!   batch acknowledged by one collector and replayed to another finds its
+//!   record and charges nothing.
+//! - Writes go in one statement per table (`INSERT … SELECT FROM UNNEST`
+//!   of column arrays), rows sorted by key so concurrent writers lock rows
+//!   in the same order; a deadlock or serialisation failure is retried.
+//! - [`write`]: the ingest and settle transactions; [`reads`]: the ledger,
+//!   coverage and tokens; [`history`]: history, downsampling and pruning;
+//!   [`state`]: runs, findings and the outbox.
+
+mod history;
+mod reads;
+mod state;
+mod write;
+
+use super::{
+    Applied, CoverageRow, Filter, GroupBy, HistoryPoint, Keep, OutboxItem, Prepared, Resolution, Result, SeriesPoint,
+    Settled, Store, StoreError, TokenRow, UsageRow,
+};
+use crate::accounting::{Charge, DayRow, GpuCharge, HourRow};
+use crate::api::findings::Finding;
+use crate::quota::UseRow;
+use crate::report::CoverageInput;
+use crate::report::coverage::CoveredHour;
+use crate::scheduler::history::Run;
+use jazari_wire::Report;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+/// The version this build writes (the same numbering as the SQLite store's).
+pub const SCHEMA_VERSION: i64 = 3;
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// Advisory lock class of Jazari's locks (the other key is a hash of the node name).
+const LOCK_CLASS: i32 = 0x4a5a;
+/// The lock held while the schema is created or upgraded.
+const SCHEMA_LOCK: i32 = 1;
+/// The lock held while history is downsampled and pruned (one collector at a time).
+const PRUNE_LOCK: i32 = 2;
+
+pub use crate::config::store_url::{is_url, redact};
+
+/// One connection to the database.
+pub struct PgStore {
+    client: RefCell<Client>,
+    /// The URL without its password.
+    shown: String,
+}
+
+impl PgStore {
+    /// Connects (10 s timeout unless the URL sets `connect_timeout`) and
+    /// creates or upgrades the schema.
+    pub fn open(url: &str) -> Result<Self> {
+        let shown = redact(url);
+        let err = |source| StoreError::Postgres { store: shown.clone(), source };
+        let mut config: postgres::Config = url.parse().map_err(err)?;
+        // As libpq does: a password not in the URL may come from PGPASSWORD.
+        if config.get_password().is_none()
+            && let Ok(p) = std::env::var("PGPASSWORD")
+        {
+            config.password(p);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("jazari");
+        }
+        let client = outside_runtime(|| config.connect(NoTls)).map_err(err)?;
+        let s = PgStore { client: RefCell::new(client), shown };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn err(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        |source| StoreError::Postgres { store: self.shown.clone(), source }
+    }
+
+    /// Runs `f` on the connection.
+    fn with<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+        let mut c = self.client.borrow_mut();
+        outside_runtime(|| f(&mut c)).map_err(self.err())
+    }
+
+    /// Runs `f` in a transaction and commits; a deadlock or serialisation
+    /// failure (another collector's transaction) rolls back and runs it again.
+    fn transaction<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Transaction) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.with(|c| {
+                let mut tx = c.transaction()?;
+                let out = f(&mut tx)?;
+                tx.commit()?;
+                Ok(out)
+            });
+            match res {
+                Err(StoreError::Postgres { source, .. }) if attempt < 5 && retryable(&source) => {
+                    tracing::debug!(attempt, "store transaction retried: {source}");
+                    std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let found = self.transaction(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &SCHEMA_LOCK])?;
+            tx.batch_execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);")?;
+            let found: Option<i64> = tx
+                .query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])?
+                .and_then(|r| r.get::<_, String>(0).parse().ok());
+            if found.is_some_and(|v| v > SCHEMA_VERSION) {
+                return Ok(found);
+            }
+            // Versions below 3 never existed for PostgreSQL; later steps go here, oldest first.
+            tx.batch_execute(SCHEMA)?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES('schema_version', $1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                &[&SCHEMA_VERSION.to_string()],
+            )?;
+            Ok(found)
+        })?;
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                Err(StoreError::TooNew { path: PathBuf::from(&self.shown), found: v, supported: SCHEMA_VERSION })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn ping(&self) -> Result<()> {
+        self.with(|c| c.simple_query("SELECT 1")).map(drop)
+    }
+    fn secret(&self, name: &str, random: &str) -> Result<String> {
+        self.shared_secret(name, random)
+    }
+    fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        self.insert_token_row(t)
+    }
+    fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        self.token_row(id)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.token_rows()
+    }
+    fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.revoke(id, now_ms)
+    }
+    fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
+        self.apply_batches(batches, now_ms)
+    }
+    fn settle(
+        &mut self,
+        until_ms: i64,
+        now_ms: i64,
+        charge: &mut dyn FnMut(&Report) -> Vec<GpuCharge>,
+    ) -> Result<Settled> {
+        self.settle_pending(until_ms, now_ms, charge)
+    }
+    fn pending_count(&self) -> Result<u64> {
+        self.count("pending")
+    }
+    fn save_runs(&mut self, runs: &[Run]) -> Result<()> {
+        self.put_runs(runs)
+    }
+    fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>> {
+        self.get_runs(since_ms)
+    }
+    fn save_findings(&mut self, findings: &[(Finding, Option<i64>)]) -> Result<()> {
+        self.put_findings(findings)
+    }
+    fn load_findings(&self, since_ms: i64) -> Result<Vec<(Finding, Option<i64>)>> {
+        self.get_findings(since_ms)
+    }
+    fn findings_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Finding>> {
+        self.get_findings_between(from_ms, to_ms)
+    }
+    fn outbox_push(&mut self, items: &[(String, String)], now_ms: i64, max: usize) -> Result<u64> {
+        self.push_outbox(items, now_ms, max)
+    }
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.due_outbox(now_ms, limit)
+    }
+    fn outbox_update(&mut self, id: i64, next_ms: Option<i64>, error: Option<&str>) -> Result<()> {
+        self.update_outbox(id, next_ms, error)
+    }
+    fn outbox_len(&self) -> Result<u64> {
+        self.count("outbox")
+    }
+    fn last_reports(&self, limits: jazari_wire::DecodeLimits) -> Result<Vec<(Report, i64)>> {
+        Ok(self.node_reports(limits, i64::MIN)?.0)
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn reports_stored_since(
+        &self,
+        limits: jazari_wire::DecodeLimits,
+        since_ms: i64,
+    ) -> Result<(Vec<(Report, i64)>, i64)> {
+        self.node_reports(limits, since_ms)
+    }
+    fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>> {
+        self.usage_rows(from_s, to_s, group, filter)
+    }
+    fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>> {
+        self.institute_rows(institute, from_s, to_s)
+    }
+    fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
+        self.fine_rows(from_s, to_s)
+    }
+    fn data_since(&self) -> Result<Option<i64>> {
+        self.oldest_data()
+    }
+    fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
+        self.days(from_s, to_s, institute)
+    }
+    fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>> {
+        self.hours(from_s, to_s)
+    }
+    fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>> {
+        self.coverage_rows(from_s, to_s)
+    }
+    fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput> {
+        self.report_coverage(from_s, to_s)
+    }
+    fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<CoveredHour>> {
+        self.hourly_coverage(from_s, to_s)
+    }
+    fn history(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        node: Option<&str>,
+        gpu: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<HistoryPoint>> {
+        self.history_points(resolution, from_ms, to_ms, node, gpu, limit)
+    }
+    fn cluster_series(
+        &self,
+        resolution: Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        self.series(resolution, from_ms, to_ms, bucket_ms)
+    }
+    fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
+        self.prune(now_ms, keep)
+    }
+}
+
+fn retryable(e: &postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+/// The blocking client runs its own small runtime: on a thread of the
+/// collector's runtime it must first leave it (block_in_place).
+fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Text sorted as SQLite sorts it (bytes), whatever the database's collation.
+const C: &str = "COLLATE \"C\"";
+
+/// A column name as PostgreSQL needs it (`user` is a reserved word).
+fn col(name: &str) -> &str {
+    if name == "user" { "\"user\"" } else { name }
+}
+
+/// Parameters of one statement.
+type Params<'a> = Vec<&'a (dyn postgres::types::ToSql + Sync)>;
