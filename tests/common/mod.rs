@@ -128,9 +128,14 @@ impl Collector {
 
     pub fn start_with_config(config_text: &str) -> Self {
         let dir = TempDir::new("collector");
+        let store = pg::store_in(dir.path(), "collector");
+        Self::start_on(dir, config_text, store)
+    }
+
+    /// A collector on `store` (a SQLite path or a PostgreSQL URL), with new tokens.
+    pub fn start_on(dir: TempDir, config_text: &str, store: PathBuf) -> Self {
         let config = dir.path().join("jazari.toml");
         std::fs::write(&config, config_text).unwrap();
-        let store = pg::store_in(dir.path(), "collector");
         let admin = token_add(&config, &store, &["--admin"]);
         let node_token = token_add(&config, &store, &["--node", "*"]);
         let admin_file = dir.path().join("admin.token");
@@ -148,6 +153,27 @@ impl Collector {
             node_token,
             node_token_file,
             admin_file,
+            proc: None,
+        };
+        c.restart();
+        c
+    }
+
+    /// A second collector on the same store (a shared PostgreSQL database),
+    /// with the same tokens and configuration, on its own port.
+    pub fn beside(&self) -> Self {
+        let dir = TempDir::new("collector-beside");
+        let port = free_port();
+        let mut c = Collector {
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+            config: self.config.clone(),
+            store: self.store.clone(),
+            port,
+            admin: self.admin.clone(),
+            node_token: self.node_token.clone(),
+            node_token_file: self.node_token_file.clone(),
+            admin_file: self.admin_file.clone(),
             proc: None,
         };
         c.restart();
