@@ -120,11 +120,9 @@ fn the_dedup_record_stays_small_after_a_lost_seq() {
             .collect();
         assert_eq!(post(&c, &batch)["accepted"], 200);
     }
-    let db = rusqlite::Connection::open(&c.store).unwrap();
-    let ranges: String =
-        db.query_row("SELECT ranges FROM delivered WHERE node = 'n2' AND instance = 'a'", [], |r| r.get(0)).unwrap();
+    let ranges = common::pg::query_text(&c.store, "SELECT ranges FROM delivered WHERE node = 'n2' AND instance = 'a'");
     assert_eq!(ranges, format!("0,2-{seq}"));
-    let sets: String = db.query_row("SELECT sets FROM charged WHERE node = 'n2'", [], |r| r.get(0)).unwrap();
+    let sets = common::pg::query_text(&c.store, "SELECT sets FROM charged WHERE node = 'n2'");
     assert!(sets.len() < 600, "{sets}");
 }
 

@@ -302,3 +302,31 @@ fn two_collectors_on_one_database_charge_what_one_collector_would() {
     assert_eq!(usage(&one), want, "the first collector's usage equals one SQLite collector's fed the same reports");
     assert_eq!(usage(&two), want, "and so does the second's");
 }
+
+#[test]
+fn one_collector_leads_and_a_lost_connection_is_made_again() {
+    let Some(url) = pg::database("lead") else { return };
+    let path = std::path::Path::new(&url);
+    let a = jazari::store::open(path).unwrap();
+    let b = jazari::store::open(path).unwrap();
+    assert!(a.lead().unwrap(), "the first to ask leads");
+    assert!(a.lead().unwrap(), "and keeps leading");
+    assert!(!b.lead().unwrap(), "a second collector does not");
+    drop(a);
+    assert!(b.lead().unwrap(), "the lock goes with the leader's connection");
+
+    // The database drops the connection (a restart, an admin): the next use connects again.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'jazari' AND datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let first = b.ping();
+    std::thread::sleep(Duration::from_millis(100));
+    b.ping().unwrap_or_else(|e| panic!("connected again after {first:?}: {e}"));
+    assert!(b.lead().unwrap(), "and takes the lead again, no one else holding it");
+}

@@ -36,6 +36,10 @@ pub struct SimArgs {
     /// Load test: concurrent connections.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Load test: another collector to send to (repeatable); the connections
+    /// are spread over --url and these, as behind a load balancer.
+    #[arg(long = "also-url", value_name = "URL", requires = "load")]
+    pub also_url: Vec<String>,
     /// Load test: how long to run.
     #[arg(long, default_value = "20s", value_parser = jazari_wire::duration::parse)]
     pub duration: std::time::Duration,
@@ -64,7 +68,11 @@ pub fn run(a: SimArgs) -> Result<()> {
             "jazari sim: load test, {} nodes x {} GPUs, batches of {}, {} connections, {:?}",
             a.nodes, a.gpus_per_node, a.batch, a.threads, a.duration
         );
-        let f = drive::load(&client, &spec, &tenants, a.batch, a.threads, a.duration, a.interval.as_millis() as i64);
+        let mut clients = vec![client];
+        for url in &a.also_url {
+            clients.push(Client::from_args(Some(url), a.token_file.as_deref(), &a.tls.files())?);
+        }
+        let f = drive::load(&clients, &spec, &tenants, a.batch, a.threads, a.duration, a.interval.as_millis() as i64);
         println!("reports sent      {}", f.reports);
         println!("reports accepted  {}", f.accepted);
         println!("batches           {} ({} failed)", f.batches, f.errors);

@@ -67,10 +67,16 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
                     let _ = reply.send(store.save_runs(&runs).map_err(|e| e.to_string()));
                 }
                 WriteJob::Alerts { findings, outbox, max, reply } => {
-                    let res = store
-                        .save_findings(&findings)
-                        .and_then(|()| store.outbox_push(&outbox, now_ms(), max))
-                        .map_err(|e| e.to_string());
+                    // With collectors sharing the store, one records findings and queues
+                    // notifications (the others evaluate the same rules for their own views).
+                    let res = match store.lead() {
+                        Ok(true) => {
+                            store.save_findings(&findings).and_then(|()| store.outbox_push(&outbox, now_ms(), max))
+                        }
+                        Ok(false) => Ok(0),
+                        Err(e) => Err(e),
+                    }
+                    .map_err(|e| e.to_string());
                     let _ = reply.send(res);
                 }
                 WriteJob::Outbox { id, next_ms, error, reply } => {

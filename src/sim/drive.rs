@@ -32,8 +32,9 @@ impl LoadFigures {
 /// running ahead (each node's reports are `interval_ms` apart, starting a
 /// week back), from `threads` connections. A batch is `batch` consecutive
 /// reports of one node, as an agent sends when it drains its spool.
+/// Connections are spread over `clients` (collectors behind a load balancer).
 pub fn load(
-    client: &Client,
+    clients: &[Client],
     spec: &SimSpec,
     tenants: &[Tenant],
     batch: usize,
@@ -46,7 +47,7 @@ pub fn load(
     let per = spec.nodes.div_ceil(threads.max(1));
     let handles: Vec<_> = (0..threads.max(1))
         .map(|t| {
-            let client = client.clone();
+            let client = clients[t % clients.len()].clone();
             let tenants = tenants.to_vec();
             let spec = SimSpec {
                 nodes: per.min(spec.nodes.saturating_sub(t * per)),

@@ -101,6 +101,12 @@ pub trait Store: Send {
     fn shared(&self) -> bool {
         false
     }
+    /// Whether this collector leads those sharing the store (records findings
+    /// and queues notifications): always, alone; with others, the one that
+    /// holds the store's leader lock on this connection, until it is lost.
+    fn lead(&self) -> Result<bool> {
+        Ok(true)
+    }
     /// The last report of each node stored since `since_ms` on the store's
     /// clock (by any collector), and the store's clock now.
     fn reports_stored_since(

@@ -105,3 +105,13 @@ fn start_private() -> Result<String, String> {
     run_pg(&bin, "pg_ctl", &["-D", &d, "-o", &opts, "-l", &log, "-w", "start"])?;
     Ok(format!("postgres://jazari@127.0.0.1:{port}"))
 }
+
+/// The text value of a one-row, one-column query on a store, SQLite or PostgreSQL.
+pub fn query_text(store: &Path, sql: &str) -> String {
+    let location = store.to_string_lossy();
+    if location.starts_with("postgres://") {
+        let mut c = postgres::Client::connect(&location, postgres::NoTls).unwrap();
+        return c.query_one(sql, &[]).unwrap().get(0);
+    }
+    rusqlite::Connection::open(store).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+}

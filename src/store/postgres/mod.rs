@@ -44,14 +44,20 @@ const LOCK_CLASS: i32 = 0x4a5a;
 const SCHEMA_LOCK: i32 = 1;
 /// The lock held while history is downsampled and pruned (one collector at a time).
 const PRUNE_LOCK: i32 = 2;
+/// The lock the collector that sends notifications and records findings holds.
+const LEAD_LOCK: i32 = 3;
 
 pub use crate::config::store_url::{is_url, redact};
 
 /// One connection to the database.
 pub struct PgStore {
     client: RefCell<Client>,
+    /// How to connect again after the connection is lost (a database restart).
+    config: postgres::Config,
     /// The URL without its password.
     shown: String,
+    /// Whether this connection holds the leader's lock.
+    leading: std::cell::Cell<bool>,
 }
 
 impl PgStore {
@@ -74,7 +80,7 @@ impl PgStore {
             config.application_name("jazari");
         }
         let client = outside_runtime(|| config.connect(NoTls)).map_err(err)?;
-        let s = PgStore { client: RefCell::new(client), shown };
+        let s = PgStore { client: RefCell::new(client), config, shown, leading: Default::default() };
         s.migrate()?;
         Ok(s)
     }
@@ -83,10 +89,34 @@ impl PgStore {
         |source| StoreError::Postgres { store: self.shown.clone(), source }
     }
 
-    /// Runs `f` on the connection.
+    /// Runs `f` on the connection, connecting again first when it was lost
+    /// (the operation that found it lost failed; this one goes through).
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
         let mut c = self.client.borrow_mut();
-        outside_runtime(|| f(&mut c)).map_err(self.err())
+        outside_runtime(|| {
+            if c.is_closed() {
+                self.leading.set(false);
+                *c = self.config.connect(NoTls)?;
+                tracing::info!(store = %self.shown, "connected to the store again");
+            }
+            f(&mut c)
+        })
+        .map_err(self.err())
+    }
+
+    /// Takes the leader's lock if no other collector holds it (held while
+    /// this connection lives); true while this connection holds it.
+    pub(super) fn take_lead(&self) -> Result<bool> {
+        if self.leading.get() {
+            self.with(|c| c.simple_query("SELECT 1"))?;
+            if self.leading.get() {
+                return Ok(true);
+            }
+        }
+        let got: bool =
+            self.with(|c| c.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &LEAD_LOCK]))?.get(0);
+        self.leading.set(got);
+        Ok(got)
     }
 
     /// Runs `f` in a transaction and commits; a deadlock or serialisation
@@ -207,6 +237,9 @@ impl Store for PgStore {
     }
     fn shared(&self) -> bool {
         true
+    }
+    fn lead(&self) -> Result<bool> {
+        self.take_lead()
     }
     fn reports_stored_since(
         &self,
