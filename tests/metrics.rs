@@ -214,7 +214,8 @@ impl Prometheus {
     /// The value of an instant query that selects one series, if it does.
     fn value(&self, query: &str) -> Option<f64> {
         let q = serde_urlencoded::to_string([("query", query)]).unwrap();
-        let v: Value = http().get(format!("{}/api/v1/query?{q}", self.url)).send().ok()?.json().ok()?;
+        let body = http().get(format!("{}/api/v1/query?{q}", self.url)).send().ok()?.text().ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
         let result = v["data"]["result"].as_array()?;
         if result.len() != 1 {
             return None;
@@ -232,7 +233,11 @@ impl Prometheus {
         }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        panic!("Prometheus: {what}: `{query}` is {:?}, not {want}; its log ends:\n{}", self.value(query), tail.join("\n"));
+        panic!(
+            "Prometheus: {what}: `{query}` is {:?}, not {want}; its log ends:\n{}",
+            self.value(query),
+            tail.join("\n")
+        );
     }
 }
 

@@ -60,8 +60,9 @@ impl Default for Telemetry {
 }
 
 impl Telemetry {
-    /// Registers the instruments (shared, not copied) in `reg`.
-    pub fn register(&self, reg: &mut Registry) {
+    /// Registers the instruments (shared, not copied) in `reg`; the
+    /// scheduler's only where one is configured.
+    pub fn register(&self, reg: &mut Registry, with_scheduler: bool) {
         reg.register(
             "jazari_reports_accepted",
             "Reports accepted and charged (or waiting for the scheduler) since the collector started",
@@ -84,13 +85,16 @@ impl Telemetry {
                 &self.store_write,
             ),
             ("jazari_store_read_duration", "Time of one read of the store", &self.store_read),
-            (
-                "jazari_scheduler_poll_duration",
-                "Time of one scheduler poll (the queue and what ended)",
-                &self.scheduler_poll,
-            ),
         ] {
             reg.register_with_unit(name, help, Unit::Seconds, h.clone());
+        }
+        if with_scheduler {
+            reg.register_with_unit(
+                "jazari_scheduler_poll_duration",
+                "Time of one scheduler poll (the queue and what ended)",
+                Unit::Seconds,
+                self.scheduler_poll.clone(),
+            );
         }
     }
 }

@@ -8,19 +8,20 @@ use crate::accounting::Amounts;
 use crate::api::quota::BurnDown;
 use std::collections::BTreeMap;
 
+/// A ledger counter: name, help, and how to read it off an institute's sums.
+type Total = (&'static str, &'static str, fn(&Amounts) -> f64);
+
 /// GPU-seconds and energy charged per institute.
 pub fn institutes(cluster: &str, totals: &BTreeMap<String, Amounts>) -> Vec<Family> {
-    let read: [(&'static str, &'static str, fn(&Amounts) -> f64); 5] = [
+    let read: [Total; 5] = [
         (
             "jazari_institute_allocated_gpu_seconds",
             "GPU-seconds held by the institute's jobs, charged in the ledger",
             |a| a.allocated_s,
         ),
-        (
-            "jazari_institute_busy_gpu_seconds",
-            "Allocated GPU-seconds x NVML utilisation, charged in the ledger",
-            |a| a.busy_s,
-        ),
+        ("jazari_institute_busy_gpu_seconds", "Allocated GPU-seconds x NVML utilisation, charged in the ledger", |a| {
+            a.busy_s
+        }),
         (
             "jazari_institute_idle_allocated_gpu_seconds",
             "Allocated GPU-seconds at or under the idle threshold, charged in the ledger",

@@ -162,8 +162,11 @@ fn counters(cluster: &str, live: &Live) -> Vec<Family> {
     vec![
         energy,
         xid,
-        Family::counter("jazari_overlapping_reports", "Reports for time already charged (only their new time was charged)")
-            .with(reports as f64),
+        Family::counter(
+            "jazari_overlapping_reports",
+            "Reports for time already charged (only their new time was charged)",
+        )
+        .with(reports as f64),
         Family::counter("jazari_overlap_seconds", "GPU- and node-seconds reported again and not charged again")
             .with(seconds),
     ]

@@ -73,10 +73,7 @@ pub fn wants_openmetrics(headers: &HeaderMap) -> bool {
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q="))
-            .find_map(|q| q.parse::<f64>().ok())
-            .unwrap_or(1.0);
+        let q = parts.filter_map(|p| p.strip_prefix("q=")).find_map(|q| q.parse::<f64>().ok()).unwrap_or(1.0);
         match media.as_str() {
             "application/openmetrics-text" => openmetrics = openmetrics.max(q),
             "text/plain" | "text/*" | "*/*" => plain = plain.max(q),
@@ -125,8 +122,7 @@ async fn render(app: &Arc<App>) -> Result<Rendered, ApiError> {
 fn live_families(app: &App, now: i64, pending: Option<u64>) -> Vec<Family> {
     let mut out = {
         let live = app.live.read().unwrap();
-        let view =
-            live.cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), Viewer { institute: None }, now);
+        let view = live.cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), Viewer { institute: None }, now);
         live::families(&view, &live)
     };
     {
@@ -149,7 +145,7 @@ fn encode(app: &App, families: Vec<Family>) -> Rendered {
         "The collector's version and the commit it was built from",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION")), ("commit", env!("JAZARI_COMMIT"))]),
     );
-    app.telemetry.register(&mut reg);
+    app.telemetry.register(&mut reg, app.cfg.scheduler.kind == SchedulerKind::Slurm);
     reg.register_collector(Box::new(Snapshot(families)));
     let (mut openmetrics, mut prometheus_text) = (String::new(), String::new());
     // Writing into a String cannot fail.

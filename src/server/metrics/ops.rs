@@ -26,7 +26,8 @@ pub fn scheduler(s: &Sched, up: bool, pending: Option<u64>) -> Vec<Family> {
         Family::gauge("jazari_scheduler_poll_seconds", "How long the last poll took").with(p.last_duration_s),
         Family::gauge("jazari_scheduler_output_bytes", "Bytes the last successful queue poll read")
             .with(p.last_bytes as f64),
-        Family::gauge("jazari_scheduler_jobs", "Jobs in the scheduler's last answer").with(s.snapshot.jobs.len() as f64),
+        Family::gauge("jazari_scheduler_jobs", "Jobs in the scheduler's last answer")
+            .with(s.snapshot.jobs.len() as f64),
         Family::gauge("jazari_scheduler_ended_jobs", "Jobs the last sacct query found ended")
             .with(p.last_ended_jobs as f64),
         Family::gauge("jazari_scheduler_sacct_up", "0 when the last sacct query failed")
@@ -64,7 +65,9 @@ pub fn alerts(cluster: &str, findings: &[Finding], delivery: Delivery, queued: O
         .with(delivery.dropped as f64),
     ];
     if let Some(q) = queued {
-        out.push(Family::gauge("jazari_notifications_queued", "Notifications waiting for their receiver").with(q as f64));
+        out.push(
+            Family::gauge("jazari_notifications_queued", "Notifications waiting for their receiver").with(q as f64),
+        );
     }
     out
 }
