@@ -47,7 +47,10 @@ fn agent_push_shows_the_node_and_charges_institutes() {
     assert_eq!(c.get("/api/v1/coverage?from=2000-01-01&to=2100-01-01")["nodes"][0]["reports"], 4);
     // Prometheus.
     let metrics = metrics(&c.url);
-    assert!(metrics.contains("jazari_gpu_utilization_ratio{node=\"gpu-a1\""), "{metrics}");
+    assert!(
+        metrics.contains("jazari_gpu_utilization_ratio{cluster=\"jazari-demo\",node=\"gpu-a1\",gpu=\"0\",uuid=\"GPU-"),
+        "{metrics}"
+    );
     assert!(!metrics.contains("4711"), "no job labels on series");
 }
 

@@ -108,6 +108,7 @@ fn a_queue_of_10000_jobs_is_polled_whole_and_charged() {
     let metrics = metrics(&c.url);
     assert!(metrics.contains("jazari_scheduler_jobs 10000"), "{metrics}");
     assert!(metrics.contains("jazari_scheduler_poll_seconds"));
+    assert!(metrics.contains("jazari_scheduler_poll_duration_seconds_count "), "{metrics}");
     assert!(metrics.contains(&format!("jazari_scheduler_output_bytes {}", text.len())));
     let _ = agent.0.kill();
 }

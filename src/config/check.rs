@@ -81,6 +81,9 @@ impl Config {
                 files.push(("tls.client_ca", ca));
             }
         }
+        if let Some(f) = &self.server.metrics_token_file {
+            files.push(("server.metrics_token_file", f));
+        }
         if let Some(f) = &self.scheduler.token_file {
             files.push(("scheduler.token_file", f));
         }

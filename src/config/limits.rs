@@ -216,6 +216,8 @@ pub struct Server {
     /// How long `/metrics` is answered from the last rendering.
     #[serde(deserialize_with = "duration::deserialize")]
     pub metrics_cache: Duration,
+    /// A file holding the secret `/metrics` asks for as a bearer token; none: `/metrics` is open.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for Server {
@@ -225,6 +227,7 @@ impl Default for Server {
             header_timeout: Duration::from_secs(15),
             body_timeout: Duration::from_secs(30),
             metrics_cache: Duration::from_secs(5),
+            metrics_token_file: None,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! Live state in memory: the last report of each node, when it came, recent
-//! events; the views the read API serves from it ([`views`]) and what is
-//! wrong between the scheduler and the agents ([`findings`]).
+//! events; the views the read API serves from it ([`views`]), what is
+//! wrong between the scheduler and the agents ([`findings`]), and counters
+//! per GPU since the collector started ([`counters`]).
 //!
 //! The collector keeps one [`Live`] fed from its ingest; nothing here does I/O.
 
+pub mod counters;
 pub mod findings;
 pub mod views;
 
 use crate::accounting::Allocations;
+use counters::NodeCounters;
 use jazari_wire::{Event, Report};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -42,6 +45,8 @@ pub struct Live {
     pub job_first_seen: HashMap<String, i64>,
     /// Nodes that sent reports for time already charged.
     pub overlaps: BTreeMap<String, Overlap>,
+    /// Energy and XID events per GPU, from the batches taken in since the start.
+    pub counters: BTreeMap<String, NodeCounters>,
 }
 
 /// Reports of a node that covered time already charged (not charged again).
@@ -120,6 +125,7 @@ impl Live {
         for s in reports.iter().filter(|s| !s.report.events.is_empty()) {
             events.entry(s.report.node.as_str()).or_default().extend(&s.report.events);
         }
+        self.count(reports);
         for (node, i) in jazari_wire::newest_per_node(reports.iter().map(|s| s.report)) {
             let r = reports[i].report;
             self.update(reports[i], now_ms);
@@ -136,6 +142,23 @@ impl Live {
                     n.events.pop_front();
                 }
             }
+        }
+    }
+
+    /// Counts a batch's energy (reports in time order) and XID events (each distinct event once).
+    fn count(&mut self, reports: &[Seen]) {
+        let mut order: Vec<&Report> = reports.iter().map(|s| s.report).collect();
+        order.sort_by_key(|r| r.interval_end_ms);
+        for r in order {
+            let c = self.counters.entry(r.node.clone()).or_default();
+            c.note_report(r);
+            let mut new: Vec<&Event> = vec![];
+            for e in &r.events {
+                if !new.contains(&e) {
+                    new.push(e);
+                }
+            }
+            c.note_events(new);
         }
     }
 

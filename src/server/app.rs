@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::refusals::Refusals;
+use super::telemetry::Telemetry;
 use super::writer::{self, Batch, Charger, WriteJob};
 use crate::accounting::{self, Allocations, InstituteMap, Policy};
 use crate::api::BatchOutcome;
@@ -15,7 +16,7 @@ use crate::scheduler::history::{History, Run};
 use crate::scheduler::{self, IndexMap};
 use crate::store::{Applied, Keep, Prepared, Settled, Store};
 use crate::time::now_ms;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use jazari_wire::Report;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -60,8 +61,10 @@ pub struct App {
     pub(super) alerts: tokio::sync::Mutex<crate::findings::Rules>,
     /// Notifications sent, failed, dropped.
     pub(super) alert_stats: Mutex<crate::findings::Delivery>,
-    /// The last `/metrics` text and when it was made.
-    pub(super) metrics_cache: tokio::sync::Mutex<Option<(Instant, Arc<String>)>>,
+    /// The collector's own counters and histograms, and the last `/metrics` rendering.
+    pub(super) telemetry: Telemetry,
+    /// The secret `/metrics` asks for (`server.metrics_token_file`), read at the start.
+    pub(super) metrics_token: Option<String>,
 }
 
 impl App {
@@ -81,8 +84,14 @@ impl App {
         let runs = read.load_runs(now_ms() - crate::store::DEDUP_HORIZON_MS)?;
         // Findings active at the last stop (and those cleared within a day).
         let findings = read.load_findings(now_ms() - 86_400_000)?;
+        let metrics_token = match &cfg.server.metrics_token_file {
+            Some(f) => Some(jazari_wire::token::read(f).context("server.metrics_token_file")?),
+            None => None,
+        };
+        let telemetry = Telemetry::default();
         let (tx, rx) = mpsc::channel(1024);
-        std::thread::Builder::new().name("store-writer".into()).spawn(move || writer::run(write, rx))?;
+        let timer = telemetry.store_write.clone();
+        std::thread::Builder::new().name("store-writer".into()).spawn(move || writer::run(write, rx, timer))?;
         Ok(Arc::new(App {
             map: cfg.institute_map(),
             policy: Policy { idle_threshold_pct: cfg.ingest.idle_threshold_pct, mig_charge: cfg.accounting.mig_charge },
@@ -95,7 +104,8 @@ impl App {
             tokens: Mutex::new(HashMap::new()),
             workers: Semaphore::new(cfg.ingest.worker_count()),
             refusals: Mutex::default(),
-            metrics_cache: tokio::sync::Mutex::new(None),
+            telemetry,
+            metrics_token,
             alerts: tokio::sync::Mutex::new(crate::findings::Rules::restore(findings)),
             alert_stats: Mutex::default(),
             sched: RwLock::new(scheduler::State {
@@ -134,6 +144,7 @@ impl App {
         let _slot = self.read_slots.acquire().await.map_err(ApiError::internal)?;
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let conn = app.readers.lock().unwrap().pop();
             let conn = match conn {
                 Some(c) => c,
@@ -141,6 +152,7 @@ impl App {
             };
             let out = f(conn.as_ref()).map_err(ApiError::internal);
             app.readers.lock().unwrap().push(conn);
+            app.telemetry.store_read.observe(started.elapsed().as_secs_f64());
             out
         })
         .await
@@ -204,12 +216,17 @@ impl App {
     pub async fn commit(&self, ready: Ready) -> Result<BatchOutcome, ApiError> {
         let Ready { batch, scheduled } = ready;
         let (applied, batch): (Applied, Batch) = self.send(|tx| WriteJob::Ingest(batch, tx)).await?;
+        self.telemetry.reports_accepted.inc_by(applied.outcome.accepted as u64);
+        self.telemetry.reports_duplicate.inc_by(applied.outcome.duplicates as u64);
         if applied.outcome.accepted > 0 {
             let now = now_ms();
+            // Reports already held were taken in when they first came.
             let seen: Vec<Seen> = batch
                 .iter()
                 .zip(&scheduled)
-                .map(|(p, set)| Seen { report: &p.report, allocs: &p.allocs, scheduled: set.as_ref() })
+                .enumerate()
+                .filter(|(i, _)| !applied.duplicates.contains(i))
+                .map(|(_, (p, set))| Seen { report: &p.report, allocs: &p.allocs, scheduled: set.as_ref() })
                 .collect();
             let mut live = self.live.write().unwrap();
             live.update_batch(&seen, now);

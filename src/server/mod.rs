@@ -6,6 +6,7 @@
 //! - [`ingest`]: `POST /api/v1/reports`, the checks in the order the API promises;
 //! - [`writer`]: the one thread that writes, committing waiting batches together;
 //! - [`read`], [`quotas`], [`reports`], [`scheduler`], [`metrics`]: the read endpoints;
+//! - [`telemetry`]: the collector's own counters and histograms, kept for `/metrics`;
 //! - [`alerts`] and [`notify`]: the rules evaluated into findings, notifications delivered;
 //! - [`tasks`]: background work (history downsampling and pruning);
 //! - [`error`]: the one error type, answered as `{"error": "..."}`.
@@ -27,6 +28,7 @@ pub mod refusals;
 pub mod reports;
 pub mod scheduler;
 pub mod tasks;
+pub mod telemetry;
 pub mod writer;
 
 use crate::api::paths;

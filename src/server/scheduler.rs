@@ -203,6 +203,7 @@ pub async fn poller(app: Arc<App>) {
             let mut s = app.sched.write().unwrap();
             s.stats.polls += 1;
             s.stats.last_duration_s = started.elapsed().as_secs_f64();
+            app.telemetry.scheduler_poll.observe(s.stats.last_duration_s);
             match res {
                 Ok((jobs, bytes)) => {
                     if was_ok != Some(true) {

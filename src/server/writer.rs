@@ -9,6 +9,8 @@ use crate::scheduler::history::Run;
 use crate::store::{Applied, Prepared, Settled, Store};
 use crate::time::now_ms;
 use jazari_wire::Report;
+use prometheus_client::metrics::histogram::Histogram;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// A batch for the writer.
@@ -38,8 +40,9 @@ pub enum WriteJob {
 /// Most batches committed in one transaction.
 const GROUP: usize = 256;
 
-/// Runs until every sender is dropped.
-pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
+/// Runs until every sender is dropped; `timer` takes how long each ingest
+/// and settle transaction took.
+pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>, timer: Histogram) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP {
@@ -57,7 +60,9 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
                     replies.push(reply);
                 }
                 WriteJob::Settle { until_ms, mut charge, reply } => {
+                    let started = Instant::now();
                     let res = store.settle(until_ms, now_ms(), &mut *charge).map_err(|e| e.to_string());
+                    timer.observe(started.elapsed().as_secs_f64());
                     if let Err(e) = &res {
                         tracing::error!("charging pending reports failed (they stay pending): {e}");
                     }
@@ -87,7 +92,10 @@ pub fn run(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<WriteJob>) {
         if batches.is_empty() {
             continue;
         }
-        match store.apply(&batches, now_ms()) {
+        let started = Instant::now();
+        let applied = store.apply(&batches, now_ms());
+        timer.observe(started.elapsed().as_secs_f64());
+        match applied {
             Ok(outcomes) => {
                 for ((reply, o), b) in replies.into_iter().zip(outcomes).zip(batches) {
                     let _ = reply.send(Ok((o, b)));

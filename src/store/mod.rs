@@ -221,6 +221,8 @@ pub struct UsageRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Applied {
     pub outcome: BatchOutcome,
+    /// Positions in the batch of the reports already held (nothing was done with them).
+    pub duplicates: Vec<usize>,
     /// Nodes whose reports overlapped time already charged, and the GPU-seconds
     /// (and node-seconds) not charged again.
     pub overlaps: Vec<(String, f64)>,

@@ -91,7 +91,7 @@ pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms:
     let mut p = Plan::default();
     for batch in batches {
         let mut out = Applied::default();
-        for prep in batch {
+        for (i, prep) in batch.iter().enumerate() {
             let r = &prep.report;
             if mode == Mode::Ingest {
                 let key = (r.node.clone(), r.instance.clone());
@@ -100,6 +100,7 @@ pub fn plan<'a>(batches: &'a [Vec<Prepared>], held: &mut Held, forget_before_ms:
                 held.changed_seen.insert(key);
                 if !seen.insert(r.seq as i64) {
                     out.outcome.duplicates += 1;
+                    out.duplicates.push(i);
                     continue;
                 }
                 out.outcome.accepted += 1;
