@@ -9,7 +9,7 @@ mod scheduler;
 
 pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
 pub use check::Checked;
-pub use client::{ClientFile, DEFAULT_CONFIG};
+pub use client::{ClientFile, CollectorEntry, DEFAULT_CONFIG};
 pub use limits::{Ingest, Nodes, Server, Tls, glob};
 pub use scheduler::SchedulerConfig;
 
