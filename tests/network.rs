@@ -1,7 +1,8 @@
 //! End to end: two real collectors of two clusters, each fed by the real
-//! agent, seen at once by `jazari quota` and `jazari report` (each cluster,
-//! and the network's totals); when one goes away, the other is still shown,
-//! the missing one is named on stderr, and the exit status is 3.
+//! agent, seen at once by `jazari quota`, `jazari report` (each cluster, and
+//! the network's totals) and `jazari top`; when one goes away, the other is
+//! still shown, the missing one is named (on stderr, with exit status 3; in
+//! the dashboard's header).
 
 mod common;
 use common::*;
@@ -34,6 +35,50 @@ fn jazari(config_home: &Path, args: &[&str]) -> Output {
         .env_remove("JAZARI_TOKEN_FILE")
         .output()
         .unwrap()
+}
+
+/// `jazari top` in a tmux session, when tmux is there.
+struct Top(String);
+impl Top {
+    fn start(config_home: &Path) -> Option<Top> {
+        if !Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+            skip("tmux is not installed; the dashboard part of the network test needs it");
+            return None;
+        }
+        let name = format!("jazari-network-{}", std::process::id());
+        let cmd = format!(
+            "env -u JAZARI_URL -u JAZARI_TOKEN_FILE XDG_CONFIG_HOME={} NO_COLOR=1 {} top --refresh 500ms",
+            config_home.display(),
+            jazari_bin().display()
+        );
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "30", &cmd])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session");
+        Some(Top(name))
+    }
+    fn keys(&self, k: &[&str]) {
+        assert!(Command::new("tmux").args(["send-keys", "-t", &self.0]).args(k).status().unwrap().success());
+    }
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
+            let s = String::from_utf8_lossy(&out.stdout).into_owned();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "the dashboard never showed {what:?}:\n{s}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+impl Drop for Top {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
 }
 
 fn json(out: &Output) -> Value {
@@ -121,8 +166,23 @@ fn quota_and_report_show_both_clusters_and_the_network() {
         assert!(text.contains(want) && text.contains("east") && text.contains("west"), "{format}: {text}");
     }
 
+    // The dashboard over both: the network and each cluster; it keeps going when west goes away.
+    let top = Top::start(home);
+    if let Some(t) = &top {
+        let s = t.wait_for("network of 2: ");
+        assert!(s.contains("east 8 GPUs") && s.contains("west 8 GPUs"), "{s}");
+        t.keys(&["2"]);
+        let s = t.wait_for("west/west-node");
+        assert!(s.contains("east/east-node"), "{s}");
+    }
+
     // West goes away: east is still shown, west is named, exit status 3.
     west.stop();
+    if let Some(t) = &top {
+        let s = t.wait_for("west unreachable (");
+        assert!(s.contains("east/east-node") && s.contains("network of 2 (1 answering)"), "{s}");
+        t.keys(&["q"]);
+    }
     let out = jazari(home, &["quota", "--url", &east.url, "--url", &west.url]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
