@@ -9,7 +9,7 @@ use crate::api::paths;
 use crate::api::quota::{BurnDown, QuotaQuery, QuotasResponse, State};
 use crate::client::ClientError;
 use crate::client::network::{Target, each};
-use crate::format::{exact, fit, hours};
+use crate::format::{exact, fit, hours, wrap};
 use anyhow::Result;
 use serde::Serialize;
 use std::fmt::Write;
@@ -198,13 +198,15 @@ pub fn run(targets: &[Target], q: &QuotaQuery, json: bool, by: Option<By>) -> Re
                 v["cluster"] = name.clone().into();
                 v["url"] = t.client.base().into();
                 sections.push(v);
-                let _ = write!(text, "Cluster {name} · {}\n{}\n", t.client.base(), table(&r.institutes, by));
+                let head = fit(&format!("Cluster {name} · {}", t.client.base()), 80);
+                let _ = write!(text, "{head}\n{}\n", table(&r.institutes, by));
                 answered.push((name, r));
             }
             Err(e) => {
                 let line = failed_line(t, e);
                 sections.push(serde_json::json!({"cluster": t.label(), "url": t.client.base(), "error": line}));
-                let _ = write!(text, "Cluster {} · {}\n{line}\n\n", t.label(), t.client.base());
+                let head = fit(&format!("Cluster {} · {}", t.label(), t.client.base()), 80);
+                let _ = write!(text, "{head}\n{}\n\n", wrap(&line, 80, "  "));
                 missing.push(t.label().to_string());
                 failed.push(line);
             }
