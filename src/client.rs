@@ -1,6 +1,9 @@
 //! A small blocking client for the collector's API, shared by `jazari quota`,
 //! `report`, `top` and `sim`: reqwest with rustls, a private CA and a client
-//! certificate when given, proxies from the environment.
+//! certificate when given, proxies from the environment; [`network`]: several
+//! collectors at once.
+
+pub mod network;
 
 use crate::tls::ClientTls;
 use anyhow::{Context, Result, bail};
@@ -37,47 +40,16 @@ impl Client {
         Ok(Self { http, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {token}") })
     }
 
-    /// From `--url`, `--token-file` and the TLS options, else `JAZARI_URL`,
-    /// `JAZARI_TOKEN_FILE` (and `JAZARI_CA_FILE`, `JAZARI_CERT`, `JAZARI_KEY`),
-    /// else the first client file (`$XDG_CONFIG_HOME/jazari/client.toml`,
-    /// `/etc/jazari/client.toml`).
+    /// The one collector of `--url` (else `JAZARI_URL`, else the client file)
+    /// with `--token-file` and the TLS options, as [`network::targets`] finds
+    /// them; an error when the client file names several.
     pub fn from_args(url: Option<&str>, token_file: Option<&Path>, tls: &ClientTls) -> Result<Self> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let file = crate::config::ClientFile::find().map_err(anyhow::Error::msg)?;
-        let (file_path, f) = file.map(|(p, f)| (Some(p), f)).unwrap_or_default();
-        let url = url
-            .map(str::to_string)
-            .or_else(|| env("JAZARI_URL"))
-            .or(f.url.clone())
-            .unwrap_or_else(|| "http://127.0.0.1:9470".into());
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("the collector URL `{url}` must start with http:// or https://");
+        let urls: Vec<String> = url.map(str::to_string).into_iter().collect();
+        let mut all = network::targets(&urls, token_file, tls)?;
+        if all.len() != 1 {
+            bail!("this command talks to one collector and the client file names {}: give --url", all.len());
         }
-        let token_file = token_file
-            .map(Path::to_path_buf)
-            .or_else(|| env("JAZARI_TOKEN_FILE").map(Into::into))
-            .or(f.token_file.clone())
-            .with_context(|| {
-                let searched: Vec<String> =
-                    crate::config::ClientFile::locations().iter().map(|p| p.display().to_string()).collect();
-                format!(
-                    "no token: give --token-file FILE (an admin or institute token from `jazari token add --out FILE`), \
-                     set JAZARI_TOKEN_FILE, or write `token_file` in a client file ({})",
-                    searched.join(" or ")
-                )
-            })?;
-        let token = jazari_wire::token::read(&token_file)?;
-        if let Some(w) = jazari_wire::token::exposure(&token_file) {
-            // Wrapped to 80 columns: it lands next to tables made for 80-column terminals.
-            eprintln!("{}", crate::format::wrap(&format!("jazari: warning: {w}"), 80, "  "));
-        }
-        let tls = ClientTls {
-            ca_file: tls.ca_file.clone().or(f.ca_file),
-            cert: tls.cert.clone().or(f.cert),
-            key: tls.key.clone().or(f.key),
-        };
-        tracing::debug!(url, client_file = ?file_path, "collector");
-        Self::with_tls(&url, &token, Duration::from_secs(30), &tls)
+        Ok(all.remove(0).client)
     }
 
     pub fn base(&self) -> &str {

@@ -78,6 +78,9 @@ pub struct QuotaQuery {
 /// Answer of `GET /api/v1/quotas`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuotasResponse {
+    /// The collector's cluster (`cluster` in its configuration); empty from older collectors.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
     pub at_ms: i64,
     pub utilisation_signal: String,
     pub institutes: Vec<BurnDown>,

@@ -74,7 +74,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
     };
     let agent = own_agent(&url, &node, &dir, a.interval);
     let client = Client::new(&url, &admin, std::time::Duration::from_secs(10));
-    let result = crate::tui::run(client, std::time::Duration::from_secs(2), true);
+    let target = crate::client::network::Target { name: None, client };
+    let result = crate::tui::run(vec![target], std::time::Duration::from_secs(2), true);
     stop.store(true, Ordering::Relaxed);
     if let Some(mut child) = agent {
         let _ = child.kill();

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod demo;
 pub mod quota;
+pub mod quota_network;
 pub mod quota_table;
 pub mod report;
 pub mod serve;
@@ -15,7 +16,8 @@ pub mod sim;
 pub mod token;
 pub mod top;
 
-use crate::client::Client;
+use crate::client::ClientError;
+use crate::client::network::Target;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,7 +30,10 @@ Environment:
   JAZARI_LOG         log filter, for example `info` or `jazari=debug` (default: info)
   JAZARI_LOG_FORMAT  `json` for one JSON object per log line
 Clients also read JAZARI_URL, JAZARI_TOKEN_FILE, JAZARI_CA_FILE, JAZARI_CERT, JAZARI_KEY,
-then $XDG_CONFIG_HOME/jazari/client.toml, then /etc/jazari/client.toml.")]
+then $XDG_CONFIG_HOME/jazari/client.toml, then /etc/jazari/client.toml.
+With several collectors (--url repeated, or [[collector]] tables in the client file),
+top, quota and report show every cluster and the network's totals; quota and report
+exit with status 3 when a cluster did not answer, after printing the others.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -69,14 +74,16 @@ pub enum Command {
     },
 }
 
-/// Where a client finds the collector (else in `$XDG_CONFIG_HOME/jazari/client.toml`
-/// or `/etc/jazari/client.toml`: `url`, `token_file`, `ca_file`, `cert`, `key`).
+/// Where a client finds the collectors (else in `$XDG_CONFIG_HOME/jazari/client.toml`
+/// or `/etc/jazari/client.toml`: `url`, `token_file`, `ca_file`, `cert`, `key`,
+/// or a `[[collector]]` table for each of several).
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// Collector URL (default: the client file's, else http://127.0.0.1:9470).
-    #[arg(long, env = "JAZARI_URL")]
-    pub url: Option<String>,
-    /// File holding an admin or institute token (default: the client file's).
+    /// Collector URL; repeat it for several clusters at once (default: the client
+    /// file's collectors, else http://127.0.0.1:9470).
+    #[arg(long, value_name = "URL", env = "JAZARI_URL")]
+    pub url: Vec<String>,
+    /// File holding an admin or institute token, for every collector (default: the client file's).
     #[arg(long, value_name = "FILE", env = "JAZARI_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     #[command(flatten)]
@@ -84,8 +91,30 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    pub fn client(&self) -> Result<Client> {
-        Client::from_args(self.url.as_deref(), self.token_file.as_deref(), &self.tls.files())
+    /// Every collector to ask, each with its token and TLS files.
+    pub fn targets(&self) -> Result<Vec<Target>> {
+        crate::client::network::targets(&self.url, self.token_file.as_deref(), &self.tls.files())
+    }
+}
+
+/// Some collectors answered and some did not: what was printed holds the
+/// others; each line names one that did not. The exit status is
+/// [`EXIT_INCOMPLETE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct Incomplete(pub Vec<String>);
+
+/// Exit status of a command for several clusters when one of them did not answer.
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// The line that names a collector that did not answer:
+/// `cluster NAME unreachable: WHY` or `cluster NAME refused: STATUS MESSAGE`.
+pub fn failed_line(t: &Target, e: &ClientError) -> String {
+    match e {
+        ClientError::Unreachable { why, .. } => format!("cluster {} unreachable: {why}", t.label()),
+        ClientError::Refused { status, message, .. } => {
+            format!("cluster {} refused the request: {status} {}", t.label(), message.trim())
+        }
     }
 }
 
@@ -117,10 +146,18 @@ pub fn main() -> std::process::ExitCode {
     jazari_wire::logging::init(log_file.as_deref());
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("jazari: {}", jazari_wire::errors::one_line(e.as_ref()));
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<Incomplete>() {
+            Some(Incomplete(lines)) => {
+                for l in lines {
+                    eprintln!("jazari: {l}");
+                }
+                std::process::ExitCode::from(EXIT_INCOMPLETE)
+            }
+            None => {
+                eprintln!("jazari: {}", jazari_wire::errors::one_line(e.as_ref()));
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 

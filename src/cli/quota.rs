@@ -1,9 +1,11 @@
-//! `jazari quota`: the burn-down of each institute, as a table or JSON.
+//! `jazari quota`: the burn-down of each institute, as a table or JSON; for
+//! several clusters, see [`super::quota_network`].
 
 use super::ClientArgs;
-use super::quota_table::{By, table};
+use super::quota_table::{By, check_lines, table};
 use crate::api::paths;
-use crate::api::quota::{BurnDown, QuotaQuery, QuotasResponse, State};
+use crate::api::quota::{QuotaQuery, QuotasResponse};
+use crate::client::Client;
 use anyhow::Result;
 use clap::Args;
 
@@ -25,7 +27,8 @@ pub struct QuotaArgs {
     pub at: Option<String>,
     /// For cron and monitoring: one line per institute, and exit status 0 (all
     /// ok), 1 (a warning: near the grant, projected to run out, over the cap)
-    /// or 2 (a grant exceeded); 3 when the collector cannot answer.
+    /// or 2 (a grant exceeded); 3 when a collector cannot answer. With several
+    /// clusters, institutes are named CLUSTER/INSTITUTE.
     #[arg(long, conflicts_with_all = ["format", "by"])]
     pub check: bool,
 }
@@ -37,20 +40,25 @@ pub enum QuotaFormat {
 }
 
 pub fn run(a: QuotaArgs) -> Result<()> {
+    let query = QuotaQuery { institute: a.institute.clone(), at: a.at.clone() };
     if a.check {
-        let (code, text) = match check(&a) {
-            Ok(x) => x,
+        let (code, text) = match a.client.targets() {
+            Ok(t) if t.len() > 1 => super::quota_network::check(&t, &query),
+            Ok(t) => check(&t[0].client, &query).unwrap_or_else(|e| (3, format!("UNKNOWN: {e:#}\n"))),
             Err(e) => (3, format!("UNKNOWN: {e:#}\n")),
         };
         print!("{text}");
         std::process::exit(code);
     }
-    let client = a.client.client()?;
+    let targets = a.client.targets()?;
     if let Some(at) = &a.at {
         crate::time::parse_instant(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
     }
-    let q: QuotasResponse =
-        client.get_with(paths::QUOTAS, &QuotaQuery { institute: a.institute.clone(), at: a.at.clone() })?;
+    let json = matches!(a.format, QuotaFormat::Json);
+    if targets.len() > 1 {
+        return super::quota_network::run(&targets, &query, json, a.by);
+    }
+    let q: QuotasResponse = targets[0].client.get_with(paths::QUOTAS, &query)?;
     match a.format {
         QuotaFormat::Json => println!("{}", serde_json::to_string_pretty(&q)?),
         QuotaFormat::Table => print!("{}", table(&q.institutes, a.by)),
@@ -59,35 +67,7 @@ pub fn run(a: QuotaArgs) -> Result<()> {
 }
 
 /// The check's lines and exit status.
-fn check(a: &QuotaArgs) -> Result<(i32, String)> {
-    let client = a.client.client()?;
-    let q: QuotasResponse =
-        client.get_with(paths::QUOTAS, &QuotaQuery { institute: a.institute.clone(), at: a.at.clone() })?;
+fn check(client: &Client, query: &QuotaQuery) -> Result<(i32, String)> {
+    let q: QuotasResponse = client.get_with(paths::QUOTAS, query)?;
     Ok(check_lines(&q.institutes))
-}
-
-/// One line per institute (`OK`, `WARNING`, `OVER`, `NO QUOTA`) and the worst status.
-pub fn check_lines(items: &[BurnDown]) -> (i32, String) {
-    use crate::format::{exact, hours};
-    let mut worst = 0;
-    let mut out = String::new();
-    for b in items {
-        let (word, code) = match b.state {
-            State::Ok => ("OK", 0),
-            State::Warning => ("WARNING", 1),
-            State::Exceeded => ("OVER", 2),
-            State::NoQuota => ("NO QUOTA", 0),
-        };
-        worst = worst.max(code);
-        let period = b.period.as_ref().map(|p| p.label.as_str()).unwrap_or("-");
-        let used = match (b.granted_gpu_hours, b.used_pct) {
-            (Some(g), Some(p)) => {
-                format!("{} of {} GPU-h used ({p:.1}%) in {period}", hours(b.used_gpu_hours), exact(g))
-            }
-            _ => format!("{} GPU-h used in {period}", hours(b.used_gpu_hours)),
-        };
-        let why = if b.reasons.is_empty() { String::new() } else { format!("; {}", b.reasons.join("; ")) };
-        out.push_str(&format!("{word} {}: {used}{why}\n", b.institute));
-    }
-    (worst, out)
 }

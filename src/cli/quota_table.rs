@@ -1,4 +1,5 @@
-//! The quota table: every institute's burn-down in at most 80 columns, readable without colour.
+//! The quota table: every institute's burn-down in at most 80 columns, readable
+//! without colour; and the lines of `--check`.
 
 use crate::format::{exact, fit, hours, span};
 use crate::quota::{BurnDown, State};
@@ -99,6 +100,31 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
         }
     }
     out
+}
+
+/// One line per institute (`OK`, `WARNING`, `OVER`, `NO QUOTA`) and the worst status.
+pub fn check_lines(items: &[BurnDown]) -> (i32, String) {
+    let mut worst = 0;
+    let mut out = String::new();
+    for b in items {
+        let (word, code) = match b.state {
+            State::Ok => ("OK", 0),
+            State::Warning => ("WARNING", 1),
+            State::Exceeded => ("OVER", 2),
+            State::NoQuota => ("NO QUOTA", 0),
+        };
+        worst = worst.max(code);
+        let period = b.period.as_ref().map(|p| p.label.as_str()).unwrap_or("-");
+        let used = match (b.granted_gpu_hours, b.used_pct) {
+            (Some(g), Some(p)) => {
+                format!("{} of {} GPU-h used ({p:.1}%) in {period}", hours(b.used_gpu_hours), exact(g))
+            }
+            _ => format!("{} GPU-h used in {period}", hours(b.used_gpu_hours)),
+        };
+        let why = if b.reasons.is_empty() { String::new() } else { format!("; {}", b.reasons.join("; ")) };
+        out.push_str(&format!("{word} {}: {used}{why}\n", b.institute));
+    }
+    (worst, out)
 }
 
 #[cfg(test)]

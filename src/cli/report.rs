@@ -1,10 +1,14 @@
 //! `jazari report`: a usage report for a period, through the API or, on the
-//! collector host, straight from the store; written atomically.
+//! collector host, straight from the store; written atomically. With several
+//! collectors, one report per cluster and the network's summary
+//! ([`crate::report::network`]).
 
-use super::ClientArgs;
+use super::{ClientArgs, Incomplete, failed_line};
 use crate::api::paths;
 use crate::api::report::{Report, ReportPeriod, ReportQuery};
+use crate::client::network::{Target, each};
 use crate::config::Config;
+use crate::report::network::{self, Missing};
 use crate::report::{Format, Options, render};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -75,13 +79,16 @@ pub fn run(a: ReportArgs) -> Result<()> {
             crate::server::reports::build_from_store(store.as_ref(), &cfg, &period, &opts)?
         }
         None => {
-            let client = a.client.client()?;
+            let targets = a.client.targets()?;
             let query = if a.period.is_some() {
                 query
             } else {
                 ReportQuery { from: Some(period.first_day.clone()), to: Some(period.last_day.clone()), ..query }
             };
-            client.get_with(paths::REPORT, &query)?
+            if targets.len() > 1 {
+                return several(&a, &targets, &query, &period, started);
+            }
+            targets[0].client.get_with(paths::REPORT, &query)?
         }
     };
     if data.total.allocated_gpu_hours == 0.0
@@ -91,7 +98,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
         eprintln!("jazari report: warning: the ledger holds no data for {}; the report is empty", period.label);
     }
     eprintln!("jazari report: {} institutes, rendering {:?}…", data.institutes.len(), a.format);
-    let text = render(&data, a.format);
+    output(&a, &render(&data, a.format), started)
+}
+
+/// Writes the report to `--out` (atomically), else to stdout.
+fn output(a: &ReportArgs, text: &str, started: std::time::Instant) -> Result<()> {
     match &a.out {
         Some(path) => {
             write_atomically(path, text.as_bytes())?;
@@ -108,6 +119,40 @@ pub fn run(a: ReportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Several collectors: their reports, asked at once, with the network's
+/// summary; the others when one does not answer, and an [`Incomplete`] error.
+fn several(
+    a: &ReportArgs,
+    targets: &[Target],
+    query: &ReportQuery,
+    period: &ReportPeriod,
+    started: std::time::Instant,
+) -> Result<()> {
+    let answers = each(targets, |c| c.get_with::<_, Report>(paths::REPORT, query));
+    let mut reports = vec![];
+    let (mut missing, mut failed) = (vec![], vec![]);
+    for (t, answer) in targets.iter().zip(answers) {
+        match answer {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                let line = failed_line(t, &e);
+                let error = line.strip_prefix(&format!("cluster {} ", t.label())).unwrap_or(&line).to_string();
+                missing.push(Missing { cluster: t.label().to_string(), url: t.client.base().to_string(), error });
+                failed.push(line);
+            }
+        }
+    }
+    let Some(n) = network::build(reports, &missing, crate::time::now_ms()) else {
+        return Err(Incomplete(failed).into());
+    };
+    if n.clusters.iter().all(|r| r.total.allocated_gpu_hours == 0.0 && r.cluster.figures.capacity_gpu_hours == 0.0) {
+        eprintln!("jazari report: warning: no cluster's ledger holds data for {}; the report is empty", period.label);
+    }
+    eprintln!("jazari report: {} clusters, rendering {:?}…", n.clusters.len(), a.format);
+    output(a, &network::render(&n, a.format), started)?;
+    if failed.is_empty() { Ok(()) } else { Err(Incomplete(failed).into()) }
 }
 
 /// Writes a temporary file beside `path`, then renames it: a reader never

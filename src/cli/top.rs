@@ -17,5 +17,5 @@ pub struct TopArgs {
 }
 
 pub fn run(a: TopArgs) -> Result<()> {
-    crate::tui::run(a.client.client()?, a.refresh, !a.no_mouse)
+    crate::tui::run(a.client.targets()?, a.refresh, !a.no_mouse)
 }

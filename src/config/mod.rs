@@ -10,7 +10,7 @@ pub mod store_url;
 
 pub use alerts::{Alerts, Email, Route, Webhook, WebhookFormat};
 pub use check::Checked;
-pub use client::{ClientFile, DEFAULT_CONFIG};
+pub use client::{ClientFile, CollectorEntry, DEFAULT_CONFIG};
 pub use limits::{Ingest, Nodes, Server, Tls, glob};
 pub use scheduler::SchedulerConfig;
 

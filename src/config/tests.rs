@@ -135,3 +135,39 @@ fn the_examples_commented_alerts_are_the_defaults() {
     let c = parse(&text).unwrap();
     assert_eq!(format!("{:?}", c.alerts), format!("{:?}", Alerts::default()), "{text}");
 }
+
+#[test]
+fn a_client_file_names_one_collector_or_several() {
+    use crate::config::ClientFile;
+    let at = std::path::Path::new("/home/ada/.config/jazari/client.toml");
+    let one = ClientFile::parse("url = \"https://a:9470\"\ntoken_file = \"a.token\"\n", at).unwrap();
+    assert_eq!(one.url.as_deref(), Some("https://a:9470"));
+    assert_eq!(one.token_file.as_deref(), Some(std::path::Path::new("/home/ada/.config/jazari/a.token")));
+    assert!(one.collectors.is_empty());
+    let several = ClientFile::parse(
+        "token_file = \"admin.token\"\n\n[[collector]]\nname = \"east\"\nurl = \"https://east:9470\"\n\n\
+         [[collector]]\nurl = \"https://west:9470\"\ntoken_file = \"/etc/jazari/west.token\"\nca_file = \"west-ca.pem\"\n",
+        at,
+    )
+    .unwrap();
+    assert_eq!(several.collectors.len(), 2);
+    assert_eq!(several.collectors[0].name.as_deref(), Some("east"));
+    assert_eq!(several.collectors[0].token_file, None, "the file's own token_file applies");
+    assert_eq!(several.collectors[1].token_file.as_deref(), Some(std::path::Path::new("/etc/jazari/west.token")));
+    assert_eq!(
+        several.collectors[1].ca_file.as_deref(),
+        Some(std::path::Path::new("/home/ada/.config/jazari/west-ca.pem"))
+    );
+    let both = ClientFile::parse("url = \"https://a:9470\"\n[[collector]]\nurl = \"https://b:9470\"\n", at);
+    assert!(both.unwrap_err().contains("either `url`"));
+    let typo = ClientFile::parse("[[collector]]\nurl = \"https://b:9470\"\ntoken = \"x\"\n", at);
+    assert!(typo.unwrap_err().contains("token"));
+}
+
+#[test]
+fn the_client_example_is_valid() {
+    let text = include_str!("../../config/client.example.toml");
+    let f = crate::config::ClientFile::parse(text, Path::new("/etc/jazari/client.toml")).unwrap();
+    assert_eq!(f.collectors.len(), 2);
+    assert_eq!(f.token_file.as_deref(), Some(Path::new("/etc/jazari/admin.token")));
+}

@@ -32,16 +32,23 @@ pub const COLUMNS: &[&str] = &[
     "tensor_active_pct",
 ];
 
-fn field(s: &str) -> String {
+pub fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn num(v: Option<f64>) -> String {
+pub fn num(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string()).unwrap_or_default()
 }
 
 pub fn render(r: &Report) -> String {
     let mut out = COLUMNS.join(",") + "\n";
+    write_rows(r, "", &mut out);
+    out
+}
+
+/// The report's rows (no header), each starting with `prefix` (for several
+/// clusters: the cluster's cell and a comma).
+pub fn write_rows(r: &Report, prefix: &str, out: &mut String) {
     let p = &r.period;
     let mut row = |section: &str, inst: &str, key: &str, granted: Option<f64>, f: &Figures, extra: [Option<f64>; 6]| {
         let cells = [
@@ -69,7 +76,7 @@ pub fn render(r: &Report) -> String {
             num(f.sm_active_pct()),
             num(f.tensor_active_pct()),
         ];
-        let _ = writeln!(out, "{}", cells.join(","));
+        let _ = writeln!(out, "{prefix}{}", cells.join(","));
     };
     row(
         "cluster",
@@ -115,5 +122,4 @@ pub fn render(r: &Report) -> String {
             row("job", &i.id, &j.job, None, &j.figures, [None, j.figures.efficiency_pct(), None, None, None, None]);
         }
     }
-    out
 }

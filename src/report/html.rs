@@ -10,7 +10,7 @@ use std::fmt::Write;
 const PALETTE: [&str; 10] =
     ["#1b6ca8", "#e07b39", "#3a9d5d", "#c23b4a", "#7b5ea7", "#8c6d3f", "#d46fa8", "#6b6b6b", "#a8a832", "#2bb0b8"];
 
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -224,13 +224,18 @@ fn utilisation(r: &Report) -> String {
 }
 
 pub fn render(r: &Report) -> String {
-    let mut o = String::new();
-    let c = &r.cluster;
-    let _ = write!(
-        o,
+    let mut o = head(&format!("GPU usage report: {} · {}", esc(&r.cluster_name), esc(&r.period.label)));
+    body(r, &mut o);
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// The document up to `<body>`, with its title (escaped already) and styles.
+pub fn head(title: &str) -> String {
+    format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>GPU usage report: {cluster} · {label}</title>
+<title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.2em; border-bottom: 1px solid #ccc; }} h3 {{ font-size: 1em; }}
@@ -240,7 +245,16 @@ tr.total td {{ font-weight: bold; }} .note {{ color: #555; font-size: .85em; }}
 svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
 @media print {{ body {{ margin: 0; max-width: none; font-size: 10pt; }} .chart, table {{ page-break-inside: avoid; }} h2 {{ page-break-after: avoid; }} }}
 </style></head><body>
-<h1>GPU usage report: {cluster} · {label}</h1>
+"#
+    )
+}
+
+/// One cluster's report, from its title to its closing note (inside `<body>`).
+pub fn body(r: &Report, o: &mut String) {
+    let c = &r.cluster;
+    let _ = write!(
+        o,
+        r#"<h1>GPU usage report: {cluster} · {label}</h1>
 <p class="note">Period {first} to {last} (UTC, whole days) · generated {gen} · utilisation: {signal}{anon}{scope}</p>
 "#,
         cluster = esc(&r.cluster_name),
@@ -406,9 +420,7 @@ svg.chart {{ width: 100%; height: auto; max-width: 720px; }}
     }
     let _ = write!(
         o,
-        r#"<p class="note">Allocated GPU-hours = GPUs held by jobs × wall time; utilised = allocated × {}.</p></body></html>"#,
+        r#"<p class="note">Allocated GPU-hours = GPUs held by jobs × wall time; utilised = allocated × {}.</p>"#,
         esc(&r.utilisation_signal)
     );
-    o.push('\n');
-    o
 }

@@ -12,6 +12,7 @@ pub mod coverage;
 pub mod csv;
 pub mod html;
 pub mod md;
+pub mod network;
 mod period;
 pub mod text;
 

@@ -400,3 +400,63 @@ fn the_findings_of_the_period_are_in_every_format() {
         assert!(text.contains("idle_allocated"), "{f:?}: the counts by kind are there");
     }
 }
+
+#[test]
+fn a_network_report_sums_its_clusters_and_names_the_missing_one() {
+    use super::network::{Missing, NetworkReport, build, render as render_network};
+    let p = ReportPeriod::named("2026-Q1").unwrap();
+    let (r, _) = report(&p, &Options::default());
+    let (mut east, mut west) = (r.clone(), r.clone());
+    east.cluster_name = "east".into();
+    west.cluster_name = "west".into();
+    let missing =
+        [Missing { cluster: "north".into(), url: "https://north:9470".into(), error: "unreachable: refused".into() }];
+    let n = build(vec![east, west], &missing, 1_790_000_000_000).unwrap();
+    let s = &n.network;
+    let c = &r.cluster.figures;
+    assert!((s.total.figures.allocated_gpu_hours - 2.0 * c.allocated_gpu_hours).abs() < 1e-6);
+    assert!((s.total.figures.idle_allocated_gpu_hours - 2.0 * c.idle_allocated_gpu_hours).abs() < 1e-6);
+    assert_eq!(
+        s.total.allocated_share_pct.map(|x| (x * 1e6).round()),
+        r.cluster.allocated_share_pct.map(|x| (x * 1e6).round())
+    );
+    assert!((s.institutes_total.allocated_gpu_hours - 2.0 * r.total.allocated_gpu_hours).abs() < 1e-6);
+    let ibn = s.institutes.iter().find(|i| i.id == "ibn-sina").unwrap();
+    let one = r.institutes.iter().find(|i| i.id == "ibn-sina").unwrap();
+    assert_eq!(ibn.clusters, ["east", "west"]);
+    assert_eq!(ibn.granted_gpu_hours, one.granted_gpu_hours.map(|g| 2.0 * g));
+    assert_eq!(ibn.share_of_grant_pct.map(|x| x.round()), one.share_of_grant_pct.map(|x| x.round()));
+    // An institute without a grant has none across the network either.
+    let jaz = s.institutes.iter().find(|i| i.id == "al-jazari").unwrap();
+    assert_eq!(jaz.granted_gpu_hours, None);
+
+    let md = render_network(&n, Format::Md);
+    assert!(md.starts_with("# GPU usage report: east, west · 2026-Q1\n"), "{md}");
+    assert!(md.contains("**Incomplete: no answer from north (https://north:9470): unreachable: refused."));
+    assert!(
+        md.contains("\n## GPU usage report: east · 2026-Q1\n") && md.contains("\n### Cluster\n"),
+        "demoted one level"
+    );
+    assert_eq!(md.lines().filter(|l| l.starts_with("# ")).count(), 1);
+    let html = render_network(&n, Format::Html);
+    assert_eq!((html.matches("<!DOCTYPE").count(), html.matches("</body></html>").count()), (1, 1));
+    assert!(html.contains("<h1>GPU usage report: west · 2026-Q1</h1>") && html.contains("<h2>Network</h2>"));
+    assert_eq!(html.matches("<svg").count(), 6, "each cluster's charts");
+    let csv = render_network(&n, Format::Csv);
+    let fields = |l: &str| {
+        l.chars().fold((1, false), |(n, q), ch| match ch {
+            '"' => (n, !q),
+            ',' if !q => (n + 1, q),
+            _ => (n, q),
+        })
+    };
+    for l in csv.lines() {
+        assert_eq!(fields(l).0, super::csv::COLUMNS.len() + 1, "{l}");
+    }
+    assert!(
+        csv.starts_with("cluster,section,") && csv.contains("\nwest,cluster,,west,") && csv.contains("\n,network,,,")
+    );
+    assert!(csv.contains("\nnorth,unreachable,,unreachable: refused,2026-01-01,2026-03-31,"), "{csv}");
+    let back: NetworkReport = serde_json::from_str(&render_network(&n, Format::Json)).unwrap();
+    assert_eq!(back, n);
+}

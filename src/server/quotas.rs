@@ -61,7 +61,12 @@ pub async fn quotas(
         .map(|i| i.id.clone())
         .collect();
     let institutes = burn_downs(&app, &ids, at, now).await?;
-    Ok(Json(QuotasResponse { at_ms: at, utilisation_signal: UTILISATION_SIGNAL.into(), institutes }))
+    Ok(Json(QuotasResponse {
+        cluster: app.cfg.cluster.clone(),
+        at_ms: at,
+        utilisation_signal: UTILISATION_SIGNAL.into(),
+        institutes,
+    }))
 }
 
 /// Burn-downs of these institutes at `at`.

@@ -4,6 +4,7 @@
 //!
 //! - `state:stale`, `state:unhealthy`, `state:idle-alloc`, `state:ok`
 //! - `user:NAME`, `job:ID`, `institute:ID`
+//! - `cluster:NAME`, with several clusters (names are then `CLUSTER/NAME`)
 //!
 //! Matching ignores case; `user:`, `institute:` and names match on a part
 //! (`user:ali` finds alice), `job:` on the whole id or its start.
@@ -52,6 +53,7 @@ pub enum Term {
     User(String),
     Job(String),
     Institute(String),
+    Cluster(String),
 }
 
 /// The lines the help view shows about the filter.
@@ -62,6 +64,7 @@ pub const HELP: &[&str] = &[
     "Prefixes match one field:",
     " state:stale|unhealthy|idle-alloc|ok",
     " user:NAME job:ID institute:ID",
+    " cluster:NAME (several clusters)",
 ];
 
 /// A parsed filter: every term must hold.
@@ -79,6 +82,7 @@ impl Filter {
                     Some(("user", v)) => Term::User(v.into()),
                     Some(("job", v)) => Term::Job(v.into()),
                     Some(("institute" | "inst", v)) => Term::Institute(v.into()),
+                    Some(("cluster", v)) => Term::Cluster(v.into()),
                     _ => Term::Name(w),
                 }
             })
@@ -97,9 +101,11 @@ pub fn has(value: &str, part: &str) -> bool {
     value.to_lowercase().contains(part)
 }
 
-/// A job id matches `job:` on its whole or its start (`job:47` finds 4711).
+/// A job id matches `job:` on its whole or its start (`job:47` finds 4711),
+/// also after a cluster's prefix (`east/4711`).
 pub fn job_id(id: &str, want: &str) -> bool {
-    id.to_lowercase().starts_with(want)
+    let id = id.to_lowercase();
+    id.starts_with(want) || id.split_once('/').is_some_and(|(_, j)| j.starts_with(want))
 }
 
 /// A node against one term.
@@ -110,6 +116,8 @@ pub fn node_term(n: &NodeView, t: &Term) -> bool {
         Term::User(u) => n.jobs.iter().any(|j| j.user.as_deref().is_some_and(|x| has(x, u))),
         Term::Job(id) => n.jobs.iter().any(|j| job_id(&j.id, id)),
         Term::Institute(i) => n.jobs.iter().any(|j| has(&j.institute, i)),
+        // The caller knows the clusters (see `App::in_cluster`).
+        Term::Cluster(_) => false,
     }
 }
 
@@ -119,7 +127,7 @@ mod tests {
 
     #[test]
     fn words_and_prefixes() {
-        let f = Filter::parse("gpu00 state:Stale user:ali job:47 institute:ibn bogus:x");
+        let f = Filter::parse("gpu00 state:Stale user:ali job:47 institute:ibn cluster:East bogus:x");
         assert_eq!(
             f.0,
             vec![
@@ -128,10 +136,12 @@ mod tests {
                 Term::User("ali".into()),
                 Term::Job("47".into()),
                 Term::Institute("ibn".into()),
+                Term::Cluster("east".into()),
                 Term::Name("bogus:x".into()),
             ]
         );
         assert_eq!(Filter::parse("state:down").0, vec![Term::State(None)]);
         assert!(Filter::parse("  ").0.is_empty());
+        assert!(job_id("east/4711", "47") && job_id("4711", "47") && !job_id("east/4711", "71"));
     }
 }

@@ -17,6 +17,8 @@ pub struct UserRow {
     pub user: String,
     /// Institutes of the user's running jobs (or, with none, none known).
     pub institutes: Vec<String>,
+    /// Clusters of the user's running jobs.
+    pub clusters: Vec<String>,
     pub gpus_now: usize,
     pub jobs_now: usize,
     /// Of the GPUs held now, those idle.
@@ -43,7 +45,16 @@ impl App {
     pub fn nodes(&self) -> Vec<&NodeView> {
         let Some(c) = &self.data.cluster else { return vec![] };
         let f = self.filter();
-        let mut v: Vec<&NodeView> = c.nodes.iter().filter(|n| f.matches(|t| node_term(n, t))).collect();
+        let mut v: Vec<&NodeView> = c
+            .nodes
+            .iter()
+            .filter(|n| {
+                f.matches(|t| match t {
+                    Term::Cluster(c) => self.in_cluster(&n.name, c),
+                    _ => node_term(n, t),
+                })
+            })
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         match sort_name(&self.ui, View::Nodes, &NODE_SORTS) {
             "state" => v.sort_by_key(|n| NodeState::of(n)),
@@ -76,6 +87,7 @@ impl App {
                     Term::User(u) => j.user.as_deref().is_some_and(|x| has(x, u)),
                     Term::Job(id) => job_id(&j.id, id),
                     Term::Institute(i) => has(&j.institute, i),
+                    Term::Cluster(c) => self.in_cluster(&j.id, c),
                 })
             })
             .collect();
@@ -98,6 +110,7 @@ impl App {
             .filter(|q| {
                 f.matches(|t| match t {
                     Term::Name(w) | Term::Institute(w) => has(&q.institute, w) || has(&q.name, w),
+                    Term::Cluster(c) => self.in_cluster(&q.institute, c),
                     _ => false,
                 })
             })
@@ -130,6 +143,8 @@ impl App {
                         .is_some_and(|j| j.user.as_deref().is_some_and(|x| has(x, u))),
                     Term::Job(id) => x.job.as_deref().is_some_and(|j| job_id(j, id)),
                     Term::Institute(i) => x.institute.as_deref().is_some_and(|x| has(x, i)),
+                    // With several clusters every finding's id is prefixed.
+                    Term::Cluster(c) => self.in_cluster(&x.id, c),
                 })
             })
             .collect();
@@ -158,6 +173,10 @@ impl App {
             if !u.institutes.contains(&j.institute) {
                 u.institutes.push(j.institute.clone());
             }
+            let cluster = self.cluster_name_of(&j.id);
+            if !u.clusters.iter().any(|c| c == cluster) {
+                u.clusters.push(cluster.to_string());
+            }
         }
         for r in &self.data.usage {
             let GroupKey::User(Some(name)) = &r.key else { continue };
@@ -176,6 +195,7 @@ impl App {
                 f.matches(|t| match t {
                     Term::Name(w) | Term::User(w) => has(&u.user, w),
                     Term::Institute(i) => u.institutes.iter().any(|x| has(x, i)),
+                    Term::Cluster(c) => u.clusters.iter().any(|x| has(x, c)),
                     Term::State(Some(NodeState::IdleAlloc)) => u.idle_now > 0,
                     _ => false,
                 })
@@ -189,6 +209,20 @@ impl App {
             _ => v.sort_by(|a, b| b.gpus_now.cmp(&a.gpus_now).then(b.gpu_hours.total_cmp(&a.gpu_hours))),
         }
         v
+    }
+
+    /// The cluster a node, job, institute or finding (by its name or id) is in.
+    pub fn cluster_name_of<'a>(&'a self, name: &'a str) -> &'a str {
+        if self.multi() {
+            super::network::cluster_of(name)
+        } else {
+            self.data.cluster.as_ref().map(|c| c.cluster.as_str()).unwrap_or("")
+        }
+    }
+
+    /// Whether `name` is in a cluster whose name holds `part` (the `cluster:` filter).
+    pub fn in_cluster(&self, name: &str, part: &str) -> bool {
+        has(self.cluster_name_of(name), part)
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeView> {

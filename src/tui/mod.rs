@@ -2,16 +2,20 @@
 //!
 //! A background thread fetches from the collector on the refresh interval and
 //! reconnects with capped backoff; the draw loop only reads the last state, so
-//! a slow or absent collector never stalls the screen.
+//! a slow or absent collector never stalls the screen. With several
+//! collectors, each has its own thread and backoff, and the draw loop merges
+//! their last answers when one changes ([`network`]).
 
 mod fetch;
 mod filter;
 mod lists;
+pub mod network;
 pub mod render;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
+use crate::client::network::Target;
 use crate::client::{Client, ClientError};
 use crate::time::now_ms;
 use anyhow::Result;
@@ -102,22 +106,72 @@ pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Runs the dashboard until `q`; with `mouse`, clicks and the wheel work too
-/// (and the terminal's own selection needs Shift).
-pub fn run(client: Client, refresh: Duration, mouse: bool) -> Result<()> {
-    let shared = Arc::new(Mutex::new(Shared::default()));
+/// Takes in what the fetchers brought since the last look: with one
+/// collector its data and link as they are, with several their merge.
+fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut App) {
+    if let [one] = shared {
+        let mut s = one.lock().unwrap();
+        if s.fresh {
+            s.fresh = false;
+            if let Some(d) = s.data.take() {
+                app.set_data(d);
+            }
+            if s.link.error.is_some() {
+                app.link = s.link.clone();
+            }
+        }
+        return;
+    }
+    let mut changed = false;
+    for (sh, part) in shared.iter().zip(parts.iter_mut()) {
+        let mut s = sh.lock().unwrap();
+        if s.fresh {
+            s.fresh = false;
+            changed = true;
+            if let Some(d) = s.data.take() {
+                part.data = Some(d);
+            }
+            part.link = s.link.clone();
+        }
+    }
+    if changed {
+        app.set_data(network::merge(parts));
+        app.clusters = network::statuses(parts);
+    }
+}
+
+/// Runs the dashboard on these collectors until `q`; with `mouse`, clicks
+/// and the wheel work too (and the terminal's own selection needs Shift).
+pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
     let window = Arc::new(AtomicUsize::new(1));
     let paused = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let (wake_tx, wake_rx) = mpsc::channel();
-    let mut app = App { url: client.base().to_string(), ..Default::default() };
-    app.ui.color = color_allowed();
-    let th = {
-        let (shared, window, paused, stop) = (shared.clone(), window.clone(), paused.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("fetch".into())
-            .spawn(move || fetcher(client, refresh, shared, window, paused, stop, wake_rx))?
+    let url = match targets.as_slice() {
+        [one] => one.client.base().to_string(),
+        all => format!("{} collectors", all.len()),
     };
+    let mut app = App { url, ..Default::default() };
+    let mut parts: Vec<network::Part> = targets
+        .iter()
+        .map(|t| network::Part { label: t.label().to_string(), url: t.client.base().to_string(), ..Default::default() })
+        .collect();
+    if parts.len() > 1 {
+        app.clusters = network::statuses(&parts);
+    }
+    app.ui.color = color_allowed();
+    let (mut shared, mut wakes, mut threads) = (vec![], vec![], vec![]);
+    for t in targets {
+        let one = Arc::new(Mutex::new(Shared::default()));
+        let (wake_tx, wake_rx) = mpsc::channel();
+        let (sh, window, paused, stop) = (one.clone(), window.clone(), paused.clone(), stop.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("fetch".into())
+                .spawn(move || fetcher(t.client, refresh, sh, window, paused, stop, wake_rx))?,
+        );
+        shared.push(one);
+        wakes.push(wake_tx);
+    }
     // ratatui::init restores the terminal on panic too.
     let mut terminal = ratatui::init();
     if mouse {
@@ -125,18 +179,7 @@ pub fn run(client: Client, refresh: Duration, mouse: bool) -> Result<()> {
     }
     let result = (|| -> Result<()> {
         loop {
-            {
-                let mut s = shared.lock().unwrap();
-                if s.fresh {
-                    s.fresh = false;
-                    if let Some(d) = s.data.take() {
-                        app.set_data(d);
-                    }
-                    if s.link.error.is_some() {
-                        app.link = s.link.clone();
-                    }
-                }
-            }
+            take_in(&shared, &mut parts, &mut app);
             terminal.draw(|f| render::draw(f, &mut app, now_ms()))?;
             if !event::poll(Duration::from_millis(250))? {
                 continue;
@@ -166,7 +209,9 @@ pub fn run(client: Client, refresh: Duration, mouse: bool) -> Result<()> {
                     paused.store(app.ui.paused, Ordering::Relaxed);
                     if app.ui.window != before {
                         window.store(app.ui.window, Ordering::Relaxed);
-                        let _ = wake_tx.send(());
+                        for w in &wakes {
+                            let _ = w.send(());
+                        }
                     }
                 }
                 if app.ui.quit {
@@ -181,8 +226,10 @@ pub fn run(client: Client, refresh: Duration, mouse: bool) -> Result<()> {
     }
     ratatui::restore();
     stop.store(true, Ordering::Relaxed);
-    drop(wake_tx);
-    let _ = th.join();
+    drop(wakes);
+    for th in threads {
+        let _ = th.join();
+    }
     result
 }
 

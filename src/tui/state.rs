@@ -31,6 +31,19 @@ pub struct Data {
     pub fetched_ms: i64,
 }
 
+/// One cluster of several, as the header shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterStatus {
+    /// The cluster's name once its collector answered, else its name in the client file or its URL.
+    pub name: String,
+    pub url: String,
+    /// Its last summary, if it ever answered.
+    pub summary: Option<crate::api::cluster::Summary>,
+    /// When its last data came (ms; 0: never).
+    pub fetched_ms: i64,
+    pub link: Link,
+}
+
 /// Connection state shown in the banner.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Link {
@@ -235,9 +248,17 @@ pub struct App {
     pub data: Data,
     pub link: Link,
     pub url: String,
+    /// With several collectors, each cluster (empty with one): `data` is then
+    /// their merge, names prefixed `CLUSTER/` (see `tui::network`).
+    pub clusters: Vec<ClusterStatus>,
 }
 
 impl App {
+    /// Whether several clusters are shown.
+    pub fn multi(&self) -> bool {
+        self.clusters.len() > 1
+    }
+
     fn rows(&self) -> usize {
         match (self.ui.view, &self.ui.detail) {
             (View::Nodes, None) => self.nodes().len(),

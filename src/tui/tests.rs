@@ -512,3 +512,96 @@ fn the_overview_names_stale_and_unhealthy_nodes() {
     assert!(s.contains("stale (not reporting) 1: gpu0012"), "{s}");
     assert!(s.contains("unhealthy 1: gpu0002 (GPU 3)"), "{s}");
 }
+
+/// Three collectors: two clusters that answered (both with a `gpu0001` and
+/// the same job ids) and one that never did.
+fn network_app() -> App {
+    use super::network::{Part, merge, statuses};
+    use super::state::Link;
+    let part = |nodes: usize, name: &str| {
+        let mut d = fixed_app(nodes).data;
+        d.cluster.as_mut().unwrap().cluster = name.into();
+        Part { label: name.into(), url: format!("https://{name}:9470"), data: Some(d), link: Link::default() }
+    };
+    let north = Part {
+        label: "north".into(),
+        url: "https://north:9470".into(),
+        data: None,
+        link: Link { error: Some(("connection refused".into(), NOW - 30_000)), retry_ms: Some(NOW + 4_000) },
+    };
+    let parts = vec![part(4, "east"), part(3, "west"), north];
+    let mut app = App { url: "3 collectors".into(), ..Default::default() };
+    app.ui.color = false;
+    app.set_data(merge(&parts));
+    app.clusters = statuses(&parts);
+    app
+}
+
+#[test]
+fn several_clusters_show_the_network_each_cluster_and_the_one_that_is_away() {
+    let mut app = network_app();
+    let (east, west) = (fixed_app(4).data, fixed_app(3).data);
+    let gpus = |d: &Data| d.cluster.as_ref().unwrap().summary.gpus;
+    assert_eq!(app.data.cluster.as_ref().unwrap().summary.gpus, gpus(&east) + gpus(&west));
+    let s = render(&mut app, 160, 48);
+    let head: Vec<&str> = s.lines().take(3).collect();
+    let head = head.join("\n");
+    assert!(head.contains("Jazari network"), "{head}");
+    assert!(head.contains(&format!("network of 3 (2 answering): {} GPUs", gpus(&east) + gpus(&west))), "{head}");
+    assert!(
+        head.contains(&format!("east {} GPUs", gpus(&east))) && head.contains(&format!("west {} GPUs", gpus(&west)))
+    );
+    assert!(head.contains("north unreachable (connection refused) · no data · retry in 4 s"), "{head}");
+    insta::assert_snapshot!("network_overview_160x48", s);
+    // Nodes of both clusters, each under its cluster's name; the filter takes `cluster:`.
+    app.apply(Command::Goto(View::Nodes));
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("east/gpu0001") && s.contains("west/gpu0001"), "{s}");
+    assert_eq!(app.nodes().len(), 7);
+    app.ui.filter = "cluster:wes".into();
+    assert!(app.nodes().iter().all(|n| n.name.starts_with("west/")) && app.nodes().len() == 3);
+    app.ui.filter = "cluster:west gpu0001".into();
+    assert_eq!(app.nodes().len(), 1);
+    app.apply(Command::Enter);
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("west/gpu0001 · reporting"), "{s}");
+    // Jobs keep their ids within their cluster; findings come from both.
+    let job = east.jobs[0].id.clone();
+    assert!(app.job(&format!("east/{job}")).is_some() && app.job(&format!("west/{job}")).is_some());
+    for c in ["east/", "west/"] {
+        assert!(app.data.findings.iter().any(|f| f.id.starts_with(c)), "{c}");
+    }
+    app.apply(Command::Goto(View::Findings));
+    app.ui.filter = "cluster:east".into();
+    assert!(!app.findings().is_empty() && app.findings().iter().all(|f| f.message.starts_with("east: ")));
+    // At 80 columns the clusters wrap and the views still draw.
+    app.ui.filter.clear();
+    app.apply(Command::Goto(View::Nodes));
+    let s = render(&mut app, 80, 24);
+    assert!(s.contains("north unreachable") && s.contains("east/gpu0001"), "{s}");
+    insta::assert_snapshot!("network_nodes_80x24", s);
+    for (w, h) in [(20, 5), (40, 10), (80, 8), (300, 100)] {
+        render(&mut app, w, h);
+    }
+}
+
+#[test]
+fn series_of_clusters_add_up_bucket_by_bucket() {
+    use super::network::merge_series;
+    let p = |ts_ms: i64, util: f64, gpus: u64| SeriesPoint {
+        ts_ms,
+        util_pct: Some(util),
+        power_w: 100.0,
+        allocated_gpus: gpus as f64 / 2.0,
+        gpus,
+    };
+    let a = [p(0, 50.0, 8), p(60_000, 50.0, 8)];
+    // A finer series: its two points in one bucket count once, averaged.
+    let b = [p(0, 100.0, 24), p(30_000, 100.0, 24), p(60_000, 100.0, 24)];
+    let (points, bucket) = merge_series(&[(&a, 60_000), (&b, 30_000)]);
+    assert_eq!(bucket, 60_000);
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].gpus, 32);
+    assert_eq!(points[0].power_w, 200.0);
+    assert_eq!(points[0].util_pct, Some(87.5));
+}

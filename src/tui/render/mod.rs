@@ -4,6 +4,7 @@
 //! changes state.
 
 mod chart;
+mod clusters;
 mod findings;
 mod history;
 mod institutes;
@@ -40,14 +41,19 @@ pub fn draw(f: &mut Frame, app: &mut App, now_ms: i64) {
         return;
     }
     let banner = app.link.error.is_some();
-    let [head, ban, body, foot] = Layout::vertical([
+    let strip = clusters::lines(app, area.width as usize, (area.height as usize / 4).max(1), &t, now_ms);
+    let [head, nets, ban, body, foot] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(strip.len() as u16),
         Constraint::Length(u16::from(banner)),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(area);
     header(f, head, app, &t);
+    if !strip.is_empty() {
+        f.render_widget(Paragraph::new(strip), nets);
+    }
     if banner {
         banner_line(f, ban, app, &t, now_ms);
     }
