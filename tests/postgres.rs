@@ -301,6 +301,33 @@ fn two_collectors_on_one_database_charge_what_one_collector_would() {
     assert!(want.len() > 20, "{want:?}");
     assert_eq!(usage(&one), want, "the first collector's usage equals one SQLite collector's fed the same reports");
     assert_eq!(usage(&two), want, "and so does the second's");
+
+    // A token revoked on the shared store is refused by both collectors within seconds.
+    let secret = common::token_add(&one.config, &one.store, &["--node", "pg-revoked"]);
+    let mut r = report(0, 170, t0, "rev");
+    r.node = "pg-revoked".into();
+    for c in [&one, &two] {
+        let sent = c.with_token(&secret).post_json("/api/v1/reports", &serde_json::to_vec(&[&r]).unwrap(), None);
+        assert!(matches!(sent, Ok((200, _))), "{sent:?}");
+    }
+    let id = secret.trim_start_matches("jzr_").split('_').next().unwrap().to_string();
+    let out = std::process::Command::new(common::jazari_bin())
+        .args(["token", "revoke", &id, "--config"])
+        .arg(&one.config)
+        .arg("--store")
+        .arg(&one.store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let revoked = std::time::Instant::now();
+    for c in [&one, &two] {
+        common::wait_until("the revoked token is refused", Duration::from_secs(5), || {
+            r.seq += 1;
+            let body = serde_json::to_vec(&[&r]).unwrap();
+            matches!(c.with_token(&secret).post_json("/api/v1/reports", &body, None), Ok((401, _)))
+        });
+    }
+    assert!(revoked.elapsed() < Duration::from_secs(3), "{:?}", revoked.elapsed());
 }
 
 #[test]
