@@ -26,11 +26,11 @@ pg_pids() { pgrep -u "$(stat -c %U "$STATE/data")" -f "postgres" || true; }
 HZ=$(getconf CLK_TCK)
 printf '%-22s %10s %9s %9s %16s %16s %12s\n' store reports/s p50_ms p99_ms collector_cpu_us pg_cpu_us rss_peak_mib
 row() { # name store collectors
-  local name=$1 store=$2 n=$3 urls=() pids=()
+  local name=$1 store=$2 n=$3 urls=() pids=(); shift 3
   $J token add --node '*' --config $CFG --store "$store" >"$T/node.token" 2>/dev/null
   for _ in $(seq "$n"); do
     local port; port=$(free_port)
-    JAZARI_LOG=warn $J serve --config $CFG --store "$store" --listen 127.0.0.1:$port & pids+=($!); PIDS+=($!)
+    JAZARI_LOG=warn $J serve --config $CFG --store "$store" --listen 127.0.0.1:$port 2>>"$T/serve.log" & pids+=($!); PIDS+=($!)
     urls+=("http://127.0.0.1:$port")
   done
   for u in "${urls[@]}"; do for _ in $(seq 100); do curl -sf "$u/healthz" >/dev/null && break; sleep 0.1; done; done
@@ -52,3 +52,4 @@ psql() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" "$@"; }
 psql -q "$BASE/postgres" -c 'CREATE DATABASE bench1' && row postgres "$BASE/bench1" 1 "$@"
 psql -q "$BASE/postgres" -c 'CREATE DATABASE bench2' && row "postgres, 2 collectors" "$BASE/bench2" 2 "$@"
 echo "(CPU per report accepted, in microseconds; rss_peak: the collectors' VmHWM summed)"
+if grep -q ERROR "$T/serve.log"; then echo "collector errors:"; grep ERROR "$T/serve.log" | sort | uniq -c | sort -rn | head -5; fi

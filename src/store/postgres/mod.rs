@@ -51,7 +51,8 @@ pub use crate::config::store_url::{is_url, redact};
 
 /// One connection to the database.
 pub struct PgStore {
-    client: RefCell<Client>,
+    /// Always Some but in `drop`.
+    client: RefCell<Option<Client>>,
     /// How to connect again after the connection is lost (a database restart).
     config: postgres::Config,
     /// The URL without its password.
@@ -80,7 +81,7 @@ impl PgStore {
             config.application_name("jazari");
         }
         let client = outside_runtime(|| config.connect(NoTls)).map_err(err)?;
-        let s = PgStore { client: RefCell::new(client), config, shown, leading: Default::default() };
+        let s = PgStore { client: RefCell::new(Some(client)), config, shown, leading: Default::default() };
         s.migrate()?;
         Ok(s)
     }
@@ -92,14 +93,15 @@ impl PgStore {
     /// Runs `f` on the connection, connecting again first when it was lost
     /// (the operation that found it lost failed; this one goes through).
     fn with<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
-        let mut c = self.client.borrow_mut();
+        let mut guard = self.client.borrow_mut();
+        let c = guard.as_mut().expect("the connection is there until the store is dropped");
         outside_runtime(|| {
             if c.is_closed() {
                 self.leading.set(false);
                 *c = self.config.connect(NoTls)?;
                 tracing::info!(store = %self.shown, "connected to the store again");
             }
-            f(&mut c)
+            f(c)
         })
         .map_err(self.err())
     }
@@ -297,6 +299,15 @@ impl Store for PgStore {
     }
     fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
         self.prune(now_ms, keep)
+    }
+}
+
+impl Drop for PgStore {
+    /// The client closes its connection on its own runtime: off the
+    /// collector's runtime threads (a store dropped at shutdown).
+    fn drop(&mut self) {
+        let client = self.client.get_mut().take();
+        outside_runtime(move || drop(client));
     }
 }
 

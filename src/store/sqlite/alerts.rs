@@ -9,7 +9,7 @@ impl SqliteStore {
     pub(super) fn put_findings(&mut self, findings: &[(Finding, Option<i64>)]) -> Result<()> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut put = tx
                 .prepare_cached(
@@ -47,7 +47,7 @@ impl SqliteStore {
     pub(super) fn push_outbox(&mut self, items: &[(String, String)], now_ms: i64, max: usize) -> Result<u64> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut put = tx
                 .prepare_cached("INSERT INTO outbox(receiver, body, created_ms, next_ms) VALUES(?1, ?2, ?3, ?3)")

@@ -92,7 +92,7 @@ impl SqliteStore {
     pub(super) fn prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         // Raw → minute, in Rust (raw rows hold all GPUs of a report).
         let done: i64 = tx
             .query_row("SELECT COALESCE(MAX(ts_ms) + 60000, 0) FROM history WHERE resolution = 'minute'", [], |r| {

@@ -10,7 +10,7 @@ impl SqliteStore {
     pub(super) fn put_runs(&mut self, runs: &[Run]) -> Result<()> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut put = tx
                 .prepare_cached("INSERT OR REPLACE INTO sched_runs(job, start_ms, end_ms, run) VALUES(?1, ?2, ?3, ?4)")

@@ -162,3 +162,62 @@ fn a_store_root_makes_belongs_to_the_owner_of_its_folder() {
     assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534, "the collector's user could not write it");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The writer and the pruner are two connections writing the same file: a
+/// write transaction that read first would find its snapshot stale once the
+/// other committed, and fail at once ("database is locked") whatever the busy
+/// timeout; write transactions take the write lock first and wait instead.
+#[test]
+fn the_writer_and_the_pruner_wait_for_each_other() {
+    use jazari_wire::{Host, WIRE_VERSION};
+    let dir = std::env::temp_dir().join(format!("jazari-locks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sqlite");
+    let mut writer = SqliteStore::open(&path).unwrap();
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let pruner = {
+        let (path, stop, runs) = (path.clone(), stop.clone(), runs.clone());
+        std::thread::spawn(move || {
+            let mut s = SqliteStore::open(&path).unwrap();
+            let keep = Keep { raw_ms: 1, minute_ms: 1, hour_ms: 1, dedup_ms: 30 * 86_400_000 };
+            while !stop.load(Ordering::Relaxed) {
+                s.downsample_and_prune(crate::time::now_ms(), &keep).unwrap();
+                runs.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let t0 = crate::time::now_ms() - 3_600_000;
+    // At least 120 batches, and on until the pruner has run a few times.
+    for k in 0..100_000u64 {
+        if k >= 120 && runs.load(Ordering::Relaxed) >= 20 {
+            break;
+        }
+        let report = Report {
+            version: WIRE_VERSION,
+            node: format!("n{}", k % 7),
+            instance: "i".into(),
+            seq: k,
+            interval_start_ms: t0 + k as i64 * 1000,
+            interval_end_ms: t0 + k as i64 * 1000 + 1000,
+            host: Host::default(),
+            gpus: vec![],
+            jobs: vec![],
+            events: vec![],
+        };
+        let p = Prepared {
+            report,
+            charges: Some(vec![]),
+            allocs: Default::default(),
+            history: "[]".into(),
+            snapshot: None,
+        };
+        writer.apply(&[vec![p]], crate::time::now_ms()).unwrap_or_else(|e| panic!("batch {k}: {e}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    pruner.join().unwrap();
+    assert!(runs.load(Ordering::Relaxed) >= 20);
+    std::fs::remove_dir_all(dir).unwrap();
+}

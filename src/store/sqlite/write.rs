@@ -16,7 +16,7 @@ impl SqliteStore {
     pub(super) fn apply_batches(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut held = load(&tx, batches).map_err(err)?;
         let p = plan(batches, &mut held, now_ms - DEDUP_HORIZON_MS, Mode::Ingest);
         if p.sealed_ms > 0 {
@@ -38,7 +38,7 @@ impl SqliteStore {
     ) -> Result<Settled> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let reports: Vec<Report> = {
             let mut st =
                 tx.prepare_cached("SELECT report FROM pending WHERE end_ms <= ?1 ORDER BY end_ms").map_err(err)?;
