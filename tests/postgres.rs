@@ -357,3 +357,28 @@ fn one_collector_leads_and_a_lost_connection_is_made_again() {
     b.ping().unwrap_or_else(|e| panic!("connected again after {first:?}: {e}"));
     assert!(b.lead().unwrap(), "and takes the lead again, no one else holding it");
 }
+
+#[test]
+fn a_collector_on_postgresql_stops_cleanly() {
+    let Some(url) = pg::database("stop") else { return };
+    let dir = TempDir::new("pg-stop");
+    let config = dir.path().join("jazari.toml");
+    std::fs::copy(common::root().join("config/jazari.example.toml"), &config).unwrap();
+    let port = common::free_port();
+    let child = std::process::Command::new(common::jazari_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--store", &url, "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until("the collector answers", Duration::from_secs(15), || {
+        http().get(format!("http://127.0.0.1:{port}/readyz")).send().is_ok_and(|r| r.status().is_success())
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !log.contains("panicked"), "{:?}\n{log}", out.status);
+    assert!(log.contains("collector stopped"), "{log}");
+}
