@@ -382,3 +382,33 @@ fn a_collector_on_postgresql_stops_cleanly() {
     assert!(out.status.success() && !log.contains("panicked"), "{:?}\n{log}", out.status);
     assert!(log.contains("collector stopped"), "{log}");
 }
+
+#[test]
+fn tls_to_postgresql_checks_the_servers_certificate() {
+    let Some(url) = pg::database("tls") else { return };
+    let Some(ca) = pg::ca_file() else {
+        common::skip("the test PostgreSQL was given (JAZARI_TEST_POSTGRES), without a CA of its TLS certificate");
+        return;
+    };
+    let dir = TempDir::new("pg-tls");
+    let list = |store: &str, root: &std::path::Path| {
+        std::process::Command::new(common::jazari_bin())
+            .args(["token", "list", "--config"])
+            .arg(common::root().join("config/jazari.example.toml"))
+            .args(["--store", store])
+            .env("PGSSLROOTCERT", root)
+            .output()
+            .unwrap()
+    };
+    let out = list(&format!("{url}?sslmode=require"), &ca);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A CA that did not sign the server's certificate: refused, and said so.
+    let other = common::tls::Pki::new(dir.path(), "other");
+    let out = list(&format!("{url}?sslmode=require"), &other.ca);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.to_lowercase().contains("certificate"), "{err}");
+    // A CA file that is not there: named.
+    let out = list(&format!("{url}?sslmode=require"), &dir.path().join("none.pem"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("PGSSLROOTCERT"), "{err}");
+}

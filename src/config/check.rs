@@ -34,9 +34,14 @@ impl Config {
         let url = store.to_str().filter(|s| super::store_url::is_url(s));
         if let Some(url) = url {
             let shown = super::store_url::redact(url);
+            let tls = if url.contains("sslmode=require") {
+                "over TLS (the server's certificate checked against PGSSLROOTCERT, else the system's roots)"
+            } else {
+                "in plain TCP (add ?sslmode=require for TLS)"
+            };
             c.notes.push(format!(
-                "store = {shown}: PostgreSQL; the collector connects on start (10 s timeout) and creates or \
-                 upgrades its tables"
+                "store = {shown}: PostgreSQL, {tls}; the collector connects on start (10 s timeout) and creates \
+                 or upgrades its tables"
             ));
             if shown != url {
                 c.notes.push(

@@ -186,6 +186,8 @@ pub enum StoreError {
     NoDir { path: PathBuf, dir: PathBuf, source: std::io::Error },
     #[error("store {store}: {source}")]
     Postgres { store: String, source: ::postgres::Error },
+    #[error("store {store}: {message}")]
+    Config { store: String, message: String },
     #[error("store {path} has schema version {found}, newer than this build ({supported}); upgrade jazari")]
     TooNew { path: PathBuf, found: i64, supported: i64 },
 }

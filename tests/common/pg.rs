@@ -71,6 +71,14 @@ fn run_pg(bin: &Path, tool: &str, args: &[&str]) -> Result<(), String> {
 }
 
 static DATA: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+static CA: OnceLock<PathBuf> = OnceLock::new();
+
+/// The CA of the private server's TLS certificate (None for a server given
+/// by `JAZARI_TEST_POSTGRES`, or none).
+pub fn ca_file() -> Option<PathBuf> {
+    server().as_ref().ok()?;
+    CA.get().cloned()
+}
 
 extern "C" fn stop_private() {
     if let Some((bin, data)) = DATA.get() {
@@ -95,9 +103,25 @@ fn start_private() -> Result<String, String> {
     }
     let d = data.to_string_lossy().to_string();
     run_pg(&bin, "initdb", &["-D", &d, "-A", "trust", "-U", "jazari", "--no-sync"])?;
+    // TLS offered (sslmode=require), with a certificate of a CA made here.
+    let pki = super::tls::Pki::new(&root, "pg");
+    let (cert, key) = pki.issue("pg-server", &["127.0.0.1", "localhost"], false);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if is_root() {
+            Command::new("chown").arg("postgres:postgres").args([&cert, &key]).status().map_err(|e| e.to_string())?;
+        }
+    }
+    CA.set(pki.ca.clone()).ok();
     let port = free_port();
-    let opts =
-        format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", root.display());
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on \
+         -c ssl_cert_file={} -c ssl_key_file={}",
+        root.display(),
+        cert.display(),
+        key.display()
+    );
     let log = root.join("log").to_string_lossy().to_string();
     DATA.set((bin.clone(), data.clone())).ok();
     // SAFETY: registering a plain extern "C" function with no arguments.

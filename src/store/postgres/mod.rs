@@ -55,6 +55,7 @@ pub struct PgStore {
     client: RefCell<Option<Client>>,
     /// How to connect again after the connection is lost (a database restart).
     config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The URL without its password.
     shown: String,
     /// Whether this connection holds the leader's lock.
@@ -80,8 +81,9 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("jazari");
         }
-        let client = outside_runtime(|| config.connect(NoTls)).map_err(err)?;
-        let s = PgStore { client: RefCell::new(Some(client)), config, shown, leading: Default::default() };
+        let tls = tls_for(&config).map_err(|message| StoreError::Config { store: shown.clone(), message })?;
+        let client = outside_runtime(|| connect(&config, &tls)).map_err(err)?;
+        let s = PgStore { client: RefCell::new(Some(client)), config, tls, shown, leading: Default::default() };
         s.migrate()?;
         Ok(s)
     }
@@ -98,7 +100,7 @@ impl PgStore {
         outside_runtime(|| {
             if c.is_closed() {
                 self.leading.set(false);
-                *c = self.config.connect(NoTls)?;
+                *c = connect(&self.config, &self.tls)?;
                 tracing::info!(store = %self.shown, "connected to the store again");
             }
             f(c)
@@ -309,6 +311,50 @@ impl Drop for PgStore {
         let client = self.client.get_mut().take();
         outside_runtime(move || drop(client));
     }
+}
+
+fn connect(
+    config: &postgres::Config,
+    tls: &Option<tokio_postgres_rustls::MakeRustlsConnect>,
+) -> std::result::Result<Client, postgres::Error> {
+    match tls {
+        Some(tls) => config.connect(tls.clone()),
+        None => config.connect(NoTls),
+    }
+}
+
+/// TLS to the database with `sslmode=require`: the server's certificate is
+/// checked (unlike libpq's `require`) against the CA file `PGSSLROOTCERT`
+/// names, else the system's roots. Otherwise (`disable`, `prefer`, the
+/// default) the connection is plain.
+fn tls_for(config: &postgres::Config) -> std::result::Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    if config.get_ssl_mode() != postgres::config::SslMode::Require {
+        return Ok(None);
+    }
+    crate::tls::install_provider();
+    let builder = rustls::ClientConfig::builder();
+    let tls = match std::env::var_os("PGSSLROOTCERT") {
+        Some(file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(&file)
+                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| format!("PGSSLROOTCERT={}: {e}", file.to_string_lossy()))?;
+            for c in certs {
+                roots.add(c).map_err(|e| format!("PGSSLROOTCERT={}: {e}", file.to_string_lossy()))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| format!("the system's CA certificates: {e}"))?
+                .with_no_client_auth()
+        }
+    };
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls)))
 }
 
 fn retryable(e: &postgres::Error) -> bool {
