@@ -149,17 +149,120 @@ pub trait Store: Send {
         gpu: Option<&str>,
         limit: usize,
     ) -> Result<Vec<HistoryPoint>>;
-    /// Cluster-wide series in buckets of `bucket_ms` from history at `resolution`.
+    /// Cluster-wide series in buckets of `bucket_ms` from history at
+    /// `resolution`: mean utilisation, power and allocated GPUs.
     fn cluster_series(
         &self,
         resolution: Resolution,
         from_ms: i64,
         to_ms: i64,
         bucket_ms: i64,
-    ) -> Result<Vec<SeriesPoint>>;
+    ) -> Result<Vec<SeriesPoint>> {
+        let mut acc = shared::SeriesAcc::default();
+        for p in self.history(resolution, from_ms, to_ms, None, None, usize::MAX)? {
+            acc.add(p, bucket_ms);
+        }
+        Ok(acc.finish())
+    }
     /// Downsamples history and prunes what is past its retention; returns rows deleted.
     fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize>;
 }
+
+/// The [`Store`] methods both backends answer with inherent methods of the
+/// same names (written once here, used inside each `impl Store`).
+macro_rules! store_methods {
+    () => {
+        fn insert_token(&self, t: &TokenRow) -> Result<()> {
+            self.insert_token_row(t)
+        }
+        fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+            self.token_row(id)
+        }
+        fn tokens(&self) -> Result<Vec<TokenRow>> {
+            self.token_rows()
+        }
+        fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool> {
+            self.revoke(id, now_ms)
+        }
+        fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>> {
+            self.apply_batches(batches, now_ms)
+        }
+        fn settle(
+            &mut self,
+            until_ms: i64,
+            now_ms: i64,
+            charge: &mut dyn FnMut(&Report) -> Vec<GpuCharge>,
+        ) -> Result<Settled> {
+            self.settle_pending(until_ms, now_ms, charge)
+        }
+        fn save_runs(&mut self, runs: &[Run]) -> Result<()> {
+            self.put_runs(runs)
+        }
+        fn load_runs(&self, since_ms: i64) -> Result<Vec<Run>> {
+            self.get_runs(since_ms)
+        }
+        fn save_findings(&mut self, findings: &[(Finding, Option<i64>)]) -> Result<()> {
+            self.put_findings(findings)
+        }
+        fn load_findings(&self, since_ms: i64) -> Result<Vec<(Finding, Option<i64>)>> {
+            self.get_findings(since_ms)
+        }
+        fn findings_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Finding>> {
+            self.get_findings_between(from_ms, to_ms)
+        }
+        fn outbox_push(&mut self, items: &[(String, String)], now_ms: i64, max: usize) -> Result<u64> {
+            self.push_outbox(items, now_ms, max)
+        }
+        fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+            self.due_outbox(now_ms, limit)
+        }
+        fn outbox_update(&mut self, id: i64, next_ms: Option<i64>, error: Option<&str>) -> Result<()> {
+            self.update_outbox(id, next_ms, error)
+        }
+        fn usage(&self, from_s: i64, to_s: i64, group: GroupBy, filter: &Filter) -> Result<Vec<UsageRow>> {
+            self.usage_rows(from_s, to_s, group, filter)
+        }
+        fn use_rows(&self, institute: &str, from_s: i64, to_s: i64) -> Result<Vec<UseRow>> {
+            self.institute_rows(institute, from_s, to_s)
+        }
+        fn ledger_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<Charge>> {
+            self.fine_rows(from_s, to_s)
+        }
+        fn data_since(&self) -> Result<Option<i64>> {
+            self.oldest_data()
+        }
+        fn day_rows(&self, from_s: i64, to_s: i64, institute: Option<&str>) -> Result<Vec<DayRow>> {
+            self.days(from_s, to_s, institute)
+        }
+        fn hour_rows(&self, from_s: i64, to_s: i64) -> Result<Vec<HourRow>> {
+            self.hours(from_s, to_s)
+        }
+        fn coverage(&self, from_s: i64, to_s: i64) -> Result<Vec<CoverageRow>> {
+            self.coverage_rows(from_s, to_s)
+        }
+        fn coverage_input(&self, from_s: i64, to_s: i64) -> Result<CoverageInput> {
+            self.report_coverage(from_s, to_s)
+        }
+        fn coverage_hours(&self, from_s: i64, to_s: i64) -> Result<Vec<CoveredHour>> {
+            self.hourly_coverage(from_s, to_s)
+        }
+        fn history(
+            &self,
+            resolution: Resolution,
+            from_ms: i64,
+            to_ms: i64,
+            node: Option<&str>,
+            gpu: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<HistoryPoint>> {
+            self.history_points(resolution, from_ms, to_ms, node, gpu, limit)
+        }
+        fn downsample_and_prune(&mut self, now_ms: i64, keep: &Keep) -> Result<usize> {
+            self.prune(now_ms, keep)
+        }
+    };
+}
+pub(crate) use store_methods;
 
 /// Opens the store at `location`: a `postgres://` URL, else a SQLite file
 /// path (created if needed).

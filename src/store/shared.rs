@@ -256,3 +256,37 @@ pub fn decode_last(node: &str, text: &str, limits: jazari_wire::DecodeLimits) ->
         }
     }
 }
+
+/// Raw history points of one GPU (or all), at most `limit`, in time order;
+/// `read` calls its argument for every point of the window.
+pub fn raw_selection<E>(
+    gpu: Option<&str>,
+    limit: usize,
+    read: impl FnOnce(&mut dyn FnMut(HistoryPoint)) -> Result<(), E>,
+) -> Result<Vec<HistoryPoint>, E> {
+    let mut out = Vec::new();
+    read(&mut |p| {
+        if gpu.is_none_or(|g| g == p.gpu) && out.len() < limit {
+            out.push(p);
+        }
+    })?;
+    out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
+    Ok(out)
+}
+
+/// Pending reports to charge now, each with what it charges.
+pub fn settle_batch(
+    reports: Vec<jazari_wire::Report>,
+    charge: &mut dyn FnMut(&jazari_wire::Report) -> Vec<crate::accounting::GpuCharge>,
+) -> Vec<super::Prepared> {
+    reports
+        .into_iter()
+        .map(|report| super::Prepared {
+            charges: Some(charge(&report)),
+            allocs: Default::default(),
+            history: String::new(),
+            snapshot: None,
+            report,
+        })
+        .collect()
+}

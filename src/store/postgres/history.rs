@@ -2,8 +2,8 @@
 //! 1-hour means, pruned past retention (one collector at a time).
 
 use super::{C, LOCK_CLASS, PRUNE_LOCK, PgStore};
-use crate::store::shared::{MinuteAcc, SeriesAcc, raw_points};
-use crate::store::{HistoryPoint, Keep, Resolution, Result, SeriesPoint};
+use crate::store::shared::{MinuteAcc, raw_points, raw_selection};
+use crate::store::{HistoryPoint, Keep, Resolution, Result};
 
 impl PgStore {
     pub(super) fn history_points(
@@ -16,14 +16,7 @@ impl PgStore {
         limit: usize,
     ) -> Result<Vec<HistoryPoint>> {
         if resolution == Resolution::Raw {
-            let mut out = Vec::new();
-            self.raw_history(from_ms, to_ms, node, |p| {
-                if gpu.is_none_or(|g| g == p.gpu) && out.len() < limit {
-                    out.push(p);
-                }
-            })?;
-            out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
-            return Ok(out);
+            return raw_selection(gpu, limit, |f| self.raw_history(from_ms, to_ms, node, f));
         }
         let sql = format!(
             "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
@@ -47,24 +40,6 @@ impl PgStore {
                 allocated: r.get(7),
             })
             .collect())
-    }
-
-    pub(super) fn series(
-        &self,
-        resolution: Resolution,
-        from_ms: i64,
-        to_ms: i64,
-        bucket_ms: i64,
-    ) -> Result<Vec<SeriesPoint>> {
-        let mut acc = SeriesAcc::default();
-        if resolution == Resolution::Raw {
-            self.raw_history(from_ms, to_ms, None, |p| acc.add(p, bucket_ms))?;
-        } else {
-            for p in self.history_points(resolution, from_ms, to_ms, None, None, usize::MAX)? {
-                acc.add(p, bucket_ms);
-            }
-        }
-        Ok(acc.finish())
     }
 
     fn raw_history(&self, from_ms: i64, to_ms: i64, node: Option<&str>, mut f: impl FnMut(HistoryPoint)) -> Result<()> {

@@ -5,7 +5,7 @@ use super::{LOCK_CLASS, Params, PgStore, col};
 use crate::accounting::{Amounts, GpuCharge};
 use crate::store::plan::{Held, Mode, Plan, plan};
 use crate::store::seen::Seen;
-use crate::store::shared::{AMOUNTS, amount_values, hour_peaks, parse_charged};
+use crate::store::shared::{AMOUNTS, amount_values, hour_peaks, parse_charged, settle_batch};
 use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, Settled};
 use jazari_wire::Report;
 use postgres::Transaction;
@@ -51,16 +51,7 @@ impl PgStore {
             if reports.is_empty() {
                 return Ok(Settled::default());
             }
-            let batch: Vec<Prepared> = reports
-                .into_iter()
-                .map(|report| Prepared {
-                    charges: Some(charge(&report)),
-                    allocs: Default::default(),
-                    history: String::new(),
-                    snapshot: None,
-                    report,
-                })
-                .collect();
+            let batch = settle_batch(reports, charge);
             let batches = [batch];
             let mut held = load(tx, &batches)?;
             let p = plan(&batches, &mut held, now_ms - DEDUP_HORIZON_MS, Mode::Settle);

@@ -2,8 +2,8 @@
 //! row), downsampled to 1-minute and 1-hour means, pruned past retention.
 
 use super::SqliteStore;
-use crate::store::shared::{MinuteAcc, SeriesAcc, raw_points};
-use crate::store::{HistoryPoint, Keep, Resolution, Result, SeriesPoint, StoreError};
+use crate::store::shared::{MinuteAcc, raw_points, raw_selection};
+use crate::store::{HistoryPoint, Keep, Resolution, Result, StoreError};
 use rusqlite::params;
 
 impl SqliteStore {
@@ -18,14 +18,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<HistoryPoint>> {
         if resolution == Resolution::Raw {
-            let mut out = Vec::new();
-            self.raw_history(from_ms, to_ms, node, |p| {
-                if gpu.is_none_or(|g| g == p.gpu) && out.len() < limit {
-                    out.push(p);
-                }
-            })?;
-            out.sort_by(|a, b| (a.ts_ms, &a.node, &a.gpu).cmp(&(b.ts_ms, &b.node, &b.gpu)));
-            return Ok(out);
+            return raw_selection(gpu, limit, |f| self.raw_history(from_ms, to_ms, node, f));
         }
         self.query(
             "SELECT node, gpu, ts_ms, util, mem_used, power_w, temp, allocated FROM history
@@ -46,26 +39,6 @@ impl SqliteStore {
                 })
             },
         )
-    }
-
-    /// Cluster-wide series in buckets of `bucket_ms`: mean utilisation, power
-    /// and allocated GPUs, from history at `resolution`.
-    pub(super) fn series(
-        &self,
-        resolution: Resolution,
-        from_ms: i64,
-        to_ms: i64,
-        bucket_ms: i64,
-    ) -> Result<Vec<SeriesPoint>> {
-        let mut acc = SeriesAcc::default();
-        if resolution == Resolution::Raw {
-            self.raw_history(from_ms, to_ms, None, |p| acc.add(p, bucket_ms))?;
-        } else {
-            for p in self.history_points(resolution, from_ms, to_ms, None, None, usize::MAX)? {
-                acc.add(p, bucket_ms);
-            }
-        }
-        Ok(acc.finish())
     }
 
     /// Calls `f` for every per-GPU point of raw history in [from_ms, to_ms).

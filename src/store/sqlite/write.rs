@@ -6,7 +6,7 @@ use super::ledger::{add_amounts, add_amounts_sql};
 use crate::accounting::GpuCharge;
 use crate::store::plan::{Held, Mode, Plan, plan};
 use crate::store::seen::Seen;
-use crate::store::shared::{decode_last, hour_peaks, parse_charged};
+use crate::store::shared::{decode_last, hour_peaks, parse_charged, settle_batch};
 use crate::store::{Applied, DEDUP_HORIZON_MS, Prepared, Result, Settled, StoreError};
 use jazari_wire::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -55,16 +55,7 @@ impl SqliteStore {
         if reports.is_empty() {
             return Ok(Settled::default());
         }
-        let batch: Vec<Prepared> = reports
-            .into_iter()
-            .map(|report| Prepared {
-                charges: Some(charge(&report)),
-                allocs: Default::default(),
-                history: String::new(),
-                snapshot: None,
-                report,
-            })
-            .collect();
+        let batch = settle_batch(reports, charge);
         let batches = [batch];
         let mut held = load(&tx, &batches).map_err(err)?;
         let p = plan(&batches, &mut held, now_ms - DEDUP_HORIZON_MS, Mode::Settle);
