@@ -159,7 +159,7 @@ pub fn live(
             }
         }
         for (job, gpus) in low_sm {
-            let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");
+            let h = n.allocs.all().find(|h| h.job == job).expect("a holder");
             let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
             let list = gpus
                 .iter()
@@ -184,7 +184,7 @@ pub fn live(
             );
         }
         for (job, gpus) in idle {
-            let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");
+            let h = n.allocs.all().find(|h| h.job == job).expect("a holder");
             let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
             let list = gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
             out.push(

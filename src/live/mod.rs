@@ -174,7 +174,7 @@ impl Live {
     fn note_jobs(&mut self, s: &Seen) {
         let r = s.report;
         let ids = r.jobs.iter().map(|j| (j.array.clone().unwrap_or_else(|| j.id.clone()), r.interval_start_ms));
-        let held = s.allocs.by_gpu.values().flatten().map(|h| (h.job.clone(), h.from_ms));
+        let held = s.allocs.all().map(|h| (h.job.clone(), h.from_ms));
         for (id, since) in ids.chain(held) {
             self.job_first_seen.entry(id).and_modify(|t| *t = (*t).min(since)).or_insert(since);
         }
@@ -190,7 +190,7 @@ impl Live {
                     .jobs
                     .iter()
                     .map(|j| j.array.clone().unwrap_or_else(|| j.id.clone()))
-                    .chain(n.allocs.by_gpu.values().flatten().map(|h| h.job.clone()))
+                    .chain(n.allocs.all().map(|h| h.job.clone()))
             })
             .collect();
         self.job_first_seen.retain(|id, _| running.contains(id));

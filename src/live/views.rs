@@ -106,7 +106,7 @@ impl Live {
         // A process's institute: its job's (as the holder of its GPU or the agent says), else its owner's.
         // (Looked up in maps built once: a node's work is linear in its processes and jobs.)
         let mut holders: HashMap<&str, &crate::accounting::Held> = HashMap::new();
-        for h in n.allocs.by_gpu.values().flatten() {
+        for h in n.allocs.all() {
             holders.entry(h.job.as_str()).or_insert(h);
         }
         let mut agent_jobs: HashMap<&str, &jazari_wire::Job> = HashMap::new();
