@@ -234,3 +234,62 @@ pub fn sacct_json(jobs: &[EndedJob]) -> String {
     doc["jobs"] = Value::Array(list);
     serde_json::to_string(&doc).unwrap()
 }
+
+/// A fake-NVML scenario for the MIG node of `scripts/slurm-up`: GPU 0 a whole
+/// H200 (minor 6), GPU 1 an H200 in MIG mode split into two 3g.71gb slices
+/// (GPU instances 1 and 2, UUIDs `MIG-…-0001`, `MIG-…-0002`), each with GPM
+/// activity (SM active, tensor active) and the named scenario processes.
+pub fn mig_scenario_json(slices: [(f64, f64, &[&str]); 2], processes: &[FakeProc]) -> String {
+    let procs: serde_json::Map<String, Value> = processes
+        .iter()
+        .map(|(name, uid, env)| {
+            let env: serde_json::Map<String, Value> = env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+            (name.to_string(), json!({"uid": uid, "env": env}))
+        })
+        .collect();
+    let mig: Vec<Value> = slices
+        .iter()
+        .enumerate()
+        .map(|(i, (sm, tensor, on))| {
+            json!({
+                "uuid": format!("MIG-5a1d0000-0000-4000-8000-00000000000{}", i + 1),
+                "profile": "3g.71gb",
+                "gpu_instance_id": i + 1,
+                "compute_instance_id": 0,
+                "memory_used_mib": if on.is_empty() { 0 } else { 20000 },
+                "processes": on.iter().map(|p| json!({"spawn": p, "used_memory_mib": 20000})).collect::<Vec<_>>(),
+                "gpm": {"sm_active_pct": sm, "sm_occupancy_pct": sm / 2.0, "tensor_active_pct": tensor,
+                        "dram_active_pct": 10.0, "fp64_active_pct": 0.0},
+            })
+        })
+        .collect();
+    let gpu = |i: usize, minor: u32| {
+        json!({
+            "name": "NVIDIA H200",
+            "uuid": format!("GPU-5a1d0000-0000-4000-8000-00000000a0{i:02}"),
+            "pci_bus_id": format!("00000000:{:02X}:00.0", 0x18 + i * 0x10),
+            "minor": minor,
+            "memory_total_mib": 144384,
+            "memory_used_mib": 0,
+            "util_gpu": 0,
+            "util_mem": 0,
+            "power_mw": 100000,
+            "power_limit_mw": 700000,
+            "compute_capability": "9.0",
+        })
+    };
+    let whole = gpu(0, 6);
+    let mut split = gpu(1, 7);
+    let o = split.as_object_mut().unwrap();
+    o.insert("mig_enabled".into(), json!(true));
+    o.insert("unsupported".into(), json!(["fan", "utilization"]));
+    o.insert("mig_devices".into(), Value::Array(mig));
+    let mut whole = whole;
+    whole.as_object_mut().unwrap().insert("unsupported".into(), json!(["fan"]));
+    serde_json::to_string_pretty(&json!({
+        "description": "the MIG node of scripts/slurm-up (test)",
+        "processes": procs,
+        "gpus": [whole, split],
+    }))
+    .unwrap()
+}
