@@ -26,6 +26,8 @@ pub struct FakeJob {
     pub per_node: String,
     /// For a pending array: its task string (`3-5`).
     pub array_tasks: Option<String>,
+    /// Its partition (the template's, `gpu`, when None).
+    pub partition: Option<String>,
 }
 
 impl FakeJob {
@@ -43,6 +45,7 @@ impl FakeJob {
             limit_min: 60,
             per_node: format!("gres:gpu:{}", idx.len()),
             array_tasks: None,
+            partition: None,
         }
     }
 
@@ -60,7 +63,13 @@ impl FakeJob {
             limit_min: 60,
             per_node: format!("gres:gpu:{gpus}"),
             array_tasks: None,
+            partition: None,
         }
+    }
+
+    pub fn partition(mut self, p: &str) -> Self {
+        self.partition = Some(p.into());
+        self
     }
 
     pub fn group(mut self, g: &str) -> Self {
@@ -106,6 +115,9 @@ pub fn squeue_json(jobs: &[FakeJob]) -> String {
             o.insert("end_time".into(), json!(j.end_s));
             o.insert("time_limit".into(), json!(j.limit_min));
             o.insert("tres_per_node".into(), json!(j.per_node));
+            if let Some(p) = &j.partition {
+                o.insert("partition".into(), json!(p));
+            }
             let ended = !matches!(j.state.as_str(), "RUNNING" | "PENDING" | "COMPLETING");
             let detail = if running && !ended { vec![format!("gpu:{}(IDX:{idx})", j.idx.len())] } else { vec![] };
             o.insert("gres_detail".into(), json!(detail));
