@@ -257,6 +257,9 @@ pub fn live(
     out
 }
 
+/// A device a job runs kernels on: its name, tensor active and SM active (GPM).
+type Busy = (String, f64, Option<f64>);
+
 /// Jobs on an AI partition (`alerts.tensor_idle_partitions`, as the scheduler
 /// says) whose GPUs and MIG slices run kernels (over the idle threshold: NVML
 /// utilisation, a slice's SM active) with their tensor pipes idle (GPM tensor
@@ -268,7 +271,7 @@ fn tensor_idle(n: &NodeLive, snap: &Snapshot, map: &InstituteMap, policy: ViewPo
     }
     let r = &n.report;
     // Per job: its busy devices that measured tensor activity: (name, tensor %, SM %).
-    let mut busy: BTreeMap<&str, Vec<(String, f64, Option<f64>)>> = BTreeMap::new();
+    let mut busy: BTreeMap<&str, Vec<Busy>> = BTreeMap::new();
     for g in r.gpus.iter().filter(|g| g.health == jazari_wire::Health::Ok) {
         if g.mig_devices.is_empty() {
             let (Some(h), Some(m)) = (n.allocs.holder(g.index), g.gpm.as_ref()) else { continue };

@@ -154,7 +154,7 @@ fn tensor_idle_on_an_ai_partition_names_the_job_and_its_busy_devices() {
     let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };
     let mut cfg = crate::config::Alerts { tensor_idle_partitions: vec!["ai".into()], ..Default::default() };
     let run = |cfg: &crate::config::Alerts, with: bool| {
-        let s = with.then(|| rules::Scheduler { snapshot: &snap, index: &index });
+        let s = with.then_some(rules::Scheduler { snapshot: &snap, index: &index });
         let c = rules::live(&live, &Default::default(), policy, cfg, s, &mut Default::default(), 2000);
         c.into_iter().filter(|c| c.kind == FindingKind::TensorIdle).collect::<Vec<_>>()
     };

@@ -231,4 +231,32 @@ mod tests {
         let live = live_of(&report(), 1000);
         assert!(findings(&live, None, &IndexMap::default(), 30_000, 2000).is_empty());
     }
+
+    #[test]
+    fn findings_on_a_mig_node_name_slices_and_the_jobs_whose_indices_do_not_fit() {
+        use crate::scheduler::devices::tests::{fixture, vm};
+        use crate::scheduler::slurm::parse_squeue;
+        use crate::scheduler::{GpuIndex, Snapshot};
+        use jazari_wire::Process;
+        // Job 8's process on its slice (IDX 4, gi 1); a process outside any job on gi 2.
+        let mut r = vm([Some("8"), None]);
+        r.gpus[4].mig_devices[0].processes = vec![Process { pid: 5, user: Some("eve".into()), ..Default::default() }];
+        let mut jobs = parse_squeue(&fixture("squeue-typed-gpus.json")).unwrap();
+        jobs.retain(|j| j.id == "8");
+        let snap = Snapshot { fetched_ms: 1, jobs: jobs.clone(), error: None };
+        let mut live = Live::default();
+        let allocs = crate::accounting::Allocations::default();
+        live.update(super::super::Seen { report: &r, allocs: &allocs, scheduled: None }, 1000);
+        let f = findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
+        let kinds: Vec<(FindingKind, Option<&str>)> = f.iter().map(|f| (f.kind, f.gpu.as_deref())).collect();
+        assert_eq!(kinds, [(FindingKind::UnallocatedUse, Some("MIG-gi2"))], "{f:?}");
+        assert!(f[0].message.contains("MIG slice MIG-gi2 of GPU 4 of vm"), "{}", f[0].message);
+        // Typed 1g.18gb, the same IDX: the indices do not fit, and the finding says where it is charged.
+        let mut snap = snap;
+        snap.jobs[0].gpus[0].gpu_type = Some("1g.18gb".into());
+        let f = findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
+        let mismatch = f.iter().find(|f| f.kind == FindingKind::GpuIndexMismatch).expect("a mismatch finding");
+        assert!(mismatch.message.contains("gpu:1g.18gb") && mismatch.message.contains("where its processes run"));
+        assert!(!f.iter().any(|f| f.gpu.as_deref() == Some("MIG-gi1")), "its own slice is its: {f:?}");
+    }
 }

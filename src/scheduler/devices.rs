@@ -149,4 +149,4 @@ pub fn slurm_index(d: &Device, gpus: &[Gpu], index: GpuIndex) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

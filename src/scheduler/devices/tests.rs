@@ -8,7 +8,7 @@ use crate::scheduler::slurm::parse_squeue;
 use crate::scheduler::{IndexMap, allocations};
 use jazari_wire::{Gpm, Host, MigDevice, Process, Report, WIRE_VERSION};
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm").join(name)).unwrap()
 }
 
@@ -30,7 +30,7 @@ fn slice(uuid: &str, gi: u32, compute: u32, memory: u32, job: Option<&str>) -> M
 /// Node `vm` as `scripts/slurm-up` with JAZARI_SLURM_MIG=1 set it up for the
 /// fixtures: 4 whole H200s (minors 2, 3, 0, 1), then an H200 split into two
 /// 3g.71gb slices, listed by NVML in the other order of their GPU instances.
-fn vm(procs: [Option<&str>; 2]) -> Report {
+pub(crate) fn vm(procs: [Option<&str>; 2]) -> Report {
     let mut gpus: Vec<Gpu> = [2, 3, 0, 1]
         .iter()
         .enumerate()
@@ -181,31 +181,4 @@ fn auto_learns_nvml_order_from_processes_on_slices() {
     assert_eq!((v.nvml, v.minor, v.neither), (2, 0, 0), "the slice votes for neither side alone; {v:?}");
     assert!(m.problem("vm").is_none());
     assert_eq!(m.for_node("vm"), GpuIndex::Nvml);
-}
-
-#[test]
-fn findings_on_a_mig_node_name_slices_and_the_jobs_whose_indices_do_not_fit() {
-    use crate::api::findings::FindingKind;
-    use crate::live::{Live, Seen};
-    use crate::scheduler::Snapshot;
-    // Job 8's process on its slice (IDX 4, gi 1); a process outside any job on gi 2.
-    let mut r = vm([Some("8"), None]);
-    r.gpus[4].mig_devices[0].processes = vec![Process { pid: 5, user: Some("eve".into()), ..Default::default() }];
-    let mut jobs = parse_squeue(&fixture("squeue-typed-gpus.json")).unwrap();
-    jobs.retain(|j| j.id == "8");
-    let snap = Snapshot { fetched_ms: 1, jobs: jobs.clone(), error: None };
-    let mut live = Live::default();
-    let allocs = crate::accounting::Allocations::default();
-    live.update(Seen { report: &r, allocs: &allocs, scheduled: None }, 1000);
-    let f = crate::live::findings::findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
-    let kinds: Vec<(FindingKind, Option<&str>)> = f.iter().map(|f| (f.kind, f.gpu.as_deref())).collect();
-    assert_eq!(kinds, [(FindingKind::UnallocatedUse, Some("MIG-gi2"))], "{f:?}");
-    assert!(f[0].message.contains("MIG slice MIG-gi2 of GPU 4 of vm"), "{}", f[0].message);
-    // Typed 1g.18gb, the same IDX: the indices do not fit, and the finding says where it is charged.
-    let mut snap = snap;
-    snap.jobs[0].gpus[0].gpu_type = Some("1g.18gb".into());
-    let f = crate::live::findings::findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
-    let mismatch = f.iter().find(|f| f.kind == FindingKind::GpuIndexMismatch).expect("a mismatch finding");
-    assert!(mismatch.message.contains("gpu:1g.18gb") && mismatch.message.contains("where its processes run"));
-    assert!(!f.iter().any(|f| f.gpu.as_deref() == Some("MIG-gi1")), "its own slice is its: {f:?}");
 }
