@@ -12,8 +12,10 @@
 //! `gpu:h200`, a 1g slice for `gpu:3g.71gb`, a whole GPU for a MIG type, an
 //! index past the list), its devices come from the agent's facts instead (the
 //! slices and GPUs its processes run on) and a finding says so
-//! ([`mismatch`]). On a node without MIG slices nothing changes: an index is
-//! a GPU's NVML index or minor number ([`GpuIndex::nvml_index`]).
+//! ([`mismatch`]). A job given whole GPUs and slices on one node is such a
+//! case too: Jazari keeps one gres type per job and node (the one with
+//! devices). On a node without MIG slices nothing changes: an index is a
+//! GPU's NVML index or minor number ([`GpuIndex::nvml_index`]).
 
 use super::GpuIndex;
 use jazari_wire::Gpu;
