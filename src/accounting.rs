@@ -197,53 +197,84 @@ pub struct Held {
     pub group: Option<String>,
 }
 
-/// Who holds each GPU of a report (by NVML index), and when.
+/// Who holds each GPU of a report (by NVML index) and each MIG slice (by MIG
+/// UUID), and when. A GPU split into MIG slices is held through its slices only.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Allocations {
     pub by_gpu: BTreeMap<u32, Vec<Held>>,
+    pub by_slice: BTreeMap<String, Vec<Held>>,
+    /// The scheduler gave the slices (`by_slice` says who holds them; a slice's
+    /// processes outside it are unscheduled use), rather than the jobs of their
+    /// processes (the agent's facts: [`Allocations::from_agent`]).
+    pub slices_scheduled: bool,
 }
 
 impl Allocations {
     /// From the agent's facts alone, for the whole interval: a job whose GPU
     /// ids (the scheduler's numbering, turned into NVML indices by `to_nvml`)
-    /// include the GPU, else the job of a process on it.
+    /// include the GPU, else the job of a process on it; a MIG slice, by the
+    /// jobs of its processes.
     pub fn from_agent(report: &Report, to_nvml: impl Fn(u32) -> Option<u32>) -> Self {
         let mut by_gpu: BTreeMap<u32, Vec<Held>> = BTreeMap::new();
-        let held = |j: Option<&Job>, id: &str, gpu: &Gpu| Held {
+        let mut by_slice: BTreeMap<String, Vec<Held>> = BTreeMap::new();
+        let held = |j: Option<&Job>, id: &str, procs: &[jazari_wire::Process]| Held {
             from_ms: report.interval_start_ms,
             to_ms: report.interval_end_ms,
             job: j.and_then(|j| j.array.clone()).unwrap_or_else(|| id.to_string()),
             account: j.and_then(|j| j.account.clone()),
             user: j
                 .and_then(|j| j.user.clone())
-                .or_else(|| gpu.processes.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.user.clone())),
+                .or_else(|| procs.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.user.clone())),
             group: j
                 .and_then(|j| j.group.clone())
-                .or_else(|| gpu.processes.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.group.clone())),
+                .or_else(|| procs.iter().find(|p| p.job.as_deref() == Some(id)).and_then(|p| p.group.clone())),
         };
-        for gpu in &report.gpus {
+        for gpu in report.gpus.iter().filter(|g| !g.mig_devices.is_empty()) {
+            for s in &gpu.mig_devices {
+                let mut jobs: Vec<&str> = s.processes.iter().filter_map(|p| p.job.as_deref()).collect();
+                jobs.sort();
+                jobs.dedup();
+                let held = jobs
+                    .into_iter()
+                    .map(|id| held(report.jobs.iter().find(|j| j.id == id), id, &s.processes))
+                    .collect();
+                by_slice.insert(s.uuid.clone(), held);
+            }
+        }
+        by_slice.retain(|_, v: &mut Vec<Held>| !v.is_empty());
+        for gpu in report.gpus.iter().filter(|g| g.mig_devices.is_empty()) {
             let by_ids = report
                 .jobs
                 .iter()
                 .find(|j| j.gpu_ids.as_ref().is_some_and(|ids| ids.iter().any(|i| to_nvml(*i) == Some(gpu.index))));
             let h = match by_ids {
-                Some(j) => Some(held(Some(j), &j.id, gpu)),
+                Some(j) => Some(held(Some(j), &j.id, &gpu.processes)),
                 None => gpu
                     .processes
                     .iter()
                     .find_map(|p| p.job.as_deref())
-                    .map(|id| held(report.jobs.iter().find(|j| j.id == id), id, gpu)),
+                    .map(|id| held(report.jobs.iter().find(|j| j.id == id), id, &gpu.processes)),
             };
             if let Some(h) = h {
                 by_gpu.insert(gpu.index, vec![h]);
             }
         }
-        Allocations { by_gpu }
+        Allocations { by_gpu, by_slice, slices_scheduled: false }
     }
 
     /// Who holds a GPU at the end of the interval (what a live view shows).
     pub fn holder(&self, index: u32) -> Option<&Held> {
         self.by_gpu.get(&index).and_then(|v| v.iter().max_by_key(|h| h.to_ms))
+    }
+
+    /// Who holds a MIG slice at the end of the interval.
+    pub fn slice_holder(&self, uuid: &str) -> Option<&Held> {
+        self.by_slice.get(uuid).and_then(|v| v.iter().max_by_key(|h| h.to_ms))
+    }
+
+    /// Every holder, of GPUs and of slices.
+    pub fn all(&self) -> impl Iterator<Item = &Held> {
+        self.by_gpu.values().flatten().chain(self.by_slice.values().flatten())
     }
 }
 
@@ -281,7 +312,7 @@ pub fn gpu_charges(report: &Report, map: &InstituteMap, policy: Policy, allocs: 
     for gpu in &report.gpus {
         if !gpu.mig_devices.is_empty() {
             // Slice by slice, from the slices' own processes (see `mig`).
-            out.push(GpuCharge { gpu: gpu_key(gpu), parts: mig::parts(report, gpu, map, policy) });
+            out.push(GpuCharge { gpu: gpu_key(gpu), parts: mig::parts(report, gpu, map, policy, allocs) });
             continue;
         }
         let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);

@@ -241,6 +241,7 @@ pub fn burn_down(institute: &str, name: &str, spec: Option<&Quota>, at_ms: i64, 
     let in_hours =
         |r: &UseRow, from: i64, to: i64| r.hour * 1000 >= crate::time::hour_floor_ms(from) && r.hour * 1000 < to;
     let (mut settled, mut in_flight, mut busy, mut allocated) = (0.0, 0.0, 0.0, 0.0);
+    let (mut measured, mut sm_active) = (0.0, 0.0);
     let mut by_account: BTreeMap<String, f64> = BTreeMap::new();
     let mut by_user: BTreeMap<String, f64> = BTreeMap::new();
     for r in rows.iter().filter(|r| in_hours(r, from_ms, to_ms)) {
@@ -252,6 +253,8 @@ pub fn burn_down(institute: &str, name: &str, spec: Option<&Quota>, at_ms: i64, 
         }
         busy += r.amounts.busy_s / 3600.0;
         allocated += r.amounts.allocated_s / 3600.0;
+        measured += r.amounts.gpm_s / 3600.0;
+        sm_active += r.amounts.sm_active_s / 3600.0;
         *by_account.entry(r.account.clone()).or_default() += h;
         *by_user.entry(r.user.clone()).or_default() += h;
     }
@@ -368,6 +371,8 @@ pub fn burn_down(institute: &str, name: &str, spec: Option<&Quota>, at_ms: i64, 
         queued_gpus: None,
         busy_gpu_hours: busy,
         efficiency_pct: (allocated > 0.0).then(|| busy / allocated * 100.0),
+        gpm_measured_gpu_hours: (measured > 0.0).then_some(measured),
+        sm_active_gpu_hours: (measured > 0.0).then_some(sm_active),
         state,
         reasons,
         by_account: accounts,

@@ -297,3 +297,57 @@ fn quota_check_exits_with_the_worst_state() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("UNKNOWN"));
 }
+
+#[test]
+fn a_job_without_tensor_work_on_an_ai_partition_is_a_finding() {
+    use common::slurm::{FakeJob, config_with_standin, squeue_json, write_atomic};
+    // h200-gpm: job 4712 (bob, vision-lab) runs FP64 on GPU 4 with SM 35 % and no tensor work; the
+    // stand-in Slurm gives it that GPU alone, in AI partition "ai". Alice's 4711 trains with tensor
+    // cores on GPUs 0-3, also in "ai"; neither is a finding until Slurm names the partition.
+    let dir = TempDir::new("tensor-idle");
+    let file = dir.path().join("squeue.json");
+    let now = now_ms() / 1000;
+    let jobs = [
+        FakeJob::running(4712, "vision-lab", "bob", "rule-tensor", &[4], now - 300).partition("ai"),
+        FakeJob::running(4711, "nlp-lab", "alice", "rule-tensor", &[0, 1, 2, 3], now - 300).partition("ai"),
+    ];
+    write_atomic(&file, &squeue_json(&jobs));
+    let cfg = with_alerts(
+        &config_with_standin(&file, "1s", &[]),
+        &[
+            ("evaluate_every", "\"300ms\""),
+            ("clear_after", "\"1s\""),
+            ("tensor_idle_partitions", "[\"ai\", \"ai-large\"]"),
+            ("tensor_idle_after", "\"1s\""),
+        ],
+    );
+    let c = Collector::start_with_config(&cfg);
+    let spool = TempDir::new("spool");
+    let _agent = Proc(
+        agent_run(&c.url, &c.node_token_file, spool.path(), "rule-tensor", &["--interval", "300ms"])
+            .env("FAKE_NVML_CONFIG", common::scenario("h200-gpm"))
+            .spawn()
+            .unwrap(),
+    );
+    let mut f = Value::Null;
+    let tensor = |f: &Value| -> Vec<Value> {
+        f["findings"].as_array().unwrap().iter().filter(|x| x["kind"] == "tensor_idle").cloned().collect()
+    };
+    wait_until("the tensor-idle finding", Duration::from_secs(30), || {
+        f = c.get("/api/v1/findings");
+        !tensor(&f).is_empty()
+    });
+    let t = tensor(&f);
+    assert_eq!(t.len(), 1, "only bob's job: {f}");
+    let x = &t[0];
+    assert_eq!((x["job"].as_str(), x["node"].as_str()), (Some("4712"), Some("rule-tensor")), "{x}");
+    assert_eq!((x["institute"].as_str(), x["severity"].as_str()), (Some("al-haytham"), Some("info")));
+    let msg = x["message"].as_str().unwrap();
+    assert!(msg.contains("AI partition ai") && msg.contains("GPU 4: tensor 0%, SM 35%"), "{msg}");
+    // Slurm moves the job out of the AI partitions: the finding clears.
+    let moved = [jobs[0].clone().partition("cpu"), jobs[1].clone()];
+    write_atomic(&file, &squeue_json(&moved));
+    wait_until("the tensor-idle finding to clear", Duration::from_secs(20), || {
+        tensor(&c.get("/api/v1/findings")).is_empty()
+    });
+}

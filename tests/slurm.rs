@@ -9,7 +9,10 @@
 //! - jobs of eight shapes (1-3 GPUs, typed, an array, cancelled running and
 //!   pending, a time-limit hit, a job shorter than a poll, a requeue, four
 //!   accounts and three users) are charged, job by job, what `sacct` says
-//!   they held: `AllocTRES gres/gpu × Elapsed`, within one report interval.
+//!   they held: `AllocTRES gres/gpu × Elapsed`, within one report interval;
+//! - a typed MIG gres (`gpu:3g.71gb`) on the MIG node `<host>m` (its own
+//!   partition `mig`, so no other test's job lands on its slices) is charged
+//!   the slice's fraction of a GPU, under the slice's MIG UUID, not a GPU.
 
 mod common;
 use common::slurm::*;
@@ -37,6 +40,17 @@ fn slurm_up() -> bool {
         skip("no running Slurm with slurmdbd; start one with `sudo scripts/slurm-up` (.ci/run does)");
     }
     ok
+}
+
+/// Waits until nothing runs in partition `p`: a job of the test before may outlive it (Slurm
+/// enforces a time limit up to a minute late), and would take GPUs this test counts on.
+fn wait_for_idle(p: &str) {
+    wait_until(&format!("partition {p} to run no job"), Duration::from_secs(150), || {
+        Command::new("squeue")
+            .args(["-h", "-p", p, "-t", "R,CG,CF,S"])
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stdout.iter().all(u8::is_ascii_whitespace))
+    });
 }
 
 fn hostname() -> String {
@@ -93,6 +107,7 @@ fn slurm_allocations_drive_the_ledger() {
     if !slurm_up() {
         return;
     }
+    wait_for_idle("gpu");
     let node = hostname();
     // Climate (al-biruni) holds 2 GPUs and runs nothing on them; vision-lab (al-haytham) uses 2.
     let idle = sbatch(&["--gres=gpu:2", "-A", "climate", "-t", "60", "-J", "jazari-idle"], "sleep 900");
@@ -222,6 +237,7 @@ fn every_job_is_charged_what_sacct_says_it_held() {
     if !slurm_up() {
         return;
     }
+    wait_for_idle("gpu");
     let node = hostname();
     let started = Instant::now();
     let c = Collector::start_with_config(&config_with_slurm(r#"["squeue", "--json"]"#, "3s"));
@@ -325,4 +341,104 @@ fn every_job_is_charged_what_sacct_says_it_held() {
     }
     eprintln!("took {:.0} s", started.elapsed().as_secs_f64());
     drop(cancel);
+}
+
+/// The MIG node of `scripts/slurm-up`: `<host>m`, alone in partition `mig`, its IDX 0 an h200 and
+/// IDX 1-2 two 3g.71gb slices. Jobs outside `-p mig` never land on it, so this test does not take
+/// the other tests' GPUs, nor they its slices.
+fn mig_node_up(node: &str) -> bool {
+    let out = Command::new("sinfo").args(["-h", "-N", "-n", node, "-p", "mig", "-o", "%G %t"]).output();
+    let s = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+    let ok = s.contains("gpu:3g.71gb:2") && ["idle", "mix", "alloc"].iter().any(|t| s.contains(t));
+    if !ok {
+        skip(&format!("no MIG node {node} in partition mig (`{}`); rerun `sudo scripts/slurm-up`", s.trim()));
+    }
+    ok
+}
+
+#[test]
+fn a_typed_mig_gres_is_charged_its_slice_fraction_not_a_gpu() {
+    let _one = SLURM.lock().unwrap_or_else(|e| e.into_inner());
+    let node = format!("{}m", hostname());
+    if !slurm_up() || !mig_node_up(&node) {
+        return;
+    }
+    wait_for_idle("mig");
+    let job =
+        sbatch(&["-p", "mig", "--gres=gpu:3g.71gb:1", "-A", "climate", "-t", "30", "-J", "jazari-mig"], "sleep 900");
+    let jobs = Cancel(vec![job.clone()]);
+    wait_until("the MIG job to run", Duration::from_secs(30), || state(&job) == "RUNNING");
+    let c = Collector::start_with_config(&config_with_slurm(r#"["squeue", "--json"]"#, "1s"));
+    let mut s = Value::Null;
+    wait_until("the collector to read Slurm", Duration::from_secs(20), || {
+        s = c.get("/api/v1/scheduler");
+        s["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["id"] == job.as_str()))
+    });
+    let sj = s["jobs"].as_array().unwrap().iter().find(|j| j["id"] == job.as_str()).unwrap().clone();
+    let on = &sj["gpus"][0];
+    assert_eq!((on["node"].as_str(), on["gpu_type"].as_str()), (Some(node.as_str()), Some("3g.71gb")), "{sj}");
+    let idx: Vec<u64> = on["indices"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect();
+    // IDX 1 and 2 are the slices of GPU instances 1 and 2 (GPU by GPU, slices by instance).
+    assert!(idx == [1] || idx == [2], "one slice, IDX 1 or 2: {idx:?}");
+    let (mine, other) = if idx == [1] { ("0001", "0002") } else { ("0002", "0001") };
+    // Its slice: SM 30 %, tensor 10 %; no process of it needed (Slurm's word is the allocation).
+    // The other slice: SM 0 and nothing on it; GPU 0, the h200, idle.
+    let slices: [(f64, f64, &[&str]); 2] =
+        if idx == [1] { [(30.0, 10.0, &[]), (0.0, 0.0, &[])] } else { [(0.0, 0.0, &[]), (30.0, 10.0, &[])] };
+    let scen = c.dir.path().join("mig-node.json");
+    std::fs::write(&scen, mig_scenario_json(slices, &[])).unwrap();
+    let spool = TempDir::new("spool");
+    let status = agent_run(&c.url, &c.node_token_file, spool.path(), &node, &["--interval", "500ms", "--count", "6"])
+        .env("FAKE_NVML_CONFIG", &scen)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_until("every report charged", Duration::from_secs(20), || {
+        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
+    });
+
+    // The node's time: two GPUs' capacity (the MIG GPU's slices add up to one GPU).
+    let by_node = c.usage("node");
+    let t = by_node[&node]["capacity_gpu_seconds"].as_f64().unwrap() / 2.0;
+    assert!(t > 1.0, "{by_node:?}");
+    let by_job = c.usage("job");
+    let f = |k: &str| by_job.get(job.as_str()).and_then(|r| r[k].as_f64()).unwrap_or(0.0);
+    // A 3g.71gb slice under mig_charge = "max": 4/8 of a GPU (memory 4/8 over compute 3/7), not 1.
+    assert!(
+        (f("allocated_gpu_seconds") - 0.5 * t).abs() < 1e-6,
+        "{} GPU-s over {t} s: {by_job:?}",
+        f("allocated_gpu_seconds")
+    );
+    // SM active over the time GPM measured (the agent's first sample has nothing to diff against).
+    assert!(f("gpm_measured_gpu_seconds") > 0.0 && f("gpm_measured_gpu_seconds") <= f("allocated_gpu_seconds") + 1e-9);
+    assert!((f("sm_active_gpu_seconds") - 0.3 * f("gpm_measured_gpu_seconds")).abs() < 1e-6, "{by_job:?}");
+    assert!((f("busy_gpu_seconds") - f("sm_active_gpu_seconds")).abs() < 1e-6, "a slice is busy by its SM activity");
+    assert_eq!(f("idle_allocated_gpu_seconds"), 0.0);
+    // Under its slice's MIG UUID; the other slice and the h200 held by nobody.
+    let by_gpu = c.usage("gpu");
+    let g = |k: &str| {
+        by_gpu.iter().find(|(u, _)| u.ends_with(k)).map(|(_, r)| r["allocated_gpu_seconds"].as_f64().unwrap())
+    };
+    assert!(
+        (g(mine).unwrap() - 0.5 * t).abs() < 1e-6
+            && by_gpu.keys().any(|k| k == &format!("MIG-5a1d0000-0000-4000-8000-00000000{mine}"))
+    );
+    assert_eq!((g(other), g("a000")), (Some(0.0), Some(0.0)), "{by_gpu:?}");
+    let inst = c.usage("institute");
+    assert!(
+        (inst["al-biruni"]["allocated_gpu_seconds"].as_f64().unwrap() - 0.5 * t).abs() < 1e-6,
+        "climate's institute"
+    );
+
+    // Live: the slice is the job's; no finding says Slurm and the agent disagree.
+    let n: Value = c.get(&format!("/api/v1/nodes/{node}"));
+    let held = &n["gpus"][1]["mig_allocated"];
+    assert_eq!(held.as_array().map(|a| a.len()), Some(1), "{n}");
+    assert_eq!(held[0]["allocated_to"]["job"], job.as_str());
+    assert!(held[0]["uuid"].as_str().unwrap().ends_with(mine));
+    assert!(n["gpus"][0]["allocated_to"].is_null() && n["gpus"][1]["allocated_to"].is_null());
+    let fnd: Value = c.get("/api/v1/findings");
+    let kinds: Vec<&str> = fnd["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.iter().any(|k| ["wrong_gpu", "gpu_index_mismatch", "unallocated_use"].contains(k)), "{fnd}");
+    drop(jobs);
 }

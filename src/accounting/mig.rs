@@ -1,12 +1,15 @@
 //! A GPU in MIG mode is charged slice by slice: each slice, keyed by its MIG
 //! UUID, is a fraction of the GPU by the `mig_charge` policy (never Slurm's
 //! count of one `gres/gpu` per slice), held by the jobs of its processes.
+//! With a scheduler that gives slices (Slurm's typed MIG gres, mapped to
+//! slices by `scheduler::devices`), a slice is held for the windows it says,
+//! and its processes outside them are unscheduled use.
 //! NVML gives no utilisation per slice, so a slice's busy time and
 //! idle-allocated time come from its GPU instance's GPM SM activity. Capacity
 //! stays whole GPUs: what the layout leaves unused is idle capacity of the
 //! parent GPU.
 
-use super::{Amounts, LedgerKey, Part, Policy, gpu_key};
+use super::{Allocations, Amounts, Held, LedgerKey, Part, Policy, gpu_key};
 use jazari_wire::{Gpu, Health, MigDevice, Report};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +50,7 @@ impl MigCharge {
 }
 
 /// The parts of a MIG-mode GPU's charge over a report's interval.
-pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Policy) -> Vec<Part> {
+pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Policy, allocs: &Allocations) -> Vec<Part> {
     let (start, end) = (report.interval_start_ms, report.interval_end_ms);
     let dt = (end - start) as f64 / 1000.0;
     let power_w = gpu.power_mw.map(|mw| mw as f64 / 1000.0).unwrap_or(0.0);
@@ -61,9 +64,14 @@ pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Poli
     for (s, f) in gpu.mig_devices.iter().zip(fractions) {
         used += f * scale;
         let base = LedgerKey { node: node.clone(), gpu: s.uuid.clone(), ..Default::default() };
-        for (key, share, held) in holders(report, s, map, base) {
-            let t = dt * f * share;
-            let cap = dt * f * scale * share;
+        let pieces = if allocs.slices_scheduled {
+            scheduled(report, s, map, base, allocs)
+        } else {
+            holders(report, s, map, base).into_iter().map(|(k, share, held)| (start, end, k, share, held)).collect()
+        };
+        for (from, to, key, share, held) in pieces {
+            let t = (to - from) as f64 / 1000.0 * f * share;
+            let cap = (to - from) as f64 / 1000.0 * f * scale * share;
             let mut a = Amounts { capacity_s: cap, energy_j: power_w * cap, ..Default::default() };
             if held {
                 let pct = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| x.clamp(0.0, 100.0) / 100.0);
@@ -79,7 +87,7 @@ pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Poli
             } else if !key.user.is_empty() {
                 a.unscheduled_s = t;
             }
-            out.push(Part { from_ms: start, to_ms: end, key, amounts: a });
+            out.push(Part { from_ms: from, to_ms: to, key, amounts: a });
         }
     }
     // What the layout leaves unused: idle capacity of the GPU itself.
@@ -88,6 +96,52 @@ pub fn parts(report: &Report, gpu: &Gpu, map: &super::InstituteMap, policy: Poli
         let key = LedgerKey { node, gpu: gpu_key(gpu), ..Default::default() };
         let amounts = Amounts { capacity_s: rest, energy_j: power_w * rest, ..Default::default() };
         out.push(Part { from_ms: start, to_ms: end, key, amounts });
+    }
+    out
+}
+
+/// A window of a slice's time: from, to, who, their share of it, whether a job holds it.
+type Piece = (i64, i64, LedgerKey, f64, bool);
+
+/// A slice's time as the scheduler gave it: its jobs' windows (made disjoint,
+/// clipped to the interval), and for the rest its processes' owners
+/// (unscheduled use) or nobody (idle capacity).
+fn scheduled(
+    report: &Report,
+    s: &MigDevice,
+    map: &super::InstituteMap,
+    base: LedgerKey,
+    a: &Allocations,
+) -> Vec<Piece> {
+    let (start, end) = (report.interval_start_ms, report.interval_end_ms);
+    let mut windows: Vec<&Held> = a.by_slice.get(&s.uuid).map(|v| v.iter().collect()).unwrap_or_default();
+    windows.sort_by_key(|h| h.from_ms);
+    let (mut out, mut free, mut t) = (vec![], vec![], start);
+    for h in windows {
+        let (from, to) = (h.from_ms.max(t), h.to_ms.min(end));
+        if to <= from {
+            continue;
+        }
+        if from > t {
+            free.push((t, from));
+        }
+        let institute = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
+        let key = LedgerKey {
+            institute,
+            account: h.account.clone().unwrap_or_default(),
+            user: h.user.clone().unwrap_or_default(),
+            job: h.job.clone(),
+            ..base.clone()
+        };
+        out.push((from, to, key, 1.0, true));
+        t = to;
+    }
+    if t < end {
+        free.push((t, end));
+    }
+    let owners = owners(s, map, base);
+    for (from, to) in free {
+        out.extend(owners.iter().map(|(k, share)| (from, to, k.clone(), *share, false)));
     }
     out
 }
@@ -141,6 +195,12 @@ fn holders(report: &Report, s: &MigDevice, map: &super::InstituteMap, base: Ledg
             })
             .collect();
     }
+    owners(s, map, base).into_iter().map(|(k, share)| (k, share, false)).collect()
+}
+
+/// A slice's processes' owners, each with an equal share; nobody (the slice's
+/// own key) when it runs none.
+fn owners(s: &MigDevice, map: &super::InstituteMap, base: LedgerKey) -> Vec<(LedgerKey, f64)> {
     let mut owners: Vec<(String, Option<String>)> = s
         .processes
         .iter()
@@ -149,7 +209,7 @@ fn holders(report: &Report, s: &MigDevice, map: &super::InstituteMap, base: Ledg
     owners.sort();
     owners.dedup_by(|a, b| a.0 == b.0);
     if owners.is_empty() {
-        return vec![(base, 1.0, false)];
+        return vec![(base, 1.0)];
     }
     let share = 1.0 / owners.len() as f64;
     owners
@@ -157,7 +217,7 @@ fn holders(report: &Report, s: &MigDevice, map: &super::InstituteMap, base: Ledg
         .map(|(owner, group)| {
             let user = (!owner.is_empty() && !owner.starts_with("uid:")).then_some(owner.as_str());
             let institute = map.resolve(None, user, group.as_deref()).to_string();
-            (LedgerKey { institute, user: owner.clone(), ..base.clone() }, share, false)
+            (LedgerKey { institute, user: owner.clone(), ..base.clone() }, share)
         })
         .collect()
 }

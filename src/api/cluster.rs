@@ -26,6 +26,10 @@ pub struct Summary {
     pub power_w: f64,
     /// Mean NVML GPU utilisation over reporting GPUs, percent.
     pub mean_util_pct: Option<f64>,
+    /// Mean SM active (GPM) over reporting GPUs that measure it, percent; a MIG
+    /// slice weighs its compute slices / 7. Absent where no GPU measures GPM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_sm_active_pct: Option<f64>,
     pub utilisation_signal: String,
     pub jobs: usize,
 }
@@ -33,9 +37,13 @@ pub struct Summary {
 #[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct InstituteLive {
     pub id: String,
+    /// GPUs it holds, a GPU in MIG mode counted once where it holds any of its slices.
     pub gpus_in_use: usize,
     pub jobs: usize,
     pub mean_util_pct: Option<f64>,
+    /// Mean SM active (GPM) of what it holds, as [`Summary::mean_sm_active_pct`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_sm_active_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +65,18 @@ pub struct GpuView {
     pub allocated_to: Option<Allocation>,
     pub idle_allocated: bool,
     pub unhealthy: bool,
+    /// A GPU in MIG mode is held through its slices only: who holds each held slice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig_allocated: Vec<SliceAllocation>,
+}
+
+/// A held MIG slice of a GPU (by its MIG UUID, as in `mig_devices`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SliceAllocation {
+    pub uuid: String,
+    pub allocated_to: Allocation,
+    /// Held with SM active (GPM) at or under the idle threshold.
+    pub idle_allocated: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -74,6 +94,9 @@ pub struct JobOnNode {
     pub account: Option<String>,
     pub user: Option<String>,
     pub gpu_ids: Option<Vec<u32>>,
+    /// The MIG slices it holds on the node (MIG UUIDs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig_slices: Vec<String>,
     pub processes: u32,
 }
 
@@ -87,8 +110,13 @@ pub struct JobView {
     pub user: Option<String>,
     pub nodes: Vec<String>,
     pub gpus: Vec<JobGpu>,
+    /// GPUs and MIG slices it holds (a slice is one here; the ledger charges its fraction).
     pub gpu_count: usize,
     pub mean_util_pct: Option<f64>,
+    /// Mean SM active (GPM) of what it holds, a slice weighing its compute slices / 7;
+    /// absent where nothing it holds measures GPM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_sm_active_pct: Option<f64>,
     pub idle_gpus: usize,
     pub mem_used_bytes: u64,
     pub started_ms: Option<i64>,
@@ -98,11 +126,34 @@ pub struct JobView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobGpu {
     pub node: String,
+    /// The GPU's UUID, or the MIG slice's.
     pub uuid: String,
+    /// The GPU's NVML index (a slice's: its GPU's).
     pub index: u32,
     pub util_gpu_pct: Option<u32>,
     pub mem_used_bytes: Option<u64>,
+    /// Idle by NVML utilisation (a slice: by SM active) at or under the threshold.
     pub idle: bool,
+    /// SM active and tensor pipes active (GPM), where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_active_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_active_pct: Option<f64>,
+    /// For a MIG slice: its GPU and its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mig: Option<JobSlice>,
+}
+
+/// A MIG slice a job holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobSlice {
+    pub gpu_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_compute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices_memory: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_total_bytes: Option<u64>,
 }
 
 /// `GET /api/v1/jobs`.

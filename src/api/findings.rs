@@ -69,6 +69,10 @@ pub enum FindingKind {
     /// A job's GPUs run kernels (not idle by NVML utilisation) with few SMs active
     /// (GPM, Hopper and later): held, "utilised", and mostly waiting.
     LowSmActive,
+    /// A job on one of the "AI" partitions (`alerts.tensor_idle_partitions`) runs
+    /// kernels with its tensor pipes idle (GPM): work that needs no tensor cores
+    /// on GPUs bought for them.
+    TensorIdle,
 }
 
 impl FindingKind {
@@ -93,6 +97,7 @@ impl FindingKind {
             FindingKind::NodeNotReporting => "node_not_reporting",
             FindingKind::OverlappingReports => "overlapping_reports",
             FindingKind::LowSmActive => "low_sm_active",
+            FindingKind::TensorIdle => "tensor_idle",
         }
     }
 

@@ -50,6 +50,13 @@ pub struct BurnDown {
     pub busy_gpu_hours: f64,
     /// Busy over allocated GPU-hours, percent (NVML GPU utilisation).
     pub efficiency_pct: Option<f64>,
+    /// Allocated GPU-hours of the period on GPUs that measure GPM activity (Hopper
+    /// and later), and those hours × SM active: SM efficiency is the second over the
+    /// first. Absent where nothing it held measured GPM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpm_measured_gpu_hours: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_active_gpu_hours: Option<f64>,
     pub state: State,
     pub reasons: Vec<String>,
     pub by_account: Vec<Breakdown>,

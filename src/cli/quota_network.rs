@@ -278,6 +278,8 @@ mod tests {
             queued_gpus: None,
             busy_gpu_hours: used / 2.0,
             efficiency_pct: None,
+            gpm_measured_gpu_hours: None,
+            sm_active_gpu_hours: None,
             state,
             reasons: vec![],
             by_account: vec![],

@@ -78,6 +78,15 @@ pub fn table(items: &[BurnDown], by: Option<By>) -> String {
             span(b.burn_window_s),
             eff
         );
+        if let (Some(m), Some(sm)) = (b.gpm_measured_gpu_hours, b.sm_active_gpu_hours) {
+            let _ = writeln!(
+                out,
+                "            SM active {} GPU-h of {} measured by GPM ({:.0}%)",
+                hours(sm),
+                hours(m),
+                sm / m * 100.0
+            );
+        }
         for r in &b.reasons {
             let _ = writeln!(out, "            ! {}", fit(r, 66));
         }
@@ -150,7 +159,13 @@ mod tests {
                 account: if h % 3 == 0 { "speech-lab" } else { "nlp-lab" }.into(),
                 user: format!("user{}", h % 5),
                 job: format!("{}", h / 24),
-                amounts: Amounts { allocated_s: 3600.0 * 90.0, busy_s: 3600.0 * 60.0, ..Default::default() },
+                amounts: Amounts {
+                    allocated_s: 3600.0 * 90.0,
+                    busy_s: 3600.0 * 60.0,
+                    gpm_s: 3600.0 * 80.0,
+                    sm_active_s: 3600.0 * 20.0,
+                    ..Default::default()
+                },
             })
             .collect();
         let spec = spec.resolve().unwrap();
@@ -191,6 +206,10 @@ mod tests {
             assert!(t.contains("no quota"));
         }
         assert!(table(&sample(), None).contains("16 GPUs queued"));
+        // SM-active GPU-hours where GPM measured, named as such; nothing where it did not.
+        let t = table(&sample(), None);
+        assert!(t.contains("SM active 19,200 GPU-h of 76,800 measured by GPM (25%)"), "{t}");
+        assert_eq!(t.matches("SM active").count(), 1, "the institute without GPM has no SM line");
         let t = table(&sample(), Some(By::Account));
         assert!(t.contains("nlp-lab") && t.contains("80,000"));
     }

@@ -40,6 +40,12 @@ pub struct Alerts {
     /// ... this long makes a finding.
     #[serde(deserialize_with = "duration::deserialize")]
     pub low_sm_active_after: Duration,
+    /// Slurm partitions meant for tensor-core work ("AI partitions"): a job there whose
+    /// GPUs run kernels (not idle) with no tensor activity (GPM) ...
+    pub tensor_idle_partitions: Vec<String>,
+    /// ... this long makes a finding. Empty partitions: the rule is off.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub tensor_idle_after: Duration,
     /// Notifications waiting for a receiver, at most (the oldest are dropped, counted and logged).
     pub max_queue: usize,
     pub webhook: Vec<Webhook>,
@@ -63,6 +69,8 @@ impl Default for Alerts {
             throttle_after: Duration::from_secs(600),
             low_sm_active_pct: 10.0,
             low_sm_active_after: Duration::from_secs(3600),
+            tensor_idle_partitions: vec![],
+            tensor_idle_after: Duration::from_secs(3600),
             max_queue: 10_000,
             webhook: vec![],
             email: vec![],
@@ -130,6 +138,9 @@ impl Alerts {
     pub(super) fn validate(&self, institutes: &[&str]) -> Result<(), String> {
         if !(0.0..=100.0).contains(&self.low_sm_active_pct) {
             return Err(format!("alerts.low_sm_active_pct = {} must be between 0 and 100", self.low_sm_active_pct));
+        }
+        if self.tensor_idle_partitions.iter().any(|p| p.trim().is_empty() || p.contains(',')) {
+            return Err("alerts.tensor_idle_partitions: each entry is one Slurm partition name".into());
         }
         if self.evaluate_every < Duration::from_millis(200) || self.evaluate_every > Duration::from_secs(600) {
             return Err(format!("alerts.evaluate_every = {:?} must be between 200ms and 10m", self.evaluate_every));

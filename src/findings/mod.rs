@@ -105,6 +105,7 @@ pub struct Timing {
     pub idle_allocated_after_ms: i64,
     pub throttle_after_ms: i64,
     pub low_sm_active_after_ms: i64,
+    pub tensor_idle_after_ms: i64,
 }
 
 impl Timing {
@@ -113,6 +114,7 @@ impl Timing {
             FindingKind::IdleAllocated => self.idle_allocated_after_ms,
             FindingKind::Throttling => self.throttle_after_ms,
             FindingKind::LowSmActive => self.low_sm_active_after_ms,
+            FindingKind::TensorIdle => self.tensor_idle_after_ms,
             _ => 0,
         }
     }

@@ -8,7 +8,7 @@ use crate::api::findings::{FindingKind, Severity};
 use crate::api::quota::{BurnDown, State};
 use crate::config::Alerts;
 use crate::format::ago;
-use crate::live::{Live, ViewPolicy, findings as sched};
+use crate::live::{Live, NodeLive, ViewPolicy, findings as sched};
 use crate::scheduler::{IndexMap, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 
@@ -159,7 +159,7 @@ pub fn live(
             }
         }
         for (job, gpus) in low_sm {
-            let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");
+            let h = n.allocs.all().find(|h| h.job == job).expect("a holder");
             let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
             let list = gpus
                 .iter()
@@ -184,7 +184,7 @@ pub fn live(
             );
         }
         for (job, gpus) in idle {
-            let h = n.allocs.by_gpu.values().flatten().find(|h| h.job == job).expect("a holder");
+            let h = n.allocs.all().find(|h| h.job == job).expect("a holder");
             let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
             let list = gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
             out.push(
@@ -204,6 +204,9 @@ pub fn live(
                 )
                 .institute(Some(inst)),
             );
+        }
+        if let Some(sched) = &scheduler {
+            out.extend(tensor_idle(n, sched.snapshot, map, policy, cfg));
         }
         // Critical XIDs within the window, once per GPU and code.
         let mut xids: BTreeMap<(String, u64), i64> = BTreeMap::new();
@@ -250,6 +253,80 @@ pub fn live(
             institute: f.institute,
             message: f.message,
         });
+    }
+    out
+}
+
+/// A device a job runs kernels on: its name, tensor active and SM active (GPM).
+type Busy = (String, f64, Option<f64>);
+
+/// Jobs on an AI partition (`alerts.tensor_idle_partitions`, as the scheduler
+/// says) whose GPUs and MIG slices run kernels (over the idle threshold: NVML
+/// utilisation, a slice's SM active) with their tensor pipes idle (GPM tensor
+/// active under 0.5 %, 0 at whole percent) on this node. Idle devices are the
+/// idle-allocated rule's; devices that do not measure GPM say nothing.
+fn tensor_idle(n: &NodeLive, snap: &Snapshot, map: &InstituteMap, policy: ViewPolicy, cfg: &Alerts) -> Vec<Condition> {
+    if cfg.tensor_idle_partitions.is_empty() {
+        return vec![];
+    }
+    let r = &n.report;
+    // Per job: its busy devices that measured tensor activity: (name, tensor %, SM %).
+    let mut busy: BTreeMap<&str, Vec<Busy>> = BTreeMap::new();
+    for g in r.gpus.iter().filter(|g| g.health == jazari_wire::Health::Ok) {
+        if g.mig_devices.is_empty() {
+            let (Some(h), Some(m)) = (n.allocs.holder(g.index), g.gpm.as_ref()) else { continue };
+            let on = g.util_gpu_pct.map(f64::from).or(m.sm_active_pct).is_some_and(|u| u > policy.idle_threshold_pct);
+            if let (true, Some(t)) = (on, m.tensor_active_pct) {
+                busy.entry(h.job.as_str()).or_default().push((format!("GPU {}", g.index), t, m.sm_active_pct));
+            }
+        }
+        for s in &g.mig_devices {
+            let (Some(h), Some(m)) = (n.allocs.slice_holder(&s.uuid), s.gpm.as_ref()) else { continue };
+            let (Some(sm), Some(t)) = (m.sm_active_pct, m.tensor_active_pct) else { continue };
+            if sm > policy.idle_threshold_pct {
+                let name = format!("MIG slice {} of GPU {}", s.uuid, g.index);
+                busy.entry(h.job.as_str()).or_default().push((name, t, Some(sm)));
+            }
+        }
+    }
+    let mut out = vec![];
+    for (job, devices) in busy {
+        if devices.iter().any(|(_, t, _)| *t >= 0.5) {
+            continue;
+        }
+        let sched = snap.jobs.iter().find(|j| j.running() && (j.display_id == job || j.id == job));
+        let Some(partition) = sched
+            .and_then(|j| j.partition.as_deref())
+            .and_then(|p| p.split(',').find(|p| cfg.tensor_idle_partitions.iter().any(|x| x == p)))
+        else {
+            continue;
+        };
+        let h = n.allocs.all().find(|h| h.job == job).expect("a holder");
+        let inst = map.resolve(h.account.as_deref(), h.user.as_deref(), h.group.as_deref()).to_string();
+        let list = devices
+            .iter()
+            .map(|(d, t, sm)| match sm {
+                Some(sm) => format!("{d}: tensor {t:.0}%, SM {sm:.0}%"),
+                None => format!("{d}: tensor {t:.0}%"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(
+            Condition::new(
+                FindingKind::TensorIdle,
+                Severity::Info,
+                [Some(&r.node), None, Some(job)],
+                format!(
+                    "job {job} ({}, {}) in AI partition {partition} runs kernels with its tensor pipes idle on {} of \
+                     {} ({list}; GPM tensor active)",
+                    h.user.as_deref().unwrap_or("unknown user"),
+                    h.account.as_deref().unwrap_or("no account"),
+                    if devices.len() == 1 { "1 device".to_string() } else { format!("{} devices", devices.len()) },
+                    r.node,
+                ),
+            )
+            .institute(Some(inst)),
+        );
     }
     out
 }

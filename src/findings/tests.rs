@@ -5,6 +5,7 @@ const T: Timing = Timing {
     idle_allocated_after_ms: 300_000,
     throttle_after_ms: 120_000,
     low_sm_active_after_ms: 600_000,
+    tensor_idle_after_ms: 900_000,
 };
 
 fn cond(kind: FindingKind, node: &str) -> Condition {
@@ -89,4 +90,82 @@ fn repeats_after_the_interval_and_a_restart_keeps_active_findings() {
     let mut r = Tracker::restore(kept);
     assert!(r.update(Source::Live, vec![x], 3_800_000, T).is_empty());
     assert_eq!(r.notified_ms("xid/n1"), Some(3_600_000));
+}
+
+#[test]
+fn tensor_idle_on_an_ai_partition_names_the_job_and_its_busy_devices() {
+    use crate::accounting::{Allocations, Held};
+    use crate::live::{Live, Seen, ViewPolicy};
+    use crate::scheduler::tests::sched_job;
+    use crate::scheduler::{GpuIndex, IndexMap, Snapshot};
+    use jazari_wire::{Gpm, Gpu, Host, MigDevice, Report, WIRE_VERSION};
+    let gpm = |sm: f64, tensor: f64| {
+        Some(Gpm { sm_active_pct: Some(sm), tensor_active_pct: Some(tensor), ..Default::default() })
+    };
+    let gpu = |i: u32, util: u32, g: Option<Gpm>| Gpu {
+        index: i,
+        uuid: Some(format!("GPU-{i}")),
+        util_gpu_pct: Some(util),
+        gpm: g,
+        ..Default::default()
+    };
+    let mut split = gpu(4, 0, None);
+    split.util_gpu_pct = None;
+    split.mig_devices =
+        vec![MigDevice { uuid: "MIG-a".into(), slices_compute: Some(3), gpm: gpm(50.0, 0.0), ..Default::default() }];
+    // Job 1 (ai) runs kernels, tensor 0: a finding. Job 2 the same on partition cpu; job 3 (ai) uses
+    // tensor cores; job 4 (ai) is idle (the idle-allocated rule's); job 5 (ai) holds a busy slice, tensor 0.
+    let gpus = vec![
+        gpu(0, 90, gpm(30.0, 0.2)),
+        gpu(1, 90, gpm(30.0, 0.0)),
+        gpu(2, 90, gpm(60.0, 40.0)),
+        gpu(3, 0, gpm(0.0, 0.0)),
+        split,
+    ];
+    let r = Report {
+        version: WIRE_VERSION,
+        node: "n1".into(),
+        instance: "i".into(),
+        seq: 0,
+        interval_start_ms: 0,
+        interval_end_ms: 10_000,
+        host: Host::default(),
+        gpus,
+        jobs: vec![],
+        events: vec![],
+    };
+    let held = |job: &str| {
+        vec![Held { from_ms: 0, to_ms: 10_000, job: job.into(), user: Some("u".into()), ..Default::default() }]
+    };
+    let mut allocs = Allocations { slices_scheduled: true, ..Default::default() };
+    for (i, job) in ["1", "2", "3", "4"].iter().enumerate() {
+        allocs.by_gpu.insert(i as u32, held(job));
+    }
+    allocs.by_slice.insert("MIG-a".into(), held("5"));
+    let mut live = Live::default();
+    live.update(Seen { report: &r, allocs: &allocs, scheduled: None }, 1000);
+    let jobs = ["1", "2", "3", "4", "5"].map(|id| {
+        let mut j = sched_job(id, "nlp-lab", "n1", vec![]);
+        j.partition = Some(if id == "2" { "cpu".into() } else { "ai".into() });
+        j
+    });
+    let snap = Snapshot { fetched_ms: 1, jobs: jobs.to_vec(), error: None };
+    let index = IndexMap::new(GpuIndex::Nvml);
+    let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };
+    let mut cfg = crate::config::Alerts { tensor_idle_partitions: vec!["ai".into()], ..Default::default() };
+    let run = |cfg: &crate::config::Alerts, with: bool| {
+        let s = with.then_some(rules::Scheduler { snapshot: &snap, index: &index });
+        let c = rules::live(&live, &Default::default(), policy, cfg, s, &mut Default::default(), 2000);
+        c.into_iter().filter(|c| c.kind == FindingKind::TensorIdle).collect::<Vec<_>>()
+    };
+    let found = run(&cfg, true);
+    let jobs: Vec<&str> = found.iter().filter_map(|c| c.job.as_deref()).collect();
+    assert_eq!(jobs, ["1", "5"], "{found:?}");
+    assert!(found[0].message.contains("AI partition ai") && found[0].message.contains("GPU 0: tensor 0%, SM 30%"));
+    assert!(found[1].message.contains("MIG slice MIG-a of GPU 4: tensor 0%, SM 50%"), "{}", found[1].message);
+    assert_eq!(found[0].severity, Severity::Info);
+    // Without the scheduler's word there is no partition; without AI partitions the rule is off.
+    assert!(run(&cfg, false).is_empty());
+    cfg.tensor_idle_partitions.clear();
+    assert!(run(&cfg, true).is_empty());
 }

@@ -4,6 +4,7 @@
 use super::Live;
 use crate::api::findings::{Finding, FindingKind, Severity};
 use crate::api::scheduler::SchedJob;
+use crate::scheduler::devices::{self, Device};
 use crate::scheduler::{IndexMap, Snapshot};
 use std::collections::HashMap;
 
@@ -28,68 +29,90 @@ pub fn findings(
         if let Some(problem) = index.problem(&r.node) {
             out.push(finding(FindingKind::GpuIndexMismatch, &r.node, None, None, problem, now_ms));
         }
-        // What Slurm gave each GPU (NVML index → job), and the jobs it runs on the node.
-        let mut given: HashMap<u32, &SchedJob> = HashMap::new();
+        // What Slurm gave each GPU and MIG slice, and the jobs it runs on the node.
+        let mut given: HashMap<Device, &SchedJob> = HashMap::new();
         let mut runs: HashMap<&str, &SchedJob> = HashMap::new();
         for j in snap.jobs.iter().filter(|j| j.running() && j.nodes.contains(&r.node)) {
             runs.insert(j.id.as_str(), j);
-            for i in j.gpus.iter().filter(|g| g.node == r.node).flat_map(|g| g.indices.iter().flatten()) {
-                if let Some(x) = numbering.nvml_index(*i, &r.gpus) {
-                    given.insert(x, j);
+            for on in j.gpus.iter().filter(|g| g.node == r.node) {
+                let Some(idx) = &on.indices else { continue };
+                let ty = on.gpu_type.as_deref();
+                let placed = match devices::map_indices(idx, ty, &r.gpus, numbering) {
+                    Some(d) => d,
+                    None => {
+                        let why = devices::mismatch(idx, ty, &r.gpus, numbering).unwrap_or_default();
+                        let msg = format!("job {} on {}: {why}", j.display_id, r.node);
+                        out.push(finding(
+                            FindingKind::GpuIndexMismatch,
+                            &r.node,
+                            None,
+                            Some(j.display_id.clone()),
+                            msg,
+                            now_ms,
+                        ));
+                        devices::agent_devices(&r.gpus, &j.id)
+                    }
+                };
+                for d in placed {
+                    given.insert(d, j);
                 }
             }
         }
+        // Each process with the device it runs on: a MIG slice of a GPU in MIG mode, else the GPU.
+        let mut on_devices: Vec<(Device, String, String, &jazari_wire::Process)> = vec![];
         for g in &r.gpus {
-            let uuid = Some(g.uuid.clone().unwrap_or_else(|| format!("index:{}", g.index)));
-            let who =
-                |p: &jazari_wire::Process| p.user.clone().unwrap_or_else(|| format!("uid {}", p.uid.unwrap_or(0)));
-            for p in &g.processes {
-                let claim = p.job.as_deref();
-                let msg = match (claim, given.get(&g.index)) {
-                    // A job id Slurm does not run here: a stray process, an orphan, another cluster's job.
-                    (Some(x), _) if !runs.contains_key(x) => Some((
-                        FindingKind::UnknownJob,
-                        format!(
-                            "process {} ({}) on GPU {} of {} carries job id {x}, which Slurm does not run there; \
-                             its use is charged as unscheduled",
-                            p.pid,
-                            who(p),
-                            g.index,
-                            r.node
-                        ),
-                    )),
-                    (Some(x), Some(y)) if x != y.id => Some((
-                        FindingKind::WrongGpu,
-                        format!(
-                            "process {} of job {x} runs on GPU {} of {}, which Slurm gave to job {}",
-                            p.pid, g.index, r.node, y.display_id
-                        ),
-                    )),
-                    (None, Some(y)) => Some((
-                        FindingKind::ForeignProcess,
-                        format!(
-                            "process {} ({}) outside any Slurm job runs on GPU {} of {}, which Slurm gave to job {}",
-                            p.pid,
-                            who(p),
-                            g.index,
-                            r.node,
-                            y.display_id
-                        ),
-                    )),
-                    (_, None) => Some((
-                        FindingKind::UnallocatedUse,
-                        format!(
-                            "GPU {} of {} is in use ({}) but Slurm allocated it to no job",
-                            g.index,
-                            r.node,
-                            who(p)
-                        ),
-                    )),
-                    _ => None,
-                };
-                if let Some((kind, message)) = msg {
-                    out.push(finding(kind, &r.node, uuid.clone(), claim.map(str::to_string), message, now_ms));
-                }
+            let key = g.uuid.clone().unwrap_or_else(|| format!("index:{}", g.index));
+            if g.mig_devices.is_empty() {
+                on_devices.extend(
+                    g.processes.iter().map(|p| (Device::Gpu(g.index), key.clone(), format!("GPU {}", g.index), p)),
+                );
+            }
+            for m in &g.mig_devices {
+                let d = Device::Slice { gpu: g.index, uuid: m.uuid.clone() };
+                let name = format!("MIG slice {} of GPU {}", m.uuid, g.index);
+                on_devices.extend(m.processes.iter().map(|p| (d.clone(), m.uuid.clone(), name.clone(), p)));
+            }
+        }
+        let who = |p: &jazari_wire::Process| p.user.clone().unwrap_or_else(|| format!("uid {}", p.uid.unwrap_or(0)));
+        for (d, key, name, p) in on_devices {
+            let claim = p.job.as_deref();
+            let msg = match (claim, given.get(&d)) {
+                // A job id Slurm does not run here: a stray process, an orphan, another cluster's job.
+                (Some(x), _) if !runs.contains_key(x) => Some((
+                    FindingKind::UnknownJob,
+                    format!(
+                        "process {} ({}) on {name} of {} carries job id {x}, which Slurm does not run there; \
+                         its use is charged as unscheduled",
+                        p.pid,
+                        who(p),
+                        r.node
+                    ),
+                )),
+                (Some(x), Some(y)) if x != y.id => Some((
+                    FindingKind::WrongGpu,
+                    format!(
+                        "process {} of job {x} runs on {name} of {}, which Slurm gave to job {}",
+                        p.pid, r.node, y.display_id
+                    ),
+                )),
+                (None, Some(y)) => Some((
+                    FindingKind::ForeignProcess,
+                    format!(
+                        "process {} ({}) outside any Slurm job runs on {name} of {}, which Slurm gave to job {}",
+                        p.pid,
+                        who(p),
+                        r.node,
+                        y.display_id
+                    ),
+                )),
+                (_, None) => Some((
+                    FindingKind::UnallocatedUse,
+                    format!("{name} of {} is in use ({}) but Slurm allocated it to no job", r.node, who(p)),
+                )),
+                _ => None,
+            };
+            if let Some((kind, message)) = msg {
+                out.push(finding(kind, &r.node, Some(key), claim.map(str::to_string), message, now_ms));
             }
         }
     }
@@ -207,5 +230,33 @@ mod tests {
     fn no_scheduler_no_scheduler_findings() {
         let live = live_of(&report(), 1000);
         assert!(findings(&live, None, &IndexMap::default(), 30_000, 2000).is_empty());
+    }
+
+    #[test]
+    fn findings_on_a_mig_node_name_slices_and_the_jobs_whose_indices_do_not_fit() {
+        use crate::scheduler::devices::tests::{fixture, vm};
+        use crate::scheduler::slurm::parse_squeue;
+        use crate::scheduler::{GpuIndex, Snapshot};
+        use jazari_wire::Process;
+        // Job 8's process on its slice (IDX 4, gi 1); a process outside any job on gi 2.
+        let mut r = vm([Some("8"), None]);
+        r.gpus[4].mig_devices[0].processes = vec![Process { pid: 5, user: Some("eve".into()), ..Default::default() }];
+        let mut jobs = parse_squeue(&fixture("squeue-typed-gpus.json")).unwrap();
+        jobs.retain(|j| j.id == "8");
+        let snap = Snapshot { fetched_ms: 1, jobs: jobs.clone(), error: None };
+        let mut live = Live::default();
+        let allocs = crate::accounting::Allocations::default();
+        live.update(super::super::Seen { report: &r, allocs: &allocs, scheduled: None }, 1000);
+        let f = findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
+        let kinds: Vec<(FindingKind, Option<&str>)> = f.iter().map(|f| (f.kind, f.gpu.as_deref())).collect();
+        assert_eq!(kinds, [(FindingKind::UnallocatedUse, Some("MIG-gi2"))], "{f:?}");
+        assert!(f[0].message.contains("MIG slice MIG-gi2 of GPU 4 of vm"), "{}", f[0].message);
+        // Typed 1g.18gb, the same IDX: the indices do not fit, and the finding says where it is charged.
+        let mut snap = snap;
+        snap.jobs[0].gpus[0].gpu_type = Some("1g.18gb".into());
+        let f = findings(&live, Some(&snap), &IndexMap::new(GpuIndex::Auto), 30_000, 2000);
+        let mismatch = f.iter().find(|f| f.kind == FindingKind::GpuIndexMismatch).expect("a mismatch finding");
+        assert!(mismatch.message.contains("gpu:1g.18gb") && mismatch.message.contains("where its processes run"));
+        assert!(!f.iter().any(|f| f.gpu.as_deref() == Some("MIG-gi1")), "its own slice is its: {f:?}");
     }
 }

@@ -174,7 +174,7 @@ impl Live {
     fn note_jobs(&mut self, s: &Seen) {
         let r = s.report;
         let ids = r.jobs.iter().map(|j| (j.array.clone().unwrap_or_else(|| j.id.clone()), r.interval_start_ms));
-        let held = s.allocs.by_gpu.values().flatten().map(|h| (h.job.clone(), h.from_ms));
+        let held = s.allocs.all().map(|h| (h.job.clone(), h.from_ms));
         for (id, since) in ids.chain(held) {
             self.job_first_seen.entry(id).and_modify(|t| *t = (*t).min(since)).or_insert(since);
         }
@@ -190,7 +190,7 @@ impl Live {
                     .jobs
                     .iter()
                     .map(|j| j.array.clone().unwrap_or_else(|| j.id.clone()))
-                    .chain(n.allocs.by_gpu.values().flatten().map(|h| h.job.clone()))
+                    .chain(n.allocs.all().map(|h| h.job.clone()))
             })
             .collect();
         self.job_first_seen.retain(|id, _| running.contains(id));
@@ -244,5 +244,40 @@ mod tests {
         let older = report(0, 700_000);
         live.update_batch(&[seen(&older)], 2_100_000);
         assert_eq!(live.job_first_seen["7"], 700_000);
+    }
+
+    #[test]
+    fn other_institutes_slices_show_neither_their_processes_nor_their_jobs() {
+        use jazari_wire::{Gpu, MigDevice, Process};
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut map = crate::accounting::InstituteMap::default();
+        map.add("a", &s(&["acct-a"]), &s(&[]), &s(&[]));
+        map.add("b", &s(&["acct-b"]), &s(&[]), &s(&[]));
+        let p = Process { pid: 42, user: Some("alice".into()), job: Some("7".into()), ..Default::default() };
+        let slice = MigDevice {
+            uuid: "MIG-1".into(),
+            slices_compute: Some(3),
+            processes: vec![p.clone()],
+            ..Default::default()
+        };
+        let mut r = report(1, 0);
+        r.jobs[0].account = Some("acct-a".into());
+        r.gpus = vec![Gpu { index: 0, mig_devices: vec![slice], processes: vec![p], ..Default::default() }];
+        let mut live = Live::default();
+        live.update_from_agent(&r, 1000);
+        let policy = ViewPolicy { stale_after_ms: 600_000, idle_threshold_pct: 5.0 };
+        let view = |institute| live.node_view(&live.nodes["n1"], &map, policy, Viewer { institute }, 2000);
+        let mine = view(Some("a"));
+        assert_eq!(mine.gpus[0].mig_allocated[0].allocated_to.job.as_deref(), Some("7"));
+        assert!(mine.gpus[0].allocated_to.is_none(), "held through its slices only");
+        let theirs = view(Some("b"));
+        let g = &theirs.gpus[0];
+        assert_eq!(
+            (g.mig_allocated[0].allocated_to.institute.as_str(), g.mig_allocated[0].allocated_to.job.as_deref()),
+            ("other", None)
+        );
+        let hidden = &g.gpu.mig_devices[0].processes[0];
+        assert_eq!((hidden.pid, hidden.user.as_deref(), hidden.job.as_deref()), (0, None, None));
+        assert_eq!(g.gpu.processes[0].pid, 0);
     }
 }

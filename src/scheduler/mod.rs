@@ -4,11 +4,13 @@
 //! of a report and when ([`allocations`]). Running `squeue` and `sacct` is
 //! the collector's job (`server::scheduler`).
 
+pub mod devices;
 pub mod history;
 pub mod slurm;
 
 use crate::accounting::{Allocations, Held, InstituteMap};
 use crate::api::scheduler::{PollStats, SchedJob};
+use devices::Device;
 use history::History;
 use jazari_wire::{Gpu, Report};
 use serde::{Deserialize, Serialize};
@@ -80,27 +82,37 @@ impl IndexMap {
         }
     }
 
-    /// Learns from a report: its processes' jobs against what Slurm gave them.
+    /// Learns from a report: its processes' jobs against what Slurm gave them
+    /// (on a node with MIG slices, each slice's processes against its place
+    /// in Slurm's list under either numbering).
     pub fn learn(&mut self, r: &Report, history: &History) {
         let runs: Vec<_> = history.on_node(&r.node, r.interval_start_ms, r.interval_end_ms).collect();
+        let mut on_devices: Vec<(Device, &jazari_wire::Process)> = vec![];
         for g in &r.gpus {
-            for p in g.processes.iter().filter(|p| p.job.is_some()) {
-                let id = p.job.as_deref().unwrap_or_default();
-                let Some(idx) = runs
-                    .iter()
-                    .find(|(run, _, _)| run.job.id == id)
-                    .and_then(|(run, _, _)| run.gpus_on(&r.node).and_then(|n| n.indices.clone()))
-                else {
-                    continue;
-                };
-                let v = self.votes.entry(r.node.clone()).or_default();
-                let (by_index, by_minor) = (idx.contains(&g.index), g.minor.is_some_and(|m| idx.contains(&m)));
-                match (by_index, by_minor) {
-                    (true, true) => {}
-                    (true, false) => v.nvml += 1,
-                    (false, true) => v.minor += 1,
-                    (false, false) => v.neither += 1,
-                }
+            if g.mig_devices.is_empty() {
+                on_devices.extend(g.processes.iter().map(|p| (Device::Gpu(g.index), p)));
+            }
+            for s in &g.mig_devices {
+                let d = Device::Slice { gpu: g.index, uuid: s.uuid.clone() };
+                on_devices.extend(s.processes.iter().map(|p| (d.clone(), p)));
+            }
+        }
+        for (d, p) in on_devices {
+            let Some(id) = p.job.as_deref() else { continue };
+            let Some(idx) = runs
+                .iter()
+                .find(|(run, _, _)| run.job.id == id)
+                .and_then(|(run, _, _)| run.gpus_on(&r.node).and_then(|n| n.indices.clone()))
+            else {
+                continue;
+            };
+            let is = |n: GpuIndex| devices::slurm_index(&d, &r.gpus, n).is_some_and(|i| idx.contains(&i));
+            let v = self.votes.entry(r.node.clone()).or_default();
+            match (is(GpuIndex::Nvml), is(GpuIndex::Minor)) {
+                (true, true) => {}
+                (true, false) => v.nvml += 1,
+                (false, true) => v.minor += 1,
+                (false, false) => v.neither += 1,
             }
         }
     }
@@ -174,13 +186,16 @@ impl State {
     }
 }
 
-/// Who holds which GPU of a report and when, as the scheduler says (its
-/// history, so a report is charged with the jobs of its own time). A GPU the
-/// scheduler gave to no job is held by nobody, whatever job its processes
-/// claim. A run known only by its GPU count (a job that ended between two
-/// polls) takes the GPUs the agent saw it on, else free ones in index order.
+/// Who holds which GPU and MIG slice of a report and when, as the scheduler
+/// says (its history, so a report is charged with the jobs of its own time).
+/// A GPU or slice the scheduler gave to no job is held by nobody, whatever
+/// job its processes claim. A run known only by its GPU count (a job that
+/// ended between two polls) takes the devices the agent saw it on, else free
+/// ones in index order (slices of its MIG type, or whole GPUs). Slurm's
+/// indices on a node with MIG slices are read as [`devices`] explains; a job
+/// whose indices do not fit its gres type there is placed by the agent's facts.
 pub fn allocations(r: &Report, history: &History, index: GpuIndex) -> Allocations {
-    let mut by_gpu: BTreeMap<u32, Vec<Held>> = BTreeMap::new();
+    let mut a = Allocations { slices_scheduled: true, ..Default::default() };
     let mut unplaced = vec![];
     for (run, from_ms, to_ms) in history.on_node(&r.node, r.interval_start_ms, r.interval_end_ms) {
         let j = &run.job;
@@ -193,51 +208,74 @@ pub fn allocations(r: &Report, history: &History, index: GpuIndex) -> Allocation
             group: j.group.clone(),
         };
         let on = run.gpus_on(&r.node).expect("on_node");
-        let gpus: Vec<u32> = match &on.indices {
-            Some(idx) => idx.iter().filter_map(|i| index.nvml_index(*i, &r.gpus)).collect(),
+        let ty = on.gpu_type.as_deref();
+        let from_procs = || devices::agent_devices(&r.gpus, &j.id);
+        let placed: Vec<Device> = match &on.indices {
+            Some(idx) => devices::map_indices(idx, ty, &r.gpus, index).unwrap_or_else(from_procs),
             None => {
                 // Where the agent saw the job: its SLURM_JOB_GPUS, else its processes.
                 let from_env = r
                     .jobs
                     .iter()
-                    .find(|a| a.id == j.id)
-                    .and_then(|a| a.gpu_ids.clone())
-                    .map(|ids| ids.iter().filter_map(|i| index.nvml_index(*i, &r.gpus)).collect::<Vec<_>>());
-                let from_procs: Vec<u32> = r
-                    .gpus
-                    .iter()
-                    .filter(|g| g.processes.iter().any(|p| p.job.as_deref() == Some(j.id.as_str())))
-                    .map(|g| g.index)
-                    .collect();
-                match from_env.filter(|v| !v.is_empty()) {
-                    Some(v) => v,
-                    None if !from_procs.is_empty() => from_procs,
-                    None => {
-                        unplaced.push((held, on.count));
+                    .find(|x| x.id == j.id)
+                    .and_then(|x| x.gpu_ids.as_deref())
+                    .and_then(|ids| devices::map_indices(ids, ty, &r.gpus, index))
+                    .filter(|v| !v.is_empty());
+                match from_env.unwrap_or_else(from_procs) {
+                    v if v.is_empty() => {
+                        unplaced.push((held, on.count, ty.and_then(devices::mig_compute_slices)));
                         continue;
                     }
+                    v => v,
                 }
             }
         };
-        for g in gpus {
-            by_gpu.entry(g).or_default().push(held.clone());
+        for d in placed {
+            hold(&mut a, d, held.clone());
         }
     }
-    for (held, count) in unplaced {
-        let free: Vec<u32> = r
-            .gpus
-            .iter()
-            .map(|g| g.index)
-            .filter(|i| {
-                by_gpu.get(i).is_none_or(|v| v.iter().all(|h| h.to_ms <= held.from_ms || h.from_ms >= held.to_ms))
+    for (held, count, mig) in unplaced {
+        let free = |v: Option<&Vec<Held>>| {
+            v.is_none_or(|v| v.iter().all(|h| h.to_ms <= held.from_ms || h.from_ms >= held.to_ms))
+        };
+        let chosen: Vec<Device> = devices::devices(&r.gpus, index)
+            .into_iter()
+            .filter(|d| match (d, mig) {
+                (Device::Gpu(i), None) => free(a.by_gpu.get(i)),
+                (Device::Slice { gpu, uuid }, Some(c)) => {
+                    let s = r
+                        .gpus
+                        .iter()
+                        .filter(|g| g.index == *gpu)
+                        .flat_map(|g| &g.mig_devices)
+                        .find(|s| &s.uuid == uuid);
+                    s.is_some_and(|s| s.slices_compute.is_none_or(|x| x == c)) && free(a.by_slice.get(uuid))
+                }
+                _ => false,
             })
             .take(count as usize)
             .collect();
-        for g in free {
-            by_gpu.entry(g).or_default().push(held.clone());
+        for d in chosen {
+            hold(&mut a, d, held.clone());
         }
     }
-    Allocations { by_gpu }
+    a
+}
+
+fn hold(a: &mut Allocations, d: Device, h: Held) {
+    match d {
+        Device::Gpu(i) => a.by_gpu.entry(i).or_default().push(h),
+        Device::Slice { uuid, .. } => a.by_slice.entry(uuid).or_default().push(h),
+    }
+}
+
+/// Who holds what from the agent's facts, its jobs' `SLURM_JOB_GPUS` read in
+/// Slurm's numbering on the node (a slice never stands for a whole GPU).
+pub fn agent_allocations(r: &Report, index: GpuIndex) -> Allocations {
+    Allocations::from_agent(r, |i| match devices::map_indices(&[i], None, &r.gpus, index).as_deref() {
+        Some([Device::Gpu(g)]) => Some(*g),
+        _ => None,
+    })
 }
 
 /// Pending GPUs per institute (queue pressure), each array task counted.

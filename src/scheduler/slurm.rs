@@ -273,6 +273,19 @@ pub fn tres_gpus(s: &str) -> u32 {
     untyped.unwrap_or(typed)
 }
 
+/// The type of the GPUs in a TRES string (`gres/gpu:3g.71gb=1`), when they are all of one type.
+pub fn tres_gpu_type(s: &str) -> Option<String> {
+    let mut types = s.split(',').map(str::trim).filter_map(|t| {
+        let rest = t.strip_prefix("gres/gpu:").or_else(|| t.strip_prefix("gres:gpu:"))?;
+        let (ty, n) = rest.rsplit_once(['=', ':'])?;
+        n.parse::<u32>().ok().filter(|n| *n > 0).map(|_| ty)
+    });
+    match (types.next(), types.next()) {
+        (Some(t), None) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
 /// Tasks in an array task string: `3-5` → 3, `0-9%2` → 10, `1,4,7-8` → 4.
 pub fn array_tasks(s: &str) -> u32 {
     let s = s.split('%').next().unwrap_or("");
@@ -311,7 +324,9 @@ impl SqueueJob {
         // Once a job ended its `gres_detail` is empty: its GPUs are known by count only.
         let gpus = if gpus.is_empty() && allocated > 0 && !nodes.is_empty() {
             let per = allocated / nodes.len() as u32;
-            nodes.iter().map(|n| NodeGpus { node: n.clone(), count: per, indices: None, gpu_type: None }).collect()
+            let gpu_type = self.tres_alloc_str.0.as_deref().and_then(tres_gpu_type);
+            let each = |n: &String| NodeGpus { node: n.clone(), count: per, indices: None, gpu_type: gpu_type.clone() };
+            nodes.iter().map(each).collect()
         } else {
             gpus
         };

@@ -25,6 +25,7 @@ fn timing(cfg: &Config) -> Timing {
         clear_after_ms: a.clear_after.as_millis() as i64,
         idle_allocated_after_ms: a.idle_allocated_after.as_millis() as i64,
         low_sm_active_after_ms: a.low_sm_active_after.as_millis() as i64,
+        tensor_idle_after_ms: a.tensor_idle_after.as_millis() as i64,
         throttle_after_ms: a.throttle_after.as_millis() as i64,
     }
 }

@@ -196,7 +196,7 @@ impl App {
             let allocs = if fresh {
                 scheduler::allocations(r, &s.history, numbering)
             } else {
-                Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
+                scheduler::agent_allocations(r, numbering)
             };
             (allocs, None)
         });
@@ -258,7 +258,7 @@ impl App {
             let allocs = if r.interval_end_ms <= complete {
                 scheduler::allocations(r, &history, numbering)
             } else {
-                Allocations::from_agent(r, |i| numbering.nvml_index(i, &r.gpus))
+                scheduler::agent_allocations(r, numbering)
             };
             accounting::gpu_charges(r, &map, policy, &allocs)
         });

@@ -60,6 +60,10 @@ pub(crate) struct RawGpu(
     pub Option<f64>,
 );
 
+fn held(allocs: &Allocations, g: &jazari_wire::Gpu) -> bool {
+    allocs.holder(g.index).is_some() || g.mig_devices.iter().any(|s| allocs.slice_holder(&s.uuid).is_some())
+}
+
 fn raw_history(r: &Report, allocs: &Allocations) -> String {
     let gpus: Vec<RawGpu> = r
         .gpus
@@ -71,7 +75,8 @@ fn raw_history(r: &Report, allocs: &Allocations) -> String {
                 g.mem_used_bytes.map(|b| b as f64),
                 g.power_mw.map(|p| p as f64 / 1000.0),
                 g.temperature_c.map(f64::from),
-                Some(if allocs.holder(g.index).is_some() { 1.0 } else { 0.0 }),
+                // A GPU in MIG mode is held when any of its slices is (as the cluster view counts it).
+                Some(if held(allocs, g) { 1.0 } else { 0.0 }),
             )
         })
         .collect();

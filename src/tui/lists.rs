@@ -27,12 +27,20 @@ pub struct UserRow {
     pub gpu_hours: f64,
     pub busy_gpu_hours: f64,
     pub idle_alloc_gpu_hours: f64,
+    /// Allocated GPU-hours GPM measured this period, and those × SM active.
+    pub gpm_gpu_hours: f64,
+    pub sm_active_gpu_hours: f64,
 }
 
 impl UserRow {
     /// Busy over allocated GPU-hours this period, percent.
     pub fn efficiency_pct(&self) -> Option<f64> {
         (self.gpu_hours > 0.0).then(|| self.busy_gpu_hours / self.gpu_hours * 100.0)
+    }
+
+    /// SM active over the GPM-measured GPU-hours this period, percent; None where nothing was measured.
+    pub fn sm_active_pct(&self) -> Option<f64> {
+        (self.gpm_gpu_hours > 0.0).then(|| self.sm_active_gpu_hours / self.gpm_gpu_hours * 100.0)
     }
 }
 
@@ -188,6 +196,8 @@ impl App {
             u.gpu_hours += a.allocated_gpu_seconds / 3600.0;
             u.busy_gpu_hours += a.busy_gpu_seconds / 3600.0;
             u.idle_alloc_gpu_hours += a.idle_allocated_gpu_seconds / 3600.0;
+            u.gpm_gpu_hours += a.gpm_measured_gpu_seconds / 3600.0;
+            u.sm_active_gpu_hours += a.sm_active_gpu_seconds / 3600.0;
         }
         let mut v: Vec<UserRow> = by
             .into_values()

@@ -49,13 +49,14 @@ pub fn statuses(parts: &[Part]) -> Vec<ClusterStatus> {
         .collect()
 }
 
-/// The sum of the clusters' summaries (the mean utilisation weighted by GPUs).
+/// The sum of the clusters' summaries (the mean utilisation and SM active weighted by GPUs).
 pub fn total(summaries: &[&Summary]) -> Summary {
     let mut t = Summary {
         utilisation_signal: summaries.first().map(|s| s.utilisation_signal.clone()).unwrap_or_default(),
         ..Default::default()
     };
     let (mut util, mut weight) = (0.0, 0.0);
+    let (mut sm, mut sm_weight) = (0.0, 0.0);
     for s in summaries {
         t.nodes += s.nodes;
         t.nodes_reporting += s.nodes_reporting;
@@ -71,8 +72,13 @@ pub fn total(summaries: &[&Summary]) -> Summary {
             util += u * s.gpus.max(1) as f64;
             weight += s.gpus.max(1) as f64;
         }
+        if let Some(v) = s.mean_sm_active_pct {
+            sm += v * s.gpus.max(1) as f64;
+            sm_weight += s.gpus.max(1) as f64;
+        }
     }
     t.mean_util_pct = (weight > 0.0).then(|| util / weight);
+    t.mean_sm_active_pct = (sm_weight > 0.0).then(|| sm / sm_weight);
     t
 }
 
@@ -111,6 +117,13 @@ pub fn merge(parts: &[Part]) -> Data {
                         a.institute = q(&a.institute);
                     }
                     for pr in &mut g.gpu.processes {
+                        pr.job = qo(&pr.job);
+                    }
+                    for s in &mut g.mig_allocated {
+                        s.allocated_to.job = qo(&s.allocated_to.job);
+                        s.allocated_to.institute = q(&s.allocated_to.institute);
+                    }
+                    for pr in g.gpu.mig_devices.iter_mut().flat_map(|s| &mut s.processes) {
                         pr.job = qo(&pr.job);
                     }
                 }

@@ -435,6 +435,33 @@ pub fn node_util(n: &NodeView) -> f64 {
     if u.is_empty() { 0.0 } else { u.iter().sum::<f64>() / u.len() as f64 }
 }
 
+/// SM active now (GPM) over a node's GPUs that measure it, a MIG slice weighing
+/// its compute slices / 7; None where none does (shown "-", never 0).
+pub fn node_sm(n: &NodeView) -> Option<f64> {
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for g in &n.gpus {
+        let mut add = |w: f64, v: Option<f64>| {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                sum += w * v;
+                weight += w;
+            }
+        };
+        if g.gpu.mig_devices.is_empty() {
+            add(1.0, g.gpu.gpm.as_ref().and_then(|m| m.sm_active_pct));
+        }
+        for s in &g.gpu.mig_devices {
+            add(s.slices_compute.unwrap_or(1).min(7) as f64 / 7.0, s.gpm.as_ref().and_then(|m| m.sm_active_pct));
+        }
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+/// A MIG slice's size: compute slices of 7 and memory slices of 8 (`3g 4m`).
+pub fn slice_size(compute: Option<u32>, memory: Option<u32>) -> String {
+    let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    format!("{}g {}m", n(compute), n(memory))
+}
+
 pub fn node_power(n: &NodeView) -> f64 {
     n.gpus.iter().filter_map(|g| g.gpu.power_mw).map(|p| p as f64 / 1000.0).sum()
 }

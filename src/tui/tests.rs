@@ -25,7 +25,8 @@ pub fn fixed_app(nodes: usize) -> App {
     let mut live = Live::default();
     for step in 1..=20 {
         let at = NOW - 200_000 + step * 10_000;
-        for r in sim.reports(at) {
+        for mut r in sim.reports(at) {
+            dress(&mut r);
             live.update_from_agent(&r, at);
         }
     }
@@ -46,6 +47,9 @@ pub fn fixed_app(nodes: usize) -> App {
                     amounts: Amounts {
                         allocated_s: 3600.0 * (10 + 15 * k) as f64,
                         busy_s: 3600.0 * (6 + 5 * k) as f64,
+                        // GPM measured for all institutes but the last (its SM is "-").
+                        gpm_s: if k == 3 { 0.0 } else { 3600.0 * (8 + 12 * k) as f64 },
+                        sm_active_s: if k == 3 { 0.0 } else { 3600.0 * (2 + 3 * k) as f64 },
                         ..Default::default()
                     },
                 })
@@ -106,6 +110,68 @@ pub fn fixed_app(nodes: usize) -> App {
     app
 }
 
+/// What the simulator leaves out: GPM activity on the Hopper nodes (every
+/// node but each third, as if those had older GPUs: their SM column is "-"),
+/// and a GPU in MIG mode on gpu0001 (GPU 0, job 100001's) and gpu0002 (GPU 7):
+/// its job's processes on a 3g slice, a notebook outside any job on a 1g slice,
+/// a 2g and a 1g slice free.
+fn dress(r: &mut jazari_wire::Report) {
+    use jazari_wire::{Gpm, MigDevice, Process};
+    let k: u32 = r.node.trim_start_matches("gpu").parse().unwrap_or(0);
+    if k.is_multiple_of(3) {
+        return;
+    }
+    let gpm = |sm: f64, tensor: f64| {
+        Some(Gpm { sm_active_pct: Some(sm), tensor_active_pct: Some(tensor), ..Default::default() })
+    };
+    for g in &mut r.gpus {
+        let u = g.util_gpu_pct.unwrap_or(0) as f64;
+        let tensor = if !g.processes.is_empty() && g.index % 2 == 0 { (u * 0.3).round() } else { 0.0 };
+        g.gpm = gpm((u * 0.55).round(), tensor);
+    }
+    let at = match k {
+        1 => 0,
+        2 => 7,
+        _ => return,
+    };
+    let Some(g) = r.gpus.iter_mut().find(|g| g.index == at) else { return };
+    let gib = 1u64 << 30;
+    let mut job: Vec<Process> = std::mem::take(&mut g.processes);
+    for p in &mut job {
+        p.gpu_mem_bytes = p.gpu_mem_bytes.map(|b| b.min(40 * gib));
+    }
+    let stray = Process {
+        pid: 20_000 + k,
+        uid: Some(1500),
+        user: Some("erin".into()),
+        command: Some("jupyter".into()),
+        gpu_mem_bytes: Some(3 * gib),
+        ..Default::default()
+    };
+    let slice = |n: u32, gi: u32, c: u32, m: u32, mem_gib: u64, procs: Vec<Process>, sm: f64, tensor: f64| MigDevice {
+        uuid: format!("MIG-{k:08x}-{at:04x}-5000-8000-{n:012x}"),
+        gpu_instance_id: Some(gi),
+        compute_instance_id: Some(0),
+        slices_compute: Some(c),
+        slices_memory: Some(m),
+        mem_used_bytes: Some(procs.iter().filter_map(|p| p.gpu_mem_bytes).sum()),
+        mem_total_bytes: Some(mem_gib * gib),
+        processes: procs,
+        gpm: gpm(sm, tensor),
+    };
+    g.mig_devices = vec![
+        slice(1, 1, 3, 4, 65, job.clone(), 48.0, 21.0),
+        slice(2, 2, 2, 2, 32, vec![], 0.0, 0.0),
+        slice(3, 9, 1, 1, 16, vec![stray.clone()], 9.0, 0.0),
+        slice(4, 10, 1, 1, 16, vec![], 0.0, 0.0),
+    ];
+    g.processes = job.into_iter().chain([stray]).collect();
+    g.mem_used_bytes = Some(g.mig_devices.iter().filter_map(|s| s.mem_used_bytes).sum());
+    g.mig_enabled = Some(true);
+    g.util_gpu_pct = None;
+    g.gpm = None;
+}
+
 /// What the collector's rules would raise on the fixed cluster: the silent
 /// node, the GPU with XIDs, the idle-allocated jobs.
 fn findings_of(cluster: &crate::api::cluster::ClusterView, jobs: &[crate::api::cluster::JobView]) -> Vec<Finding> {
@@ -159,6 +225,9 @@ fn users_usage(jobs: &[crate::api::cluster::JobView]) -> Vec<crate::api::usage::
                 allocated_gpu_seconds: 3600.0 * (40.0 + 25.0 * k as f64),
                 busy_gpu_seconds: 3600.0 * (20.0 + 10.0 * k as f64),
                 idle_allocated_gpu_seconds: 3600.0 * (2.0 * k as f64),
+                // GPM measured for all but every third user (their SM column is "-").
+                gpm_measured_gpu_seconds: if k % 3 == 2 { 0.0 } else { 3600.0 * (30.0 + 20.0 * k as f64) },
+                sm_active_gpu_seconds: if k % 3 == 2 { 0.0 } else { 3600.0 * (9.0 + 5.0 * k as f64) },
                 ..Default::default()
             },
         })

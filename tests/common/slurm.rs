@@ -26,6 +26,8 @@ pub struct FakeJob {
     pub per_node: String,
     /// For a pending array: its task string (`3-5`).
     pub array_tasks: Option<String>,
+    /// Its partition (the template's, `gpu`, when None).
+    pub partition: Option<String>,
 }
 
 impl FakeJob {
@@ -43,6 +45,7 @@ impl FakeJob {
             limit_min: 60,
             per_node: format!("gres:gpu:{}", idx.len()),
             array_tasks: None,
+            partition: None,
         }
     }
 
@@ -60,7 +63,13 @@ impl FakeJob {
             limit_min: 60,
             per_node: format!("gres:gpu:{gpus}"),
             array_tasks: None,
+            partition: None,
         }
+    }
+
+    pub fn partition(mut self, p: &str) -> Self {
+        self.partition = Some(p.into());
+        self
     }
 
     pub fn group(mut self, g: &str) -> Self {
@@ -106,6 +115,9 @@ pub fn squeue_json(jobs: &[FakeJob]) -> String {
             o.insert("end_time".into(), json!(j.end_s));
             o.insert("time_limit".into(), json!(j.limit_min));
             o.insert("tres_per_node".into(), json!(j.per_node));
+            if let Some(p) = &j.partition {
+                o.insert("partition".into(), json!(p));
+            }
             let ended = !matches!(j.state.as_str(), "RUNNING" | "PENDING" | "COMPLETING");
             let detail = if running && !ended { vec![format!("gpu:{}(IDX:{idx})", j.idx.len())] } else { vec![] };
             o.insert("gres_detail".into(), json!(detail));
@@ -233,4 +245,63 @@ pub fn sacct_json(jobs: &[EndedJob]) -> String {
         .collect();
     doc["jobs"] = Value::Array(list);
     serde_json::to_string(&doc).unwrap()
+}
+
+/// A fake-NVML scenario for the MIG node of `scripts/slurm-up`: GPU 0 a whole
+/// H200 (minor 6), GPU 1 an H200 in MIG mode split into two 3g.71gb slices
+/// (GPU instances 1 and 2, UUIDs `MIG-…-0001`, `MIG-…-0002`), each with GPM
+/// activity (SM active, tensor active) and the named scenario processes.
+pub fn mig_scenario_json(slices: [(f64, f64, &[&str]); 2], processes: &[FakeProc]) -> String {
+    let procs: serde_json::Map<String, Value> = processes
+        .iter()
+        .map(|(name, uid, env)| {
+            let env: serde_json::Map<String, Value> = env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+            (name.to_string(), json!({"uid": uid, "env": env}))
+        })
+        .collect();
+    let mig: Vec<Value> = slices
+        .iter()
+        .enumerate()
+        .map(|(i, (sm, tensor, on))| {
+            json!({
+                "uuid": format!("MIG-5a1d0000-0000-4000-8000-00000000000{}", i + 1),
+                "profile": "3g.71gb",
+                "gpu_instance_id": i + 1,
+                "compute_instance_id": 0,
+                "memory_used_mib": if on.is_empty() { 0 } else { 20000 },
+                "processes": on.iter().map(|p| json!({"spawn": p, "used_memory_mib": 20000})).collect::<Vec<_>>(),
+                "gpm": {"sm_active_pct": sm, "sm_occupancy_pct": sm / 2.0, "tensor_active_pct": tensor,
+                        "dram_active_pct": 10.0, "fp64_active_pct": 0.0},
+            })
+        })
+        .collect();
+    let gpu = |i: usize, minor: u32| {
+        json!({
+            "name": "NVIDIA H200",
+            "uuid": format!("GPU-5a1d0000-0000-4000-8000-00000000a0{i:02}"),
+            "pci_bus_id": format!("00000000:{:02X}:00.0", 0x18 + i * 0x10),
+            "minor": minor,
+            "memory_total_mib": 144384,
+            "memory_used_mib": 0,
+            "util_gpu": 0,
+            "util_mem": 0,
+            "power_mw": 100000,
+            "power_limit_mw": 700000,
+            "compute_capability": "9.0",
+        })
+    };
+    let whole = gpu(0, 6);
+    let mut split = gpu(1, 7);
+    let o = split.as_object_mut().unwrap();
+    o.insert("mig_enabled".into(), json!(true));
+    o.insert("unsupported".into(), json!(["fan", "utilization"]));
+    o.insert("mig_devices".into(), Value::Array(mig));
+    let mut whole = whole;
+    whole.as_object_mut().unwrap().insert("unsupported".into(), json!(["fan"]));
+    serde_json::to_string_pretty(&json!({
+        "description": "the MIG node of scripts/slurm-up (test)",
+        "processes": procs,
+        "gpus": [whole, split],
+    }))
+    .unwrap()
 }

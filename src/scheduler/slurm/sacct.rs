@@ -98,6 +98,14 @@ pub fn parse_sacct(text: &[u8]) -> Result<Vec<SchedJob>, String> {
             .sum::<i64>()
             .max(0) as u32;
         let per_node = if nodes.is_empty() { 0 } else { gpus / nodes.len() as u32 };
+        // The type of its GPUs (`gres` `gpu:3g.71gb`), when they are all of one type.
+        let mut types = (j.tres.allocated.iter())
+            .filter(|t| t.kind.0.as_deref() == Some("gres") && t.count.0 > Some(0))
+            .filter_map(|t| t.name.0.as_deref()?.strip_prefix("gpu:"));
+        let gpu_type = match (types.next(), types.next()) {
+            (Some(t), None) => Some(t.to_string()),
+            _ => None,
+        };
         let state = j.state.current.0.unwrap_or_else(|| "UNKNOWN".into());
         let (array_job, array_task) = match (j.array.job_id.0.filter(|a| *a > 0), j.array.task_id.0) {
             (Some(a), t) => (Some(a.to_string()), t.map(|t| t as u32)),
@@ -123,7 +131,7 @@ pub fn parse_sacct(text: &[u8]) -> Result<Vec<SchedJob>, String> {
             time_limit_s: j.time.limit.0.map(|m| m * 60),
             gpus: nodes
                 .iter()
-                .map(|n| NodeGpus { node: n.clone(), count: per_node, indices: None, gpu_type: None })
+                .map(|n| NodeGpus { node: n.clone(), count: per_node, indices: None, gpu_type: gpu_type.clone() })
                 .collect(),
             allocated_gpus: gpus,
             requested_gpus: gpus,

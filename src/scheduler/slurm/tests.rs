@@ -86,8 +86,8 @@ fn ended_jobs_keep_their_end_in_squeue_and_sacct() {
     assert_eq!((short.state.as_str(), short.start_s, short.end_s), ("COMPLETED", Some(1795960050), Some(1795960056)));
     assert_eq!(
         short.gpus,
-        vec![NodeGpus { node: "vm".into(), count: 1, indices: None, gpu_type: None }],
-        "no IDX once ended"
+        vec![NodeGpus { node: "vm".into(), count: 1, indices: None, gpu_type: Some("h200".into()) }],
+        "no IDX once ended; the type from tres_alloc_str"
     );
     assert_eq!(short.allocated_gpus, 1);
     // A running job's end_time is its limit, not an end.
@@ -125,6 +125,12 @@ fn sacct_gives_each_run_with_its_gpus_start_and_end() {
     assert_eq!(m.gpus.iter().map(|g| (g.node.as_str(), g.count)).collect::<Vec<_>>(), [("vm", 1), ("vmb", 1)]);
     let typed = parse_sacct(&fixture("sacct-typed-gpus.json")).unwrap();
     assert_eq!(job(&typed, "6").allocated_gpus, 2, "gres/gpu counts; gres/gpu:h200 is the same GPUs");
+    // The type of a run's GPUs: a MIG slice's profile tells a slice from a GPU once the job ended.
+    assert_eq!(job(&typed, "8").gpus[0].gpu_type.as_deref(), Some("3g.71gb"));
+    assert_eq!(job(&typed, "6").gpus[0].gpu_type.as_deref(), Some("h200"));
+    assert_eq!(tres_gpu_type("cpu=1,gres/gpu=2,gres/gpu:3g.71gb=2"), Some("3g.71gb".into()));
+    assert_eq!(tres_gpu_type("gres/gpu=2,gres/gpu:h200=1,gres/gpu:3g.71gb=1"), None, "two types");
+    assert_eq!(tres_gpu_type("gres/gpu=2,gres/gpu:h200=0,gres/gpu:1g.18gb=2"), Some("1g.18gb".into()));
 }
 
 #[test]

@@ -16,18 +16,29 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     let list = app.institutes();
     let n = list.len();
     let (start, end, mut st) = window(app, n, area);
-    let header = Row::new(vec![
-        "INSTITUTE",
-        "PERIOD",
-        "GRANTED",
-        "USED",
-        "USED %",
-        "PROJECTED",
-        "BURN OVER",
-        "RUNS OUT",
-        "GPUS (+Q)",
-        "STATE (WHY)",
-    ])
+    // At 80 columns: no period efficiency columns (nor period and burn window, below).
+    let keep = |i: usize| !(narrow && (i == 9 || i == 10));
+    let only = |v: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        v.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, c)| c).collect()
+    };
+    let header = Row::new(only(
+        [
+            "INSTITUTE",
+            "PERIOD",
+            "GRANTED",
+            "USED",
+            "USED %",
+            "PROJECTED",
+            "BURN OVER",
+            "RUNS OUT",
+            "GPUS (+Q)",
+            "EFF.",
+            "SM ACT.",
+            "STATE (WHY)",
+        ]
+        .map(Cell::from)
+        .to_vec(),
+    ))
     .style(t.bold());
     let rows: Vec<Row> = list[start..end]
         .iter()
@@ -47,7 +58,7 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 (Some(v), _) => hours(v),
                 _ => "-".into(),
             };
-            Row::new(vec![
+            Row::new(only(vec![
                 Cell::from(fit(&q.institute, if narrow { 10 } else { 14 })),
                 Cell::from(q.period.as_ref().map(|p| p.label.clone()).unwrap_or_else(|| "-".into())),
                 Cell::from(q.granted_gpu_hours.map(exact).unwrap_or_else(|| "-".into())),
@@ -62,6 +73,8 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                     (Some(c), _) => format!("{}/{c}", q.gpus_in_use),
                     (None, _) => q.gpus_in_use.to_string(),
                 }),
+                Cell::from(q.efficiency_pct.map(pct).unwrap_or_else(|| "-".into())),
+                Cell::from(sm_active(q).map(pct).unwrap_or_else(|| "-".into())),
                 Cell::from(match q.state {
                     QState::Ok => "ok".to_string(),
                     QState::Warning => format!("WARNING {}", short_reason(&q.reasons)),
@@ -69,11 +82,11 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                     QState::NoQuota => "no quota".to_string(),
                 })
                 .style(style),
-            ])
+            ]))
         })
         .collect();
     // At 80 columns: no period or burn window column, no gauge bars.
-    let widths = [
+    let widths: Vec<Constraint> = [
         Constraint::Length(if narrow { 10 } else { 14 }),
         Constraint::Length(if narrow { 0 } else { 8 }),
         Constraint::Length(8),
@@ -83,16 +96,32 @@ pub fn institutes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(if narrow { 0 } else { 9 }),
         Constraint::Length(10),
         Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(7),
         Constraint::Fill(1),
-    ];
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| keep(*i))
+    .map(|(_, c)| c)
+    .collect();
     let window = list.iter().map(|q| q.burn_window_s).fold(0.0, f64::max);
     let title = format!(
-        " quota burn-down (GPU-hours) · projected at the burn rate over the last {} · Enter: users, jobs, why ",
-        span(window)
+        " quota burn-down (GPU-hours) · projected at the burn rate over the last {}{} · Enter: users, jobs, why ",
+        span(window),
+        if narrow { "" } else { " · this period: EFF.=NVML busy/allocated, SM ACT.=GPM" }
     );
     drop(list);
     record(app, area, start);
     selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
+}
+
+/// SM active over the GPM-measured GPU-hours of the period, percent.
+fn sm_active(q: &crate::api::quota::BurnDown) -> Option<f64> {
+    match (q.gpm_measured_gpu_hours, q.sm_active_gpu_hours) {
+        (Some(m), Some(s)) if m > 0.0 => Some(s / m * 100.0),
+        _ => None,
+    }
 }
 
 pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
@@ -101,7 +130,7 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
         return;
     };
     let [head, body] =
-        Layout::vertical([Constraint::Length(4 + q.reasons.len() as u16), Constraint::Min(0)]).areas(area);
+        Layout::vertical([Constraint::Length(5 + q.reasons.len() as u16), Constraint::Min(0)]).areas(area);
     let [users, jobs_area] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
     let committed = if q.committed_known { hours(q.committed_gpu_hours) } else { "n/a (no time limits)".into() };
     let lines = vec![
@@ -115,12 +144,19 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
             committed
         )),
         Line::from(format!(
-            " burn {}/day over the last {} · projected {} · runs out {} · period efficiency (busy/allocated) {}",
+            " burn {}/day over the last {} · projected {} · runs out {}",
             hours(q.burn_rate_gpu_hours_per_day),
             span(q.burn_window_s),
             q.projected_gpu_hours.map(hours).unwrap_or_else(|| "-".into()),
             q.runs_out_ms.map(crate::time::format_date).unwrap_or_else(|| "-".into()),
-            q.efficiency_pct.map(pct).unwrap_or_else(|| "-".into())
+        )),
+        Line::from(format!(
+            " this period: busy/allocated (NVML) {} · SM active (GPM) {}",
+            q.efficiency_pct.map(pct).unwrap_or_else(|| "-".into()),
+            match (q.gpm_measured_gpu_hours, sm_active(q)) {
+                (Some(m), Some(p)) => format!("{} over {} GPU-h", pct(p), hours(m)),
+                _ => "- (none measured)".into(),
+            }
         )),
     ];
     let mut lines = lines;
@@ -151,6 +187,7 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
                 j.user.clone().unwrap_or_default(),
                 j.gpu_count.to_string(),
                 j.mean_util_pct.map(pct).unwrap_or_else(|| "-".into()),
+                j.mean_sm_active_pct.map(pct).unwrap_or_else(|| "-".into()),
                 if j.idle_gpus > 0 { format!("{} IDLE", j.idle_gpus) } else { String::new() },
             ])
         })
@@ -163,11 +200,12 @@ pub fn institute_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &st
                 Constraint::Length(12),
                 Constraint::Length(5),
                 Constraint::Length(5),
+                Constraint::Length(4),
                 Constraint::Length(7),
             ],
         )
-        .header(Row::new(vec!["JOB", "USER", "GPUS", "UTIL", ""]).style(t.bold()))
-        .block(Block::default().borders(Borders::TOP).title(" running jobs ")),
+        .header(Row::new(vec!["JOB", "USER", "GPUS", "UTIL", "SM", ""]).style(t.bold()))
+        .block(Block::default().borders(Borders::TOP).title(" running jobs · now: UTIL=NVML, SM=GPM SM active ")),
         jobs_area,
     );
 }

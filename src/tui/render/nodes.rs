@@ -1,7 +1,7 @@
 //! The Nodes view and a node's drill-down.
 
 use super::super::filter::NodeState;
-use super::super::state::{App, NODE_SORTS, View, node_power, node_util, sort_name};
+use super::super::state::{App, NODE_SORTS, View, node_power, node_sm, node_util, slice_size, sort_name};
 use super::widgets::{Theme, bar, column_widths, kw, pct, record, selectable, window};
 use crate::api::cluster::GpuView;
 use crate::format::{ago, fit};
@@ -24,19 +24,20 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(4),
         Constraint::Length(0),
         Constraint::Length(4),
+        Constraint::Length(4),
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(4),
         Constraint::Length(12),
         Constraint::Length(6),
     ];
-    let others: u16 = name_w + 4 + 4 + 4 + 8 + 5 + 4 + 12 + 6 + 9;
+    let others: u16 = name_w + 4 + 4 + 4 + 4 + 8 + 5 + 4 + 12 + 6 + 10;
     // The bar takes what is left, up to 20 cells; under 4 it is left out.
     let bar_w = area.width.saturating_sub(others).min(20);
     widths[3] = Constraint::Length(if bar_w >= 4 { bar_w } else { 0 });
     let bar_w = column_widths(area.width, &widths)[3] as usize;
-    let header =
-        Row::new(vec!["NODE", "GPUS", "UTIL", "", "MEM", "POWER", "TEMP", "JOBS", "STATE", "SEEN"]).style(t.bold());
+    let header = Row::new(vec!["NODE", "GPUS", "UTIL", "", "SM", "MEM", "POWER", "TEMP", "JOBS", "STATE", "SEEN"])
+        .style(t.bold());
     let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|n| {
@@ -65,6 +66,7 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 Cell::from(n.gpus.len().to_string()),
                 Cell::from(format!("{:>4}", pct(u))),
                 Cell::from(bar(u / 100.0, bar_w)).style(t.util(u)),
+                Cell::from(node_sm(n).map(|v| format!("{:>4}", pct(v))).unwrap_or_else(|| "   -".into())),
                 Cell::from(memp),
                 Cell::from(kw(node_power(n))),
                 Cell::from(temp),
@@ -76,15 +78,23 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         .collect();
     drop(list);
     record(app, area, start);
-    let title = format!(" {n} nodes · sorted by {sort} (s) · / filter, e.g. state:stale (?: more) · Enter opens ");
+    let title = format!(
+        " {n} nodes · now: UTIL=NVML, SM=GPM SM active · sorted by {sort} (s) · / filter, e.g. state:stale (?: more) \
+         · Enter opens "
+    );
     selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
 }
 
 /// The longest user name on the node's GPUs (at least 4).
 fn n_users_width(app: &App, name: &str) -> u16 {
     let n = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name));
-    let users = n.into_iter().flat_map(|n| n.gpus.iter().filter_map(|g| g.allocated_to.as_ref()?.user.as_ref()));
+    let users = n.into_iter().flat_map(|n| n.gpus.iter().flat_map(held)).filter_map(|a| a.user.as_ref());
     users.map(|u| u.chars().count()).max().unwrap_or(4).max(4) as u16
+}
+
+/// Who holds a GPU, or each of its MIG slices.
+fn held(g: &GpuView) -> impl Iterator<Item = &crate::api::cluster::Allocation> {
+    g.allocated_to.iter().chain(g.mig_allocated.iter().map(|h| &h.allocated_to))
 }
 
 fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
@@ -122,17 +132,19 @@ fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
 }
 
 pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) {
-    // GPU, UTIL, bar, MEM, TEMP, POWER, HEALTH, JOB, USER, INSTITUTE: the bar
-    // and the health get what the terminal gives beyond the others.
+    // GPU, UTIL, bar, SM, MEM, TEMP, POWER, HEALTH, JOB, USER, INSTITUTE: the bar
+    // and the health get what the terminal gives beyond the others. A GPU in MIG
+    // mode is followed by a row per slice (its size, UUID, SM active, memory, holder).
     let longest = n_users_width(app, name);
     let user_w: u16 = if area.width >= 120 { longest.min(20) } else { longest.min(10) };
-    let fixed = 3 + 4 + 7 + 5 + 7 + 8 + user_w + 12 + 9;
+    let fixed = 3 + 4 + 4 + 7 + 5 + 7 + 8 + user_w + 12 + 10;
     let spare = area.width.saturating_sub(fixed);
     let bar_w = if spare >= 24 { (spare / 3).min(12) } else { 0 };
     let widths = [
         Constraint::Length(3),
         Constraint::Length(4),
         Constraint::Length(bar_w),
+        Constraint::Length(4),
         Constraint::Length(7),
         Constraint::Length(5),
         Constraint::Length(7),
@@ -142,15 +154,27 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
         Constraint::Length(12),
     ];
     let cols = column_widths(area.width, &widths);
-    let (bar_w, health_w) = (cols[2] as usize, cols[6] as usize);
+    let (bar_w, health_w) = (cols[2] as usize, cols[7] as usize);
     let Some(n) = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name)) else {
         f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
         return;
     };
-    let nprocs: usize = n.gpus.iter().map(|g| g.gpu.processes.len()).sum();
-    let [head, gpus, procs] =
-        Layout::vertical([Constraint::Length(2), Constraint::Length(n.gpus.len() as u16 + 2), Constraint::Min(0)])
-            .areas(area);
+    let slices: usize = n.gpus.iter().map(|g| g.gpu.mig_devices.len()).sum();
+    let procs_of = |g: &GpuView| -> Vec<(String, jazari_wire::Process)> {
+        if g.gpu.mig_devices.is_empty() {
+            return g.gpu.processes.iter().map(|p| (g.gpu.index.to_string(), p.clone())).collect();
+        }
+        let at =
+            |s: &jazari_wire::MigDevice| format!("{} {}", g.gpu.index, slice_size(s.slices_compute, s.slices_memory));
+        g.gpu.mig_devices.iter().flat_map(|s| s.processes.iter().map(move |p| (at(s), p.clone()))).collect()
+    };
+    let procs_all: Vec<(String, jazari_wire::Process)> = n.gpus.iter().flat_map(procs_of).collect();
+    let [head, gpus, procs] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length((n.gpus.len() + slices) as u16 + 2),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     let h = &n.host;
     let info = format!(
         " {} · {} · driver {} · CUDA {} · CPU {} · load {} · mem {}/{} GiB{}",
@@ -165,59 +189,110 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
         if n.events.is_empty() { String::new() } else { format!(" · {} events", n.events.len()) }
     );
     f.render_widget(Paragraph::new(vec![Line::styled(info, t.bold()), Line::styled(" Esc: back", t.dim())]), head);
-    let header = Row::new(vec!["GPU", "UTIL", "", "MEM GiB", "TEMP", "POWER W", "HEALTH", "JOB", "USER", "INSTITUTE"])
-        .style(t.bold());
-    let rows: Vec<Row> = n
-        .gpus
-        .iter()
-        .map(|g| {
-            let u = g.gpu.util_gpu_pct.unwrap_or(0) as f64;
-            let a = g.allocated_to.as_ref();
-            let health = gpu_health(g, &n.events);
-            let hs = if health == "ok" { Style::default() } else { t.bad() };
-            let health = fit(&health, health_w);
-            Row::new(vec![
-                Cell::from(g.gpu.index.to_string()),
-                Cell::from(g.gpu.util_gpu_pct.map(|u| format!("{u:>3}%")).unwrap_or_else(|| "  -".into())),
-                Cell::from(bar(u / 100.0, bar_w)).style(if g.idle_allocated { t.warn() } else { t.util(u) }),
-                Cell::from(format!(
-                    "{:.0}/{:.0}",
-                    g.gpu.mem_used_bytes.unwrap_or(0) as f64 / 1073741824.0,
-                    g.gpu.mem_total_bytes.unwrap_or(0) as f64 / 1073741824.0
-                )),
-                Cell::from(g.gpu.temperature_c.map(|c| format!("{c}°C")).unwrap_or_else(|| "-".into())),
-                Cell::from(match (g.gpu.power_mw, g.gpu.power_limit_mw) {
-                    (Some(p), Some(l)) => format!("{}/{}", p / 1000, l / 1000),
-                    (Some(p), None) => format!("{}", p / 1000),
-                    _ => "-".into(),
+    let header =
+        Row::new(vec!["GPU", "UTIL", "", "SM", "MEM GiB", "TEMP", "POWER W", "HEALTH", "JOB", "USER", "INSTITUTE"])
+            .style(t.bold());
+    let gib = |used: Option<u64>, total: Option<u64>| {
+        format!("{:.0}/{:.0}", used.unwrap_or(0) as f64 / 1073741824.0, total.unwrap_or(0) as f64 / 1073741824.0)
+    };
+    let sm_cell = |v: Option<f64>| Cell::from(v.map(|v| format!("{:>3.0}%", v)).unwrap_or_else(|| "  -".into()));
+    let mut rows: Vec<Row> = vec![];
+    for g in &n.gpus {
+        let u = g.gpu.util_gpu_pct.unwrap_or(0) as f64;
+        let a = g.allocated_to.as_ref();
+        let health = gpu_health(g, &n.events);
+        let hs = if health == "ok" { Style::default() } else { t.bad() };
+        let health = fit(&health, health_w);
+        let mig = !g.gpu.mig_devices.is_empty();
+        let (job, user, inst) = match a {
+            Some(a) => (
+                a.job.clone().unwrap_or_else(|| "-".into()),
+                a.user.clone().unwrap_or_else(|| "-".into()),
+                a.institute.clone(),
+            ),
+            None if mig => ("-".into(), "-".into(), format!("{} slices", g.gpu.mig_devices.len())),
+            None if g.gpu.processes.is_empty() => ("-".into(), "-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "unscheduled".into()),
+        };
+        rows.push(Row::new(vec![
+            Cell::from(g.gpu.index.to_string()),
+            Cell::from(g.gpu.util_gpu_pct.map(|u| format!("{u:>3}%")).unwrap_or_else(|| "  -".into())),
+            if mig {
+                Cell::from(fit("MIG mode", bar_w))
+            } else {
+                Cell::from(bar(u / 100.0, bar_w)).style(if g.idle_allocated { t.warn() } else { t.util(u) })
+            },
+            sm_cell(g.gpu.gpm.as_ref().and_then(|m| m.sm_active_pct)),
+            Cell::from(gib(g.gpu.mem_used_bytes, g.gpu.mem_total_bytes)),
+            Cell::from(g.gpu.temperature_c.map(|c| format!("{c}°C")).unwrap_or_else(|| "-".into())),
+            Cell::from(match (g.gpu.power_mw, g.gpu.power_limit_mw) {
+                (Some(p), Some(l)) => format!("{}/{}", p / 1000, l / 1000),
+                (Some(p), None) => format!("{}", p / 1000),
+                _ => "-".into(),
+            }),
+            Cell::from(health).style(hs),
+            Cell::from(job),
+            Cell::from(fit(&user, user_w as usize)),
+            Cell::from(inst),
+        ]));
+        for s in &g.gpu.mig_devices {
+            let held = g.mig_allocated.iter().find(|h| h.uuid == s.uuid);
+            let a = held.map(|h| &h.allocated_to);
+            let size = slice_size(s.slices_compute, s.slices_memory);
+            // The size in the bar's cell where there is one, else before the UUID.
+            let (size_cell, uuid) = if bar_w >= size.len() + 2 {
+                (format!("└ {size}"), s.uuid.clone())
+            } else {
+                (String::new(), format!("{size} {}", s.uuid))
+            };
+            let inst = match a {
+                Some(a) => a.institute.clone(),
+                None if s.processes.is_empty() => "-".into(),
+                None => "unscheduled".into(),
+            };
+            let idle = held.is_some_and(|h| h.idle_allocated);
+            rows.push(Row::new(vec![
+                Cell::from(if bar_w >= size.len() + 2 { "" } else { "└" }),
+                Cell::from(""),
+                Cell::from(size_cell),
+                sm_cell(s.gpm.as_ref().and_then(|m| m.sm_active_pct)).style(if idle {
+                    t.warn()
+                } else {
+                    Style::default()
                 }),
-                Cell::from(health).style(hs),
+                Cell::from(gib(s.mem_used_bytes, s.mem_total_bytes)),
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(fit(&uuid, health_w)).style(t.dim()),
                 Cell::from(a.and_then(|a| a.job.clone()).unwrap_or_else(|| "-".into())),
                 Cell::from(fit(&a.and_then(|a| a.user.clone()).unwrap_or_else(|| "-".into()), user_w as usize)),
-                Cell::from(
-                    a.map(|a| a.institute.clone())
-                        .unwrap_or_else(|| if g.gpu.processes.is_empty() { "-".into() } else { "unscheduled".into() }),
-                ),
-            ])
-        })
-        .collect();
+                Cell::from(inst),
+            ]));
+        }
+    }
+    let title = if slices > 0 {
+        format!(
+            " {} GPUs, {slices} MIG slices · now: UTIL=NVML, SM=GPM SM active · slice size: compute slices of 7 \
+             (g), memory slices of 8 (m) ",
+            n.gpus.len()
+        )
+    } else {
+        format!(" {} GPUs · now: UTIL=NVML, SM=GPM SM active ", n.gpus.len())
+    };
     f.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(Block::default().borders(Borders::TOP).title(format!(" {} GPUs ", n.gpus.len()))),
+        Table::new(rows, widths).header(header).block(Block::default().borders(Borders::TOP).title(title)),
         gpus,
     );
+    let gpu_w: u16 = if slices > 0 { 8 } else { 4 };
     let header = Row::new(vec!["PID", "USER", "JOB", "GPU", "MEM GiB", "COMMAND"]).style(t.bold());
-    let rows: Vec<Row> = n
-        .gpus
+    let rows: Vec<Row> = procs_all
         .iter()
-        .flat_map(|g| g.gpu.processes.iter().map(move |p| (g.gpu.index, p)))
-        .map(|(i, p)| {
+        .map(|(at, p)| {
             Row::new(vec![
                 if p.pid == 0 { "-".to_string() } else { p.pid.to_string() },
                 p.user.clone().or(p.uid.map(|u| format!("uid {u}"))).unwrap_or_else(|| "(other institute)".into()),
                 p.job.clone().unwrap_or_else(|| "-".into()),
-                i.to_string(),
+                at.clone(),
                 format!("{:.1}", p.gpu_mem_bytes.unwrap_or(0) as f64 / 1073741824.0),
                 p.command.clone().unwrap_or_default(),
             ])
@@ -230,13 +305,13 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
                 Constraint::Length(8),
                 Constraint::Length(18),
                 Constraint::Length(10),
-                Constraint::Length(4),
+                Constraint::Length(gpu_w),
                 Constraint::Length(8),
                 Constraint::Min(8),
             ],
         )
         .header(header)
-        .block(Block::default().borders(Borders::TOP).title(format!(" {nprocs} processes "))),
+        .block(Block::default().borders(Borders::TOP).title(format!(" {} processes ", procs_all.len()))),
         procs,
     );
 }

@@ -48,11 +48,12 @@ pub fn overview(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             ),
         ]),
         Line::from(format!(
-            " nodes {}/{} reporting · jobs {} · power {} · utilisation now {util} (NVML: a kernel ran)",
+            " nodes {}/{} reporting · jobs {} · power {} · utilisation now {util} (NVML: a kernel ran){}",
             s.nodes_reporting,
             s.nodes,
             s.jobs,
-            kw(s.power_w)
+            kw(s.power_w),
+            s.mean_sm_active_pct.map(|v| format!(" · SM active now {} (GPM)", pct(v))).unwrap_or_default()
         )),
     ];
     let mut lines = lines;
@@ -131,7 +132,7 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         .unwrap_or_default();
     let name_w: u16 = if area.width >= 120 { 34 } else { 0 };
     // The gauge's bar gets what the other columns leave (its text takes 17 more cells).
-    let others = 14 + name_w as usize + 12 + 18 + 8 + if area.width >= 120 { 12 } else { 0 } + 4;
+    let others = 14 + name_w as usize + 12 + 18 + 8 + 7 + if area.width >= 120 { 12 + 10 } else { 0 } + 6;
     let gauge_w = (area.width as usize).saturating_sub(others).min(30);
     let wide = area.width >= 120;
     let header = Row::new(vec![
@@ -140,7 +141,9 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         "GPUS",
         "GPU-HOURS THIS PERIOD",
         "UTIL NOW",
+        "SM NOW",
         if wide { "PERIOD EFF." } else { "" },
+        if wide { "PERIOD SM" } else { "" },
     ])
     .style(t.bold());
     let rows: Vec<Row> = app
@@ -165,7 +168,12 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 _ => (format!("{} used, no quota", hours(q.used_gpu_hours)), t.dim()),
             };
             let now = live.get(q.institute.as_str()).and_then(|i| i.mean_util_pct).map(pct);
+            let sm_now = live.get(q.institute.as_str()).and_then(|i| i.mean_sm_active_pct).map(pct);
             let eff = q.efficiency_pct.map(pct);
+            let sm = match (q.gpm_measured_gpu_hours, q.sm_active_gpu_hours) {
+                (Some(m), Some(s)) if m > 0.0 => Some(pct(s / m * 100.0)),
+                _ => None,
+            };
             Row::new(vec![
                 Cell::from(fit(&q.institute, 14)),
                 Cell::from(fit(&q.name, name_w as usize)),
@@ -176,7 +184,9 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 }),
                 Cell::from(gauge).style(style),
                 Cell::from(now.unwrap_or_else(|| "-".into())),
+                Cell::from(sm_now.unwrap_or_else(|| "-".into())),
                 Cell::from(eff.unwrap_or_else(|| "-".into())),
+                Cell::from(sm.unwrap_or_else(|| "-".into())),
             ])
         })
         .collect();
@@ -189,7 +199,9 @@ fn institutes_compact(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 Constraint::Length(12),
                 Constraint::Length(gauge_w as u16 + 18),
                 Constraint::Length(8),
+                Constraint::Length(6),
                 Constraint::Length(if wide { 11 } else { 0 }),
+                Constraint::Length(if wide { 9 } else { 0 }),
             ],
         )
         .header(header),
@@ -227,7 +239,8 @@ fn heatmap(f: &mut Frame, area: Rect, nodes: &[NodeView], t: &Theme) {
     };
     let mut lines: Vec<Line> = vec![];
     let title = if per_gpu {
-        " heatmap: a cell per GPU · ▁▃▅█ utilisation · ○ allocated but idle · · free · ✗ unhealthy · ? stale"
+        " heatmap: a cell per GPU · ▁▃▅█ utilisation · ○ allocated but idle · · free · ✗ unhealthy · ? stale · \
+         ▦ MIG (no NVML utilisation; see the node)"
     } else {
         " heatmap: a cell per node (mean) · ○ has idle-allocated GPUs · ✗ has an unhealthy GPU · ? stale"
     };
@@ -292,6 +305,13 @@ fn gpu_cell(g: &GpuView, stale: bool, t: &Theme) -> Span<'static> {
     }
     if g.idle_allocated {
         return Span::styled("○", t.warn());
+    }
+    if !g.gpu.mig_devices.is_empty() {
+        // No NVML utilisation per GPU in MIG mode: its slices are in the node's drill-down.
+        if !g.mig_allocated.is_empty() && g.mig_allocated.iter().all(|h| h.idle_allocated) {
+            return Span::styled("○", t.warn());
+        }
+        return Span::styled("▦", t.dim());
     }
     let u = g.gpu.util_gpu_pct.unwrap_or(0) as f64;
     if g.allocated_to.is_none() && g.gpu.processes.is_empty() && u < 1.0 {

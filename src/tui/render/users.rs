@@ -15,9 +15,18 @@ pub fn users(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
     let (start, end, mut st) = window(app, n, area);
     let wide = area.width >= 120;
     let name_w = list.iter().map(|u| u.user.chars().count()).max().unwrap_or(4).clamp(4, if wide { 24 } else { 12 });
-    let header =
-        Row::new(vec!["USER", "INSTITUTE", "GPUS NOW", "IDLE NOW", "JOBS", "GPU-HOURS", "IDLE-ALLOC H", "PERIOD EFF."])
-            .style(t.bold());
+    let header = Row::new(vec![
+        "USER",
+        "INSTITUTE",
+        "GPUS NOW",
+        "IDLE NOW",
+        "JOBS",
+        "GPU-HOURS",
+        "IDLE-ALLOC H",
+        "PERIOD EFF.",
+        "SM ACT.",
+    ])
+    .style(t.bold());
     let rows: Vec<Row> = list[start..end]
         .iter()
         .map(|u| {
@@ -31,6 +40,7 @@ pub fn users(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
                 Cell::from(hours(u.gpu_hours)),
                 Cell::from(hours(u.idle_alloc_gpu_hours)),
                 Cell::from(u.efficiency_pct().map(pct).unwrap_or_else(|| "-".into())),
+                Cell::from(u.sm_active_pct().map(pct).unwrap_or_else(|| "-".into())),
             ])
         })
         .collect();
@@ -45,8 +55,12 @@ pub fn users(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
         Constraint::Length(9),
         Constraint::Length(12),
         Constraint::Length(11),
+        Constraint::Length(7),
     ];
     let since = if app.data.usage_label.is_empty() { "this period".into() } else { app.data.usage_label.clone() };
-    let title = format!(" {n} users · GPU-hours in {since} · sorted by {sort} (s) · Enter: their jobs ");
+    let title = format!(
+        " {n} users · GPU-hours in {since} · EFF.=busy/allocated (NVML), SM ACT.=SM active/measured (GPM) · \
+         sorted by {sort} (s) · Enter: their jobs "
+    );
     selectable(f, area, Table::new(rows, widths).header(header), &title, &mut st, t);
 }
