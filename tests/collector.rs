@@ -51,7 +51,11 @@ fn agent_push_shows_the_node_and_charges_institutes() {
         metrics.contains("jazari_gpu_utilization_ratio{cluster=\"jazari-demo\",node=\"gpu-a1\",gpu=\"0\",uuid=\"GPU-"),
         "{metrics}"
     );
-    assert!(!metrics.contains("4711"), "no job labels on series");
+    // No job, user or process labels: no label carries a job id or a user (a number such
+    // as a timestamp may contain the digits 4711, so label values are what is checked).
+    for bad in ["job=", "user=", "pid=", "=\"4711\"", "=\"alice\""] {
+        assert!(!metrics.contains(bad), "{bad} on a series: {metrics}");
+    }
 }
 
 #[test]
