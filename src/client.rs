@@ -152,10 +152,12 @@ impl Client {
     }
 }
 
-/// The body as text, refusing more than `max` bytes.
+/// The body as text, refusing more than `max` bytes. The buffer is sized
+/// from Content-Length up front: the dashboard reads several MB every
+/// refresh, and growing by doubling copied it over and over.
 fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
     use std::io::Read;
-    let mut text = String::new();
-    resp.take(max).read_to_string(&mut text)?;
-    Ok(text)
+    let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0).min(max) as usize);
+    resp.take(max).read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
