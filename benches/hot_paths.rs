@@ -129,7 +129,7 @@ fn render(b: divan::Bencher, view: &str) {
 #[divan::bench(args = ["csv", "json", "md", "html"])]
 fn report(b: divan::Bencher, format: &str) {
     use jazari::report::{Format, Options};
-    let (store, cfg, period, dir) = month_of_ledger();
+    let Ledger { store, cfg, period, dir } = month_of_ledger();
     let f = match format {
         "csv" => Format::Csv,
         "json" => Format::Json,
@@ -144,7 +144,15 @@ fn report(b: divan::Bencher, format: &str) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn month_of_ledger() -> (Box<dyn jazari::store::Store>, Config, jazari::report::ReportPeriod, std::path::PathBuf) {
+/// A store holding a month of ledger, its configuration and period, and its folder.
+struct Ledger {
+    store: Box<dyn jazari::store::Store>,
+    cfg: Config,
+    period: jazari::report::ReportPeriod,
+    dir: std::path::PathBuf,
+}
+
+fn month_of_ledger() -> Ledger {
     use jazari::accounting::{Amounts, GpuCharge, LedgerKey, Part};
     use jazari_wire::{Host, WIRE_VERSION};
     let mut text = String::from("cluster = \"bench\"\n");
@@ -205,7 +213,7 @@ fn month_of_ledger() -> (Box<dyn jazari::store::Store>, Config, jazari::report::
             .collect();
         store.apply(&[group], jazari::time::now_ms()).unwrap();
     }
-    (store, cfg, period, dir)
+    Ledger { store, cfg, period, dir }
 }
 
 fn rand_suffix() -> u64 {
