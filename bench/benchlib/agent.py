@@ -1,7 +1,7 @@
 """Agent vs prometheus-node-exporter: CPU per sample (per scrape) and peak RSS
 on a fake 8-GPU node with 200 processes in 20 jobs, both at the same rate, in
 rounds that alternate the two."""
-import os, signal, subprocess, sys, time, urllib.request
+import os, shutil, signal, subprocess, sys, time, urllib.request
 from . import common as c
 
 sys.path.insert(0, os.path.join(c.ROOT, "bench"))
@@ -55,6 +55,7 @@ def run(quick):
             cpu, rss = node_exporter_round(samples, interval_ms / 1000)
             n_cpu.append(cpu * 1000)
             n_rss.append(rss / 1024)
+    shutil.rmtree(d, ignore_errors=True)
     return {
         "rounds": rounds, "samples": samples, "interval_ms": interval_ms, "load": (load0, c.loadavg()),
         "agent_cpu_ms": c.median(a_cpu), "agent_rss_mib": c.median(a_rss),
