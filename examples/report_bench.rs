@@ -2,7 +2,10 @@
 //! and 20 institutes, written through the store's ingest path, then each
 //! report format produced from the store as `jazari report --config` does.
 //!
-//!     cargo run --release --example report_bench [-- --keep DIR]
+//!     cargo run --release --example report_bench [-- --keep DIR] [--period 2025-01]
+//!
+//! With --keep, the store is kept in DIR and a later run with the same DIR
+//! reuses its ledger (writing a year takes minutes).
 
 use jazari::accounting::{Amounts, GpuCharge, LedgerKey, Part};
 use jazari::config::Config;
@@ -27,7 +30,9 @@ fn main() {
     }
     let cfg = Config::parse(&cfg_text, std::path::Path::new("bench.toml")).unwrap();
     let store_path = dir.join("bench.sqlite");
-    let year = ReportPeriod::named("2025").unwrap();
+    // `--period 2025-01` for a shorter ledger (a month), as `bench/run --quick` does.
+    let period = args.iter().position(|a| a == "--period").map(|i| args[i + 1].as_str()).unwrap_or("2025");
+    let year = ReportPeriod::named(period).unwrap();
     let fresh = !store_path.exists();
     let mut store = jazari::store::open(&store_path).unwrap();
     if fresh {
@@ -106,9 +111,12 @@ fn main() {
             }
         }
         println!(
-            "ledger: {charges_total} hourly GPU rows for a year, 2,000 GPUs, 20 institutes, written in {:.1} s",
+            "ledger: {charges_total} hourly GPU rows for {period}, 2,000 GPUs, 20 institutes, written in {:.1} s",
             t0.elapsed().as_secs_f64()
         );
+    }
+    if !fresh {
+        println!("ledger: {period}, kept from an earlier run (--keep)");
     }
     for f in [Format::Csv, Format::Json, Format::Md, Format::Html] {
         let t0 = Instant::now();

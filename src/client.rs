@@ -89,31 +89,47 @@ impl Client {
 
     /// POST a JSON body (optionally zstd-compressed); returns status and body.
     pub fn post_json(&self, path: &str, json: &[u8], zstd_level: Option<i32>) -> Result<(u16, String), ClientError> {
-        let url = format!("{}{path}", self.base);
-        let unreachable = |e: &dyn std::error::Error| ClientError::Unreachable {
-            url: url.clone(),
-            why: jazari_wire::errors::one_line(e),
-        };
-        let mut req =
-            self.http.post(&url).header("Authorization", &self.auth).header("Content-Type", "application/json");
-        let body = match zstd_level {
+        match zstd_level {
             Some(l) => {
-                req = req.header("Content-Encoding", "zstd");
-                zstd::encode_all(json, l).map_err(|e| unreachable(&e))?
+                let body = zstd::encode_all(json, l).map_err(|e| ClientError::Unreachable {
+                    url: format!("{}{path}", self.base),
+                    why: jazari_wire::errors::one_line(&e),
+                })?;
+                self.post_body(path, body, "application/json", Some("zstd"))
             }
-            None => json.to_vec(),
-        };
-        let resp = req.body(body).send().map_err(|e| unreachable(&e))?;
+            None => self.post_body(path, json.to_vec(), "application/json", None),
+        }
+    }
+
+    /// POST a body as it is (already encoded with `encoding`, when given); returns status and body.
+    pub fn post_body(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        encoding: Option<&str>,
+    ) -> Result<(u16, String), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.post(&url).header("Authorization", &self.auth).header("Content-Type", content_type);
+        if let Some(e) = encoding {
+            req = req.header("Content-Encoding", e);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .map_err(|e| ClientError::Unreachable { url: url.clone(), why: jazari_wire::errors::one_line(&e) })?;
         let status = resp.status().as_u16();
         let text = read_limited(resp, 16 << 20).unwrap_or_default();
         Ok((status, text))
     }
 }
 
-/// The body as text, refusing more than `max` bytes.
+/// The body as text, refusing more than `max` bytes. The buffer is sized
+/// from Content-Length up front: the dashboard reads several MB every
+/// refresh, and growing by doubling copied it over and over.
 fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
     use std::io::Read;
-    let mut text = String::new();
-    resp.take(max).read_to_string(&mut text)?;
-    Ok(text)
+    let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0).min(max) as usize);
+    resp.take(max).read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }

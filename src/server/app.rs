@@ -70,8 +70,9 @@ pub struct App {
 impl App {
     /// Opens the store and restores live state from it.
     pub fn open(cfg: Config, store_path: PathBuf) -> Result<Arc<App>> {
-        let write = crate::store::open(&store_path)?;
-        let read = crate::store::open(&store_path)?;
+        let mut write = crate::store::open(&store_path)?;
+        write.become_writer()?;
+        let read = crate::store::open_again(&store_path)?;
         let shared_store = read.shared();
         let mut live = Live::default();
         for (r, first_seen) in read.last_reports(cfg.ingest.decode_limits())? {
@@ -148,7 +149,7 @@ impl App {
             let conn = app.readers.lock().unwrap().pop();
             let conn = match conn {
                 Some(c) => c,
-                None => crate::store::open(&app.store_path).map_err(ApiError::internal)?,
+                None => crate::store::open_again(&app.store_path).map_err(ApiError::internal)?,
             };
             let out = f(conn.as_ref()).map_err(ApiError::internal);
             app.readers.lock().unwrap().push(conn);

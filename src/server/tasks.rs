@@ -14,7 +14,7 @@ pub async fn pruner(app: Arc<App>, store_path: PathBuf) {
         tick.tick().await;
         let path = store_path.clone();
         let res = tokio::task::spawn_blocking(move || {
-            crate::store::open(&path).and_then(|mut s| s.downsample_and_prune(now_ms(), &keep))
+            crate::store::open_again(&path).and_then(|mut s| s.downsample_and_prune(now_ms(), &keep))
         })
         .await;
         match res {

@@ -26,6 +26,39 @@ impl LoadFigures {
         v.sort_by(|a, b| a.total_cmp(b));
         v[((v.len() - 1) as f64 * p).round() as usize]
     }
+
+    /// Counts a failed request (the first three are told on stderr).
+    pub(crate) fn failed(&mut self, why: &str) {
+        self.errors += 1;
+        if self.errors <= 3 {
+            eprintln!("jazari sim: {why}");
+        }
+    }
+
+    /// The figures of several connections together, timed from `began`.
+    pub(crate) fn sum(parts: impl Iterator<Item = LoadFigures>, began: std::time::Instant) -> LoadFigures {
+        let mut total = LoadFigures::default();
+        for f in parts {
+            total.reports += f.reports;
+            total.accepted += f.accepted;
+            total.batches += f.batches;
+            total.errors += f.errors;
+            total.latencies_ms.extend(f.latencies_ms);
+        }
+        total.seconds = began.elapsed().as_secs_f64();
+        total
+    }
+}
+
+/// The share of the cluster that load connection `t` of `per` nodes each sends for.
+pub(crate) fn thread_spec(spec: &SimSpec, t: usize, per: usize) -> SimSpec {
+    SimSpec {
+        nodes: per.min(spec.nodes.saturating_sub(t * per)),
+        prefix: format!("{}t{t}-", spec.prefix),
+        seed: spec.seed + t as u64,
+        faults: false,
+        ..spec.clone()
+    }
 }
 
 /// Sends reports as fast as the collector takes them, with simulated time
@@ -49,13 +82,7 @@ pub fn load(
         .map(|t| {
             let client = clients[t % clients.len()].clone();
             let tenants = tenants.to_vec();
-            let spec = SimSpec {
-                nodes: per.min(spec.nodes.saturating_sub(t * per)),
-                prefix: format!("{}t{t}-", spec.prefix),
-                seed: spec.seed + t as u64,
-                faults: false,
-                ..spec.clone()
-            };
+            let spec = thread_spec(spec, t, per);
             std::thread::spawn(move || {
                 let mut f = LoadFigures::default();
                 let mut c = SimCluster::new(&spec, tenants, start_ms);
@@ -76,18 +103,8 @@ pub fn load(
                                 let o: BatchOutcome = serde_json::from_str(&body).unwrap_or_default();
                                 f.accepted += o.accepted as u64;
                             }
-                            Ok((status, body)) => {
-                                f.errors += 1;
-                                if f.errors <= 3 {
-                                    eprintln!("jazari sim: collector answered {status}: {body}");
-                                }
-                            }
-                            Err(e) => {
-                                f.errors += 1;
-                                if f.errors <= 3 {
-                                    eprintln!("jazari sim: {e}");
-                                }
-                            }
+                            Ok((status, body)) => f.failed(&format!("collector answered {status}: {body}")),
+                            Err(e) => f.failed(&e.to_string()),
                         }
                     }
                 }
@@ -95,17 +112,7 @@ pub fn load(
             })
         })
         .collect();
-    let mut total = LoadFigures::default();
-    for h in handles {
-        let f = h.join().expect("load thread");
-        total.reports += f.reports;
-        total.accepted += f.accepted;
-        total.batches += f.batches;
-        total.errors += f.errors;
-        total.latencies_ms.extend(f.latencies_ms);
-    }
-    total.seconds = began.elapsed().as_secs_f64();
-    total
+    LoadFigures::sum(handles.into_iter().map(|h| h.join().expect("load thread")), began)
 }
 
 /// Sends `hours` of past reports, `step` apart, as agents draining their

@@ -7,6 +7,8 @@
 //! XID errors.
 
 pub mod drive;
+pub mod prebuilt;
+pub mod promtext;
 
 use crate::config::Config;
 use jazari_wire::{EccCounts, Event, EventKind, Gpu, GpuSourceState, Health, Host, Job, Process, Report, WIRE_VERSION};

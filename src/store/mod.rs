@@ -60,6 +60,12 @@ pub trait Store: Send {
     /// Revokes a token; false when there is no such (unrevoked) token.
     fn revoke_token(&self, id: &str, now_ms: i64) -> Result<bool>;
 
+    /// This connection is the collector's writer: SQLite checkpoints its WAL
+    /// on a thread beside it from now on (see `sqlite::checkpoint`).
+    fn become_writer(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Applies several batches in one transaction (group commit). Each batch
     /// gets its own outcome. Nothing is written unless everything is.
     fn apply(&mut self, batches: &[Vec<Prepared>], now_ms: i64) -> Result<Vec<Applied>>;
@@ -273,6 +279,15 @@ pub fn open(location: &Path) -> Result<Box<dyn Store>> {
     }
 }
 
+/// Another connection to a store that [`open`] opened in this process (its
+/// schema is up to date): a SQLite reader then takes no write lock to check it.
+pub fn open_again(location: &Path) -> Result<Box<dyn Store>> {
+    match location.to_str() {
+        Some(url) if postgres::is_url(url) => Ok(Box::new(postgres::PgStore::open(url)?)),
+        _ => Ok(Box::new(sqlite::SqliteStore::open_again(location)?)),
+    }
+}
+
 /// The store's location as messages and logs show it (never a password).
 pub fn describe(location: &Path) -> String {
     postgres::redact(&location.to_string_lossy())
@@ -293,6 +308,8 @@ pub enum StoreError {
     Config { store: String, message: String },
     #[error("store {path} has schema version {found}, newer than this build ({supported}); upgrade jazari")]
     TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("cannot start a store thread: {0}")]
+    Thread(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

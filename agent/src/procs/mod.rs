@@ -8,10 +8,11 @@
 
 use jazari_wire::Job;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+mod names;
+use names::UserNames;
 
 /// What the cgroup path says about a process.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -153,6 +154,11 @@ pub fn parse_stat(text: &str) -> Option<(u64, bool)> {
     Some((start, flags & PF_KTHREAD != 0))
 }
 
+/// Command name (field 2, what `/proc/PID/comm` holds) from a `/proc/PID/stat` line.
+pub fn parse_comm(text: &str) -> Option<&str> {
+    text.get(text.find('(')? + 1..text.rfind(')')?)
+}
+
 /// Parent pid (field 4) from a `/proc/PID/stat` line.
 pub fn parse_ppid(text: &str) -> Option<u32> {
     text[text.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
@@ -211,9 +217,14 @@ pub struct ScanStats {
 /// what it knows of the others. Reading every process's start time at every
 /// scan is what costs (a `/proc/PID/stat` each), so known pids are checked for
 /// reuse every [`ProcScanner::VERIFY_EVERY`] scans, and GPU processes at every
-/// sample through [`ProcScanner::verify`].
+/// sample through [`ProcScanner::verify`]. On the real procfs the listing
+/// itself tells: the kernel drops a process's `/proc/PID` entry when the
+/// process is reaped, so a pid listed with the inode number it had is the
+/// same process, and only a new inode number is checked (its start time).
 pub struct ProcScanner {
     root: PathBuf,
+    /// Whether `root` is procfs (inode numbers of `/proc/PID` stand for processes).
+    procfs: bool,
     /// With `Some(pid)`, jobs are found only among that process's descendants.
     scope: Option<u32>,
     cache: HashMap<u32, Entry>,
@@ -226,6 +237,9 @@ struct Entry {
     start: u64,
     info: Option<Arc<ProcInfo>>,
     seen: u64,
+    /// Inode number of `/proc/PID` when last listed (procfs), and the scan that found it unchanged.
+    ino: u64,
+    checked: u64,
 }
 
 impl ProcScanner {
@@ -233,12 +247,14 @@ impl ProcScanner {
     pub const VERIFY_EVERY: u64 = 6;
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
         Self {
-            root: root.into(),
+            procfs: is_procfs(&root),
+            root,
             scope: None,
             cache: HashMap::new(),
             users: UserNames::default(),
-            groups: UserNames { groups: true, ..Default::default() },
+            groups: UserNames::groups(),
             scans: 0,
         }
     }
@@ -281,13 +297,18 @@ impl ProcScanner {
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
             stats.processes += 1;
+            let ino = std::os::unix::fs::DirEntryExt::ino(&entry);
             if let Some(e) = self.cache.get_mut(&pid) {
                 e.seen = gen_;
-                if !verify_all {
+                if self.procfs && e.ino == ino {
+                    e.checked = gen_;
+                    continue;
+                }
+                if !verify_all && !self.procfs {
                     continue;
                 }
             }
-            stats.read += self.refresh(pid, gen_) as usize;
+            stats.read += self.refresh(pid, gen_, ino) as usize;
         }
         self.cache.retain(|_, e| e.seen == gen_);
         stats
@@ -297,12 +318,14 @@ impl ProcScanner {
     /// start time), reading it again where it is not. Returns how many were read.
     pub fn verify(&mut self, pids: impl IntoIterator<Item = u32>) -> usize {
         let gen_ = self.scans;
-        pids.into_iter().map(|pid| self.refresh(pid, gen_) as usize).sum()
+        let unchecked: Vec<u32> =
+            pids.into_iter().filter(|p| self.cache.get(p).is_none_or(|e| e.checked != gen_)).collect();
+        unchecked.into_iter().map(|pid| self.refresh(pid, gen_, 0) as usize).sum()
     }
 
     /// Reads a pid's start time; reads the rest when the pid is new or reused.
     /// Returns whether it read the process in full.
-    fn refresh(&mut self, pid: u32, gen_: u64) -> bool {
+    fn refresh(&mut self, pid: u32, gen_: u64, ino: u64) -> bool {
         let dir = self.root.join(pid.to_string());
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
             self.cache.remove(&pid); // exited meanwhile
@@ -312,7 +335,7 @@ impl ProcScanner {
         if let Some(e) = self.cache.get_mut(&pid)
             && e.start == start
         {
-            e.seen = gen_;
+            (e.seen, e.ino, e.checked) = (gen_, ino, gen_);
             return false;
         }
         let info = if kthread {
@@ -320,9 +343,10 @@ impl ProcScanner {
         } else {
             let mut info = read_proc(&dir, pid);
             info.ppid = parse_ppid(&stat);
+            info.comm = parse_comm(&stat).map(str::to_string);
             Some(Arc::new(info))
         };
-        self.cache.insert(pid, Entry { start, info, seen: gen_ });
+        self.cache.insert(pid, Entry { start, info, seen: gen_, ino, checked: gen_ });
         true
     }
 
@@ -388,6 +412,14 @@ impl ProcScanner {
     }
 }
 
+fn is_procfs(root: &Path) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else { return false };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statfs buffer of the right type.
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == PROC_SUPER_MAGIC }
+}
+
 /// Orders numeric ids numerically, others after them as text.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<u64>(), b.parse::<u64>()) {
@@ -404,9 +436,6 @@ fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
         info.uid = parse_status_uid(&s);
         info.gid = parse_status_gid(&s);
     }
-    if let Ok(s) = std::fs::read_to_string(dir.join("comm")) {
-        info.comm = Some(s.trim_end().to_string());
-    }
     if let Ok(s) = std::fs::read_to_string(dir.join("cgroup")) {
         info.cgroup = parse_cgroup(&s);
     }
@@ -415,64 +444,6 @@ fn read_proc(dir: &Path, pid: u32) -> ProcInfo {
         info.env = parse_environ(&b);
     }
     info
-}
-
-/// uid → user name (or gid → group name) through the passwd (group)
-/// database (NSS), cached. Unknown ids are asked again after a while, in case
-/// the directory catches up.
-#[derive(Default)]
-struct UserNames {
-    cache: HashMap<u32, (Option<String>, Instant)>,
-    groups: bool,
-}
-
-impl UserNames {
-    const RETRY_UNKNOWN: Duration = Duration::from_secs(300);
-
-    fn get(&mut self, uid: u32) -> Option<String> {
-        if let Some((name, at)) = self.cache.get(&uid)
-            && (name.is_some() || at.elapsed() < Self::RETRY_UNKNOWN)
-        {
-            return name.clone();
-        }
-        let name = if self.groups { lookup_group(uid) } else { lookup_user(uid) };
-        self.cache.insert(uid, (name.clone(), Instant::now()));
-        name
-    }
-}
-
-fn lookup_user(uid: u32) -> Option<String> {
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    loop {
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        return Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned());
-    }
-}
-
-fn lookup_group(gid: u32) -> Option<String> {
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    loop {
-        let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || grp.gr_name.is_null() {
-            return None;
-        }
-        return Some(unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned());
-    }
 }
 
 #[cfg(test)]

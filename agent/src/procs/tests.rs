@@ -93,6 +93,7 @@ fn id_lists() {
 fn stat_with_odd_command_name() {
     let s = "1234 (my (weird) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000000 200 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
     assert_eq!(parse_stat(s), Some((987654, false)));
+    assert_eq!(parse_comm(s), Some("my (weird) cmd"));
     let k = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0";
     assert_eq!(parse_stat(k), Some((3, true)));
 }
@@ -241,4 +242,30 @@ fn a_scope_keeps_the_jobs_of_descendants_only() {
     let ids: Vec<String> = scoped.jobs().into_iter().map(|j| j.id).collect();
     // 100 (standing for the agent itself, which may run inside a job) is out; its child is in.
     assert_eq!(ids, ["11"]);
+}
+
+#[test]
+fn on_procfs_a_listed_pid_with_its_inode_is_not_read_again() {
+    let mut s = ProcScanner::new("/proc");
+    assert!(s.procfs);
+    let first = s.scan();
+    assert!(first.read > 0 && first.read == first.processes);
+    // Processes seen before are known by their /proc/PID inode: no stat read,
+    // not even at the periodic full check, nor for a GPU process.
+    let me = std::process::id();
+    let mut reads = 0;
+    for _ in 0..ProcScanner::VERIFY_EVERY {
+        reads += s.scan().read;
+        assert_eq!(s.verify([me]), 0);
+    }
+    assert!(reads < first.read, "{reads} reads after {}", first.read);
+    assert!(s.get(me).is_some());
+    // A new process is read.
+    let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+    s.scan();
+    assert!(s.get(child.id()).is_some());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.scan();
+    assert!(s.get(child.id()).is_none());
 }

@@ -8,6 +8,7 @@
 //! - [`tokens`]: API tokens.
 
 mod alerts;
+pub mod checkpoint;
 mod coverage;
 mod history;
 mod ledger;
@@ -34,6 +35,8 @@ use std::path::{Path, PathBuf};
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The writer's checkpoint thread, once [`Store::become_writer`].
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -52,15 +55,26 @@ impl SqliteStore {
             })?;
             tracing::info!(folder = %dir.display(), "made the store's folder");
         }
-        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
-        let mut s = Self { conn, path: path.to_path_buf() };
-        s.conn
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
-            .map_err(err)?;
+        let mut s = Self::connect(path)?;
         s.migrate()?;
         hand_to_folder_owner(path);
         Ok(s)
+    }
+
+    /// Another connection to a store that [`SqliteStore::open`] opened in
+    /// this process: without the schema check, whose write transaction
+    /// would contend with the writer's commits.
+    pub fn open_again(path: &Path) -> Result<Self> {
+        Self::connect(path)
+    }
+
+    fn connect(path: &Path) -> Result<Self> {
+        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        // The busy timeout first: the pragmas after it may wait for a lock.
+        conn.execute_batch("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(err)?;
+        Ok(Self { conn, path: path.to_path_buf(), checkpointer: None })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -92,6 +106,12 @@ impl Store for SqliteStore {
             .execute("INSERT OR IGNORE INTO meta(key, value) VALUES(?1, ?2)", rusqlite::params![key, random])
             .map_err(self.err())?;
         self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(self.err())
+    }
+    fn become_writer(&mut self) -> Result<()> {
+        if self.checkpointer.is_none() {
+            self.checkpointer = Some(checkpoint::Checkpointer::start(self)?);
+        }
+        Ok(())
     }
     fn pending_count(&self) -> Result<u64> {
         Ok(self.query("SELECT COUNT(*) FROM pending", [], |r| r.get::<_, i64>(0))?.pop().unwrap_or(0) as u64)

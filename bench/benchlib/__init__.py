@@ -1,0 +1,1 @@
+"""Pieces of bench/run: one module per area, and what they share."""
