@@ -389,3 +389,49 @@ fn reports_refused_for_the_token_stay_in_the_spool_and_arrive_once_it_is_fixed()
     assert_eq!(node.map(|n| n["reports"].clone()), Some(serde_json::json!(3)), "each report once: {cov}");
     assert!(!c.usage("institute").is_empty(), "the replayed reports are charged");
 }
+
+#[test]
+fn since_a_version_the_cluster_and_jobs_send_only_what_changed() {
+    let c = Collector::start();
+    let node = c.with_token(&c.node_token);
+    let post = |r: &Value| {
+        let (status, body) = node.post_json("/api/v1/reports", r.to_string().as_bytes(), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+    };
+    let mut a: Value = serde_json::from_slice(&once_report("n-a")).unwrap();
+    let b: Value = serde_json::from_slice(&once_report("n-b")).unwrap();
+    post(&a);
+    post(&b);
+    let full = c.get("/api/v1/cluster");
+    assert_eq!(full.get("delta"), None, "a whole answer");
+    let v = full["version"].as_str().expect("a version").to_string();
+    let jobs_full = c.get("/api/v1/jobs");
+    let jobs_v = jobs_full["version"].as_str().unwrap().to_string();
+    assert_eq!(jobs_full.get("changed"), None);
+    let names = |view: &Value| -> Vec<String> {
+        view["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_string()).collect()
+    };
+    // Nothing came: no node and no job, the summary whole.
+    let same = c.get(&format!("/api/v1/cluster?since={v}"));
+    assert_eq!(same["delta"], true);
+    assert!(names(&same).is_empty(), "{same}");
+    assert_eq!(same["summary"], full["summary"], "the summary is always whole");
+    let jobs = c.get(&format!("/api/v1/jobs?since={jobs_v}"));
+    assert_eq!((jobs["jobs"].as_array().unwrap().len(), &jobs["changed"]), (0, &serde_json::json!([])));
+    // n-a reports again: it comes whole, n-b does not; its jobs come, named in `changed`.
+    a["seq"] = (a["seq"].as_u64().unwrap() + 1).into();
+    for f in ["interval_start_ms", "interval_end_ms"] {
+        a[f] = (a[f].as_i64().unwrap() + 10_000).into();
+    }
+    post(&a);
+    let after = c.get(&format!("/api/v1/cluster?since={v}"));
+    assert_eq!(names(&after), ["n-a"]);
+    assert_eq!(after["nodes"][0]["gpus"].as_array().unwrap().len(), 8);
+    let jobs = c.get(&format!("/api/v1/jobs?since={jobs_v}"));
+    let ids: Vec<&str> = jobs["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["4711", "4712", "4713"], "the jobs of n-a");
+    assert_eq!(jobs["changed"], serde_json::json!(["4711", "4712", "4713"]));
+    // A version this collector did not make: everything.
+    let other = c.get("/api/v1/cluster?since=elsewhere-1-1");
+    assert_eq!((names(&other).len(), other.get("delta")), (2, None));
+}

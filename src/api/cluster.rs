@@ -11,6 +11,22 @@ pub struct ClusterView {
     pub summary: Summary,
     pub institutes: Vec<InstituteLive>,
     pub nodes: Vec<NodeView>,
+    /// The state this view shows, for `?since=` next time (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// An answer to `?since=`: `nodes` lists only the nodes whose view
+    /// changed; every other node is as the reader holds it, its `age_s` now
+    /// `generated_ms − last_seen_ms`. Summary and institutes are always whole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delta: bool,
+}
+
+/// `?since=`: the `version` of a view the reader holds, to be sent only what
+/// changed since (`delta`). A version from another run of the collector, one
+/// older than what the collector still remembers, or none, gets everything.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SinceQuery {
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -160,4 +176,15 @@ pub struct JobSlice {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobsResponse {
     pub jobs: Vec<JobView>,
+    /// As [`ClusterView::version`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub generated_ms: i64,
+    /// An answer to `?since=`: the job ids whose jobs changed, started or
+    /// ended since; `jobs` holds only the jobs of these ids (none for an id
+    /// whose jobs all ended). Every other job is as the reader holds it, its
+    /// `run_time_s` now `generated_ms − started_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<Vec<String>>,
 }

@@ -6,6 +6,7 @@
 //! The collector keeps one [`Live`] fed from its ingest; nothing here does I/O.
 
 pub mod counters;
+pub mod delta;
 pub mod findings;
 pub mod views;
 
@@ -27,6 +28,8 @@ pub struct NodeLive {
     pub allocs: Allocations,
     /// With a scheduler that answers: the job ids it runs on the node (others are not jobs of it).
     pub scheduled: Option<BTreeSet<String>>,
+    /// [`Live::seq`] when what the node's view shows last changed.
+    pub changed_seq: u64,
 }
 
 /// A report taken into live state, with who holds its GPUs.
@@ -47,6 +50,18 @@ pub struct Live {
     pub overlaps: BTreeMap<String, Overlap>,
     /// Energy and XID events per GPU, from the batches taken in since the start.
     pub counters: BTreeMap<String, NodeCounters>,
+    /// Changes taken in so far: the version readers' `?since=` names ([`delta`]).
+    pub seq: u64,
+    /// This run of the collector: a version from another run asks for everything.
+    pub epoch: String,
+    /// [`Live::seq`] when each job's view may last have changed (ended
+    /// jobs' too, until the prune after next).
+    pub job_changed: HashMap<String, u64>,
+    /// The newest stamp of an ended job forgotten: a version older cannot
+    /// learn that job ended, and gets every job.
+    pub jobs_forgotten_seq: u64,
+    /// [`Live::seq`] at the last prune of jobs.
+    pub jobs_pruned_seq: u64,
 }
 
 /// Reports of a node that covered time already charged (not charged again).
@@ -64,8 +79,16 @@ impl Live {
     pub fn update(&mut self, s: Seen, now_ms: i64) {
         let r = s.report;
         self.note_jobs(&s);
+        self.seq += 1;
+        let seq = self.seq;
+        // The jobs the node had and has: each may look different now (or be gone from it).
+        let before = self.nodes.get(&r.node).map(|n| delta::job_ids(&n.report, &n.allocs)).unwrap_or_default();
+        for id in before.into_iter().chain(delta::job_ids(r, s.allocs)) {
+            self.job_changed.insert(id, seq);
+        }
         match self.nodes.get_mut(&r.node) {
             Some(n) => {
+                n.changed_seq = seq;
                 n.events.extend(r.events.iter().cloned());
                 while n.events.len() > EVENTS_KEPT {
                     n.events.pop_front();
@@ -87,6 +110,7 @@ impl Live {
                         events: r.events.iter().cloned().collect(),
                         allocs: s.allocs.clone(),
                         scheduled: s.scheduled.cloned(),
+                        changed_seq: seq,
                     },
                 );
             }
@@ -176,7 +200,13 @@ impl Live {
         let ids = r.jobs.iter().map(|j| (j.array.clone().unwrap_or_else(|| j.id.clone()), r.interval_start_ms));
         let held = s.allocs.all().map(|h| (h.job.clone(), h.from_ms));
         for (id, since) in ids.chain(held) {
-            self.job_first_seen.entry(id).and_modify(|t| *t = (*t).min(since)).or_insert(since);
+            let first = self.job_first_seen.entry(id.clone()).or_insert(since);
+            if since < *first {
+                *first = since;
+                // Its start moved back: its view changed.
+                self.seq += 1;
+                self.job_changed.insert(id, self.seq);
+            }
         }
     }
 
@@ -194,6 +224,16 @@ impl Live {
             })
             .collect();
         self.job_first_seen.retain(|id, _| running.contains(id));
+        // An ended job's stamp stays one prune period, so readers learn it ended.
+        let (last, mut forgotten) = (self.jobs_pruned_seq, self.jobs_forgotten_seq);
+        self.job_changed.retain(|id, seq| {
+            let keep = running.contains(id) || *seq > last;
+            if !keep {
+                forgotten = forgotten.max(*seq);
+            }
+            keep
+        });
+        (self.jobs_forgotten_seq, self.jobs_pruned_seq) = (forgotten, self.seq);
     }
 }
 

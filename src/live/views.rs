@@ -167,7 +167,15 @@ impl Live {
                 mean_sm_active_pct: e.sm.get(),
             })
             .collect();
-        ClusterView { cluster: cluster.to_string(), generated_ms: now_ms, summary, institutes, nodes }
+        ClusterView {
+            cluster: cluster.to_string(),
+            generated_ms: now_ms,
+            summary,
+            institutes,
+            nodes,
+            version: None,
+            delta: false,
+        }
     }
 
     pub fn node_view(

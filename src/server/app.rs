@@ -74,7 +74,7 @@ impl App {
         write.become_writer()?;
         let read = crate::store::open_again(&store_path)?;
         let shared_store = read.shared();
-        let mut live = Live::default();
+        let mut live = Live { epoch: crate::auth::random_chars(8), ..Default::default() };
         for (r, first_seen) in read.last_reports(cfg.ingest.decode_limits())? {
             live.update_from_agent(&r, r.interval_end_ms);
             if let Some(n) = live.nodes.get_mut(&r.node) {

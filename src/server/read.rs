@@ -3,7 +3,7 @@
 
 use super::app::App;
 use super::error::ApiError;
-use crate::api::cluster::{ClusterView, JobsResponse, NodeView};
+use crate::api::cluster::{ClusterView, JobsResponse, NodeView, SinceQuery};
 use crate::api::history::{HistoryQuery, HistoryResponse, Resolution, SeriesQuery, SeriesResponse};
 use crate::api::usage::{CoverageResponse, GroupBy, GroupKey, PeriodQuery, UsageQuery, UsageResponse, UsageRow};
 use crate::api::{InstituteRef, InstitutesResponse, UTILISATION_SIGNAL};
@@ -16,10 +16,16 @@ use std::sync::Arc;
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-pub async fn cluster(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<ClusterView> {
+pub async fn cluster(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SinceQuery>,
+) -> Answer<ClusterView> {
     let role = app.reader(&headers).await?;
     let viewer = Viewer { institute: role.institute() };
-    let view = app.live.read().unwrap().cluster_view(&app.cfg.cluster, &app.map, app.view_policy(), viewer, now_ms());
+    let live = app.live.read().unwrap();
+    let view =
+        live.cluster_view_since(&app.cfg.cluster, &app.map, app.view_policy(), viewer, q.since.as_deref(), now_ms());
     Ok(Json(view))
 }
 
@@ -31,11 +37,15 @@ pub async fn node(State(app): State<Arc<App>>, headers: HeaderMap, Path(node): P
     Ok(Json(live.node_view(n, &app.map, app.view_policy(), viewer, now_ms())))
 }
 
-pub async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer<JobsResponse> {
+pub async fn jobs(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<SinceQuery>,
+) -> Answer<JobsResponse> {
     let role = app.reader(&headers).await?;
     let viewer = Viewer { institute: role.institute() };
-    let jobs = app.live.read().unwrap().jobs_view(&app.map, app.view_policy(), viewer, now_ms());
-    Ok(Json(JobsResponse { jobs }))
+    let live = app.live.read().unwrap();
+    Ok(Json(live.jobs_since(&app.map, app.view_policy(), viewer, q.since.as_deref(), now_ms())))
 }
 
 /// Parses `from`/`to` into [from, to) milliseconds; `to` defaults to now and

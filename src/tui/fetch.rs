@@ -5,12 +5,15 @@
 //!   which exists only after the collector's first prune run; until then
 //!   (and for the minutes since the last run) the series is completed from
 //!   the last hour at report resolution, so charts draw from the first minute.
+//! - The cluster view and the jobs are asked for `?since=` the versions
+//!   taken last: only what changed comes, and the rest is kept from the data
+//!   held ([`absorb`]), so a refresh parses the nodes that reported since.
 //! - The Users view's GPU-hours are the ledger's sums per user over the
 //!   quota period most institutes share (else the calendar month), asked for
 //!   at most every 30 s: the ledger moves by the hour.
 
 use super::state::{Data, WINDOWS};
-use crate::api::cluster::{ClusterView, JobsResponse};
+use crate::api::cluster::{ClusterView, JobsResponse, SinceQuery};
 use crate::api::findings::FindingsResponse;
 use crate::api::history::{SeriesPoint, SeriesQuery, SeriesResponse};
 use crate::api::paths;
@@ -31,10 +34,23 @@ pub struct UsageCache {
     rows: Vec<UsageRow>,
 }
 
-/// Fetches everything the views need.
-pub fn fetch(client: &Client, window: usize, usage: &mut UsageCache) -> Result<Data, ClientError> {
-    let cluster: ClusterView = client.get(paths::CLUSTER)?;
-    let jobs: JobsResponse = client.get(paths::JOBS)?;
+/// The versions of the cluster view and the jobs last fetched (`?since=`).
+#[derive(Debug, Clone, Default)]
+pub struct Versions {
+    cluster: Option<String>,
+    jobs: Option<String>,
+}
+
+/// Fetches everything the views need; the cluster view and the jobs since
+/// `versions`, which move on only when everything came.
+pub fn fetch(
+    client: &Client,
+    window: usize,
+    usage: &mut UsageCache,
+    versions: &mut Versions,
+) -> Result<Data, ClientError> {
+    let cluster: ClusterView = client.get_with(paths::CLUSTER, &SinceQuery { since: versions.cluster.clone() })?;
+    let jobs: JobsResponse = client.get_with(paths::JOBS, &SinceQuery { since: versions.jobs.clone() })?;
     let quotas: QuotasResponse = client.get(paths::QUOTAS)?;
     let (recent, recent_bucket_ms) = series(client, "24h", 240)?;
     let (history, history_bucket_ms) = series(client, WINDOWS[window].0, 300)?;
@@ -60,9 +76,12 @@ pub fn fetch(client: &Client, window: usize, usage: &mut UsageCache) -> Result<D
         }
         *usage = UsageCache { fetched_ms: now, from_ms: Some(from_ms), label, rows: std::mem::take(&mut usage.rows) };
     }
+    *versions = Versions { cluster: cluster.version.clone(), jobs: jobs.version.clone() };
     Ok(Data {
         cluster: Some(cluster),
         jobs: jobs.jobs,
+        jobs_changed: jobs.changed,
+        jobs_ms: jobs.generated_ms,
         quotas: quotas.institutes,
         recent,
         history,
@@ -74,6 +93,35 @@ pub fn fetch(client: &Client, window: usize, usage: &mut UsageCache) -> Result<D
         usage_label: usage.label.clone(),
         fetched_ms: now,
     })
+}
+
+/// Takes `new` in over `held`: a delta (`?since=`) keeps what `held` has
+/// of everything it does not list. Over a delta not yet taken it makes one
+/// delta of both.
+pub fn absorb(held: &mut Data, mut new: Data) {
+    use crate::live::delta::{merge_jobs, merge_nodes};
+    if let Some(c) = new.cluster.as_mut()
+        && c.delta
+    {
+        let before = held.cluster.take();
+        let still_delta = before.as_ref().is_none_or(|b| b.delta);
+        c.nodes = merge_nodes(
+            before.map(|b| b.nodes).unwrap_or_default(),
+            std::mem::take(&mut c.nodes),
+            true,
+            c.generated_ms,
+        );
+        c.delta = still_delta;
+    }
+    if let Some(changed) = new.jobs_changed.take() {
+        new.jobs =
+            merge_jobs(std::mem::take(&mut held.jobs), std::mem::take(&mut new.jobs), Some(&changed), new.jobs_ms);
+        new.jobs_changed = held.jobs_changed.take().map(|mut h| {
+            h.extend(changed);
+            h
+        });
+    }
+    *held = new;
 }
 
 /// A window of the cluster series, completed from report-resolution history.

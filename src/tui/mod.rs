@@ -47,14 +47,19 @@ fn fetcher(
 ) {
     let mut failures = 0u32;
     let mut usage = fetch::UsageCache::default();
+    let mut versions = fetch::Versions::default();
     while !stop.load(Ordering::Relaxed) {
         let mut wait = refresh;
         if !paused.load(Ordering::Relaxed) {
-            match fetch::fetch(&client, window.load(Ordering::Relaxed), &mut usage) {
+            match fetch::fetch(&client, window.load(Ordering::Relaxed), &mut usage, &mut versions) {
                 Ok(d) => {
                     failures = 0;
                     let mut s = shared.lock().unwrap();
-                    s.data = Some(d);
+                    // Data the draw loop has not taken yet takes this in (both may be deltas).
+                    match s.data.as_mut() {
+                        Some(held) => fetch::absorb(held, d),
+                        None => s.data = Some(d),
+                    }
                     s.link = Link::default();
                     s.fresh = true;
                 }
@@ -108,19 +113,23 @@ pub fn color_allowed() -> bool {
 
 /// Takes in what the fetchers brought since the last look: with one
 /// collector its data and link as they are, with several their merge.
-fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut App) {
+/// Returns whether anything came.
+fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut App) -> bool {
     if let [one] = shared {
         let mut s = one.lock().unwrap();
-        if s.fresh {
-            s.fresh = false;
-            if let Some(d) = s.data.take() {
-                app.set_data(d);
-            }
-            if s.link.error.is_some() {
-                app.link = s.link.clone();
-            }
+        if !s.fresh {
+            return false;
         }
-        return;
+        s.fresh = false;
+        if let Some(d) = s.data.take() {
+            let mut held = std::mem::take(&mut app.data);
+            fetch::absorb(&mut held, d);
+            app.set_data(held);
+        }
+        if s.link.error.is_some() {
+            app.link = s.link.clone();
+        }
+        return true;
     }
     let mut changed = false;
     for (sh, part) in shared.iter().zip(parts.iter_mut()) {
@@ -129,7 +138,9 @@ fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut
             s.fresh = false;
             changed = true;
             if let Some(d) = s.data.take() {
-                part.data = Some(d);
+                let mut held = part.data.take().unwrap_or_default();
+                fetch::absorb(&mut held, d);
+                part.data = Some(held);
             }
             part.link = s.link.clone();
         }
@@ -138,6 +149,7 @@ fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut
         app.set_data(network::merge(parts));
         app.clusters = network::statuses(parts);
     }
+    changed
 }
 
 /// Runs the dashboard on these collectors until `q`; with `mouse`, clicks
@@ -178,12 +190,21 @@ pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
         let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     }
     let result = (|| -> Result<()> {
+        // A frame is drawn when data or an event came, and once a second for
+        // the clocks on screen ("updated 3s ago"), not on every wake-up.
+        let mut dirty = true;
+        let mut drawn_ms = 0;
         loop {
-            take_in(&shared, &mut parts, &mut app);
-            terminal.draw(|f| render::draw(f, &mut app, now_ms()))?;
+            dirty |= take_in(&shared, &mut parts, &mut app);
+            let now = now_ms();
+            if dirty || now - drawn_ms >= 1000 {
+                terminal.draw(|f| render::draw(f, &mut app, now))?;
+                (dirty, drawn_ms) = (false, now);
+            }
             if !event::poll(Duration::from_millis(250))? {
                 continue;
             }
+            dirty = true;
             let ev = event::read()?;
             if let Event::Mouse(m) = ev {
                 match m.kind {

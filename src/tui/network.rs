@@ -91,6 +91,8 @@ pub fn merge(parts: &[Part]) -> Data {
         summary: Summary::default(),
         institutes: vec![],
         nodes: vec![],
+        version: None,
+        delta: false,
     };
     let mut summaries = vec![];
     let mut recent = vec![];

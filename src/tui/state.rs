@@ -12,6 +12,10 @@ use crate::api::usage::UsageRow;
 pub struct Data {
     pub cluster: Option<ClusterView>,
     pub jobs: Vec<JobView>,
+    /// While a delta: the job ids it lists (`JobsResponse::changed`); None when whole.
+    pub jobs_changed: Option<Vec<String>>,
+    /// When the collector made the jobs' answer (ms).
+    pub jobs_ms: i64,
     pub quotas: Vec<BurnDown>,
     /// Cluster series for the overview (recent hours).
     pub recent: Vec<SeriesPoint>,
