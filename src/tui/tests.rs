@@ -705,10 +705,11 @@ fn deltas_taken_in_late_and_together_give_the_whole_view() {
         // Half the nodes report each round; node k is quiet for a while (stale, then back).
         at += 7_000;
         for n in 0..sim.len() {
-            if (n + round) % 2 == 0 && !(round / 8 == n % 4 && n < 4) {
-                if let Some(r) = sim.report_for(n, at) {
-                    live.update_from_agent(&r, at);
-                }
+            if (n + round) % 2 == 0
+                && !(round / 8 == n % 4 && n < 4)
+                && let Some(r) = sim.report_for(n, at)
+            {
+                live.update_from_agent(&r, at);
             }
         }
         let first = answer(&live, v.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), at);
