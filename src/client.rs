@@ -65,15 +65,28 @@ impl Client {
         };
         let resp = self.http.get(&url).header("Authorization", &self.auth).send().map_err(|e| unreachable(&e))?;
         let status = resp.status().as_u16();
-        let text = read_limited(resp, 512 << 20).map_err(|e| unreachable(&e))?;
-        if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<crate::api::ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
-            return Err(ClientError::Refused { url, status, message });
-        }
-        serde_json::from_str(&text).map_err(|e| ClientError::Refused {
-            url,
-            status,
-            message: format!("unexpected answer: {e}"),
+        // The body goes into this thread's buffer, kept between answers: a
+        // fresh one of several MB for every dashboard refresh came from the
+        // kernel page by page, zeroed, and went back.
+        BODY.with_borrow_mut(|body| {
+            body.clear();
+            read_into(resp, 512 << 20, body).map_err(|e| unreachable(&e))?;
+            let url = url.clone();
+            let answer = if !(200..300).contains(&status) {
+                let text = String::from_utf8_lossy(body).into_owned();
+                let message = serde_json::from_str::<crate::api::ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+                Err(ClientError::Refused { url, status, message })
+            } else {
+                serde_json::from_slice(body).map_err(|e| ClientError::Refused {
+                    url,
+                    status,
+                    message: format!("unexpected answer: {e}"),
+                })
+            };
+            if body.capacity() > BODY_KEPT {
+                *body = Vec::new();
+            }
+            answer
         })
     }
 
@@ -124,12 +137,26 @@ impl Client {
     }
 }
 
-/// The body as text, refusing more than `max` bytes. The buffer is sized
-/// from Content-Length up front: the dashboard reads several MB every
-/// refresh, and growing by doubling copied it over and over.
-fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
+thread_local! {
+    /// [`Client::get`]'s body buffer.
+    static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most a body buffer keeps between answers.
+const BODY_KEPT: usize = 64 << 20;
+
+/// Appends the body to `out`, refusing more than `max` bytes; `out` grows
+/// to Content-Length up front.
+fn read_into(resp: reqwest::blocking::Response, max: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
     use std::io::Read;
-    let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0).min(max) as usize);
-    resp.take(max).read_to_end(&mut bytes)?;
+    out.reserve(resp.content_length().unwrap_or(0).min(max) as usize);
+    resp.take(max).read_to_end(out)?;
+    Ok(())
+}
+
+/// The body as text, refusing more than `max` bytes.
+fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    read_into(resp, max, &mut bytes)?;
     String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }

@@ -15,12 +15,13 @@ unsafe extern "C" {
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 fn main() -> std::process::ExitCode {
-    // Memory freed stays the process's for 10 s (mimalloc's default: 1 s)
-    // before it goes back to the kernel. The dashboard and the collector
-    // build and drop the same large answers every few seconds; given back
-    // each time, every page came again as a fault and was zeroed by the
-    // kernel: a quarter of `jazari top`'s CPU at a 2 s refresh over 1,000 nodes.
-    // SAFETY: sets a tunable before any other thread runs; the symbol is mimalloc's.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
-    jazari::cli::main()
+    jazari::cli::main(|| {
+        // The dashboard builds and drops the same few large views every
+        // refresh. Handed back to the kernel after mimalloc's delay (1 s),
+        // their pages came back as faults and were zeroed again each time:
+        // a fifth of `jazari top`'s CPU at a 2 s refresh over 1,000 nodes.
+        // It keeps them instead (its peak stays its size).
+        // SAFETY: a tunable set before the dashboard's threads start; the symbol is mimalloc's.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    })
 }

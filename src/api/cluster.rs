@@ -74,7 +74,9 @@ pub struct NodeView {
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Deserialized by hand, in the `gpu_view` module (serde's `flatten` buffered every
+/// field of every GPU first: a quarter of the dashboard's CPU).
+#[derive(Debug, Clone, Serialize)]
 pub struct GpuView {
     #[serde(flatten)]
     pub gpu: Gpu,

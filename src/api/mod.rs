@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod findings;
+mod gpu_view;
 pub mod history;
 pub mod quota;
 pub mod report;

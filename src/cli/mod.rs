@@ -139,10 +139,16 @@ impl TlsArgs {
 }
 
 /// Parses the command line, sets up logging and runs the command.
-pub fn main() -> std::process::ExitCode {
+/// Runs the command line; `dashboard` first when the command draws the
+/// dashboard (the binary tunes its allocator there).
+pub fn main(dashboard: impl FnOnce()) -> std::process::ExitCode {
     let cli = Cli::parse();
+    let draws = matches!(cli.command, Command::Top(_) | Command::Demo(_));
+    if draws {
+        dashboard();
+    }
     // The dashboard owns the terminal: it logs to a file.
-    let log_file = matches!(cli.command, Command::Top(_) | Command::Demo(_)).then(crate::tui::log_path);
+    let log_file = draws.then(crate::tui::log_path);
     jazari_wire::logging::init(log_file.as_deref());
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

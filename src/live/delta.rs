@@ -12,7 +12,7 @@ use super::{Live, NodeLive, ViewPolicy, Viewer};
 use crate::accounting::{Allocations, InstituteMap};
 use crate::api::cluster::{ClusterView, JobView, JobsResponse, NodeView};
 use jazari_wire::Report;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// A version of live state, as readers name it: this run, the change count,
 /// and when the view was made (a node's staleness then).
@@ -131,19 +131,17 @@ impl Live {
 
 /// Takes `new` in over the nodes `held`: a whole answer replaces them, a
 /// delta replaces the nodes it lists and moves the others' age to its time.
-/// Two deltas make one (the reader had not taken the first).
+/// Two deltas make one (the reader had not taken the first). Both lists are
+/// in the view's order (by name), and so is the result.
 pub fn merge_nodes(held: Vec<NodeView>, new: Vec<NodeView>, delta: bool, generated_ms: i64) -> Vec<NodeView> {
     if !delta {
         return new;
     }
-    let mut by_name: BTreeMap<String, NodeView> = held.into_iter().map(|n| (n.name.clone(), n)).collect();
-    for n in by_name.values_mut() {
+    let age = |mut n: NodeView| {
         n.age_s = (generated_ms - n.last_seen_ms).max(0) as f64 / 1000.0;
-    }
-    for n in new {
-        by_name.insert(n.name.clone(), n);
-    }
-    by_name.into_values().collect()
+        n
+    };
+    merge_sorted(held.into_iter().map(age), new, |a, b| a.name.cmp(&b.name))
 }
 
 /// As [`merge_nodes`], for jobs: the held jobs of a `changed` id are
@@ -157,12 +155,26 @@ pub fn merge_jobs(
 ) -> Vec<JobView> {
     let Some(changed) = changed else { return new };
     let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
-    let mut out: Vec<JobView> = held.into_iter().filter(|j| !changed.contains(j.id.as_str())).collect();
-    for j in &mut out {
+    let kept = held.into_iter().filter(|j| !changed.contains(j.id.as_str())).map(|mut j| {
         j.run_time_s = j.started_ms.map(|s| (generated_ms - s).max(0) as f64 / 1000.0);
+        j
+    });
+    merge_sorted(kept, new, |a, b| (&a.id, &a.institute, &a.user).cmp(&(&b.id, &b.institute, &b.user)))
+}
+
+/// Merges two sorted lists; on equal keys `new`'s item wins.
+fn merge_sorted<T>(held: impl Iterator<Item = T>, new: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
+    use std::cmp::Ordering;
+    let mut out = Vec::with_capacity(new.len());
+    let mut held = held.peekable();
+    for n in new {
+        while let Some(h) = held.next_if(|h| cmp(h, &n) == Ordering::Less) {
+            out.push(h);
+        }
+        held.next_if(|h| cmp(h, &n) == Ordering::Equal);
+        out.push(n);
     }
-    out.extend(new);
-    out.sort_by(|a, b| (&a.id, &a.institute, &a.user).cmp(&(&b.id, &b.institute, &b.user)));
+    out.extend(held);
     out
 }
 
