@@ -19,6 +19,13 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     v
 }
 
+/// The example configuration, its institutes and the views' settings.
+fn setup() -> (Config, InstituteMap, ViewPolicy) {
+    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
+    let map = cfg.institute_map();
+    (cfg, map, ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 })
+}
+
 /// One reader: the data it holds and the versions it last saw.
 struct Reader<'a> {
     viewer: Viewer<'a>,
@@ -70,9 +77,7 @@ impl Walk {
 
 #[test]
 fn a_reader_keeping_what_answers_leave_out_holds_what_asking_for_everything_gives() {
-    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = cfg.institute_map();
-    let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };
+    let (cfg, map, policy) = setup();
     let institute = cfg.institutes[0].id.clone();
     let mut live = Live { epoch: "run1".into(), ..Default::default() };
     let mut readers = [Reader::new(Viewer { institute: None }), Reader::new(Viewer { institute: Some(&institute) })];
@@ -123,9 +128,7 @@ fn a_reader_keeping_what_answers_leave_out_holds_what_asking_for_everything_give
 
 #[test]
 fn a_version_of_another_run_or_a_bad_one_gets_everything() {
-    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = cfg.institute_map();
-    let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };
+    let (_, map, policy) = setup();
     let mut live = Live { epoch: "run2".into(), ..Default::default() };
     for node in ["a", "b", "c", "d"] {
         live.update_from_agent(&report(node, START + 10_000, &["7"]), START + 10_000);
@@ -187,9 +190,7 @@ fn report(node: &str, end_ms: i64, jobs: &[&str]) -> jazari_wire::Report {
 
 #[test]
 fn a_job_over_two_nodes_changes_when_one_drops_it_or_turns_stale() {
-    let cfg = Config::parse(EXAMPLE, std::path::Path::new("example")).unwrap();
-    let map = cfg.institute_map();
-    let policy = ViewPolicy { stale_after_ms: 30_000, idle_threshold_pct: 5.0 };
+    let (_, map, policy) = setup();
     let mut live = Live { epoch: "run3".into(), ..Default::default() };
     let mut reader = Reader::new(Viewer { institute: None });
     let nodes_of = |reader: &Reader, id: &str| reader.jobs.iter().find(|j| j.id == id).map(|j| j.nodes.clone());
