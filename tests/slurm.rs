@@ -147,15 +147,7 @@ fn slurm_allocations_drive_the_ledger() {
         procs[i] = &["busy"];
     }
     let scen = host_scenario(c.dir.path(), util, procs, &[("busy", 2002, &env)]);
-    let spool = TempDir::new("spool");
-    let status = agent_run(&c.url, &c.node_token_file, spool.path(), &node, &["--interval", "500ms", "--count", "6"])
-        .env("FAKE_NVML_CONFIG", &scen)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_until("every report charged", Duration::from_secs(20), || {
-        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
-    });
+    push_six_reports(&c, &node, &scen);
 
     // Allocation and the idle flag, from Slurm, on the GPUs Slurm means.
     let n: Value = c.get(&format!("/api/v1/nodes/{node}"));
@@ -204,6 +196,20 @@ fn slurm_allocations_drive_the_ledger() {
 }
 
 /// What `sacct` says each job held: display id → (GPUs, GPU-seconds over all its runs, states).
+/// The real agent on `node` sends six reports of scenario `scen`, 500 ms
+/// apart; returns once the collector has charged every one.
+fn push_six_reports(c: &Collector, node: &str, scen: &std::path::Path) {
+    let spool = TempDir::new("spool");
+    let status = agent_run(&c.url, &c.node_token_file, spool.path(), node, &["--interval", "500ms", "--count", "6"])
+        .env("FAKE_NVML_CONFIG", scen)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_until("every report charged", Duration::from_secs(20), || {
+        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
+    });
+}
+
 fn sacct_held(ids: &[String]) -> BTreeMap<String, (u32, f64, Vec<String>)> {
     let out = Command::new("sacct")
         .args(["--allusers", "-X", "-D", "-n", "-P", "-o", "JobID,AllocTRES,ElapsedRaw,State", "-j", &ids.join(",")])
@@ -387,15 +393,7 @@ fn a_typed_mig_gres_is_charged_its_slice_fraction_not_a_gpu() {
         if idx == [1] { [(30.0, 10.0, &[]), (0.0, 0.0, &[])] } else { [(0.0, 0.0, &[]), (30.0, 10.0, &[])] };
     let scen = c.dir.path().join("mig-node.json");
     std::fs::write(&scen, mig_scenario_json(slices, &[])).unwrap();
-    let spool = TempDir::new("spool");
-    let status = agent_run(&c.url, &c.node_token_file, spool.path(), &node, &["--interval", "500ms", "--count", "6"])
-        .env("FAKE_NVML_CONFIG", &scen)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_until("every report charged", Duration::from_secs(20), || {
-        c.get("/api/v1/scheduler")["polls"]["pending_reports"] == 0
-    });
+    push_six_reports(&c, &node, &scen);
 
     // The node's time: two GPUs' capacity (the MIG GPU's slices add up to one GPU).
     let by_node = c.usage("node");

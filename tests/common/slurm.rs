@@ -174,15 +174,20 @@ pub struct FakeGpu<'a> {
 /// A scenario process: name, uid, environment.
 pub type FakeProc<'a> = (&'a str, u32, &'a [(&'a str, &'a str)]);
 
-/// A fake-NVML scenario: `gpus` in NVML order; `processes` started by the library.
-pub fn scenario_json(gpus: &[FakeGpu], processes: &[FakeProc]) -> String {
-    let procs: serde_json::Map<String, Value> = processes
+/// The scenario's `processes` object: each process by name, with its uid and environment.
+fn procs_json(processes: &[FakeProc]) -> serde_json::Map<String, Value> {
+    processes
         .iter()
         .map(|(name, uid, env)| {
             let env: serde_json::Map<String, Value> = env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
             (name.to_string(), json!({"uid": uid, "env": env}))
         })
-        .collect();
+        .collect()
+}
+
+/// A fake-NVML scenario: `gpus` in NVML order; `processes` started by the library.
+pub fn scenario_json(gpus: &[FakeGpu], processes: &[FakeProc]) -> String {
+    let procs = procs_json(processes);
     let gpus: Vec<Value> = gpus
         .iter()
         .enumerate()
@@ -252,13 +257,7 @@ pub fn sacct_json(jobs: &[EndedJob]) -> String {
 /// (GPU instances 1 and 2, UUIDs `MIG-…-0001`, `MIG-…-0002`), each with GPM
 /// activity (SM active, tensor active) and the named scenario processes.
 pub fn mig_scenario_json(slices: [(f64, f64, &[&str]); 2], processes: &[FakeProc]) -> String {
-    let procs: serde_json::Map<String, Value> = processes
-        .iter()
-        .map(|(name, uid, env)| {
-            let env: serde_json::Map<String, Value> = env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-            (name.to_string(), json!({"uid": uid, "env": env}))
-        })
-        .collect();
+    let procs = procs_json(processes);
     let mig: Vec<Value> = slices
         .iter()
         .enumerate()
