@@ -7,6 +7,8 @@
 //! their last answers when one changes ([`network`]).
 
 mod fetch;
+#[cfg(test)]
+mod fetch_tests;
 mod filter;
 mod lists;
 pub mod network;
