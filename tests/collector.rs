@@ -435,3 +435,53 @@ fn since_a_version_the_cluster_and_jobs_send_only_what_changed() {
     let other = c.get("/api/v1/cluster?since=elsewhere-1-1");
     assert_eq!((names(&other).len(), other.get("delta")), (2, None));
 }
+
+/// `?brief=true`: the lists' fields only, a fraction of the bytes, and
+/// `?since=` still applies; `/api/v1/jobs?id=` gives one job whole.
+#[test]
+fn brief_views_keep_what_lists_show_and_one_job_comes_whole() {
+    let c = Collector::start();
+    let node = c.with_token(&c.node_token);
+    for name in ["n-a", "n-b"] {
+        let (status, body) = node.post_json("/api/v1/reports", &once_report(name), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let full = c.get("/api/v1/cluster");
+    let brief = c.get("/api/v1/cluster?brief=true");
+    assert_eq!((full.get("brief"), &brief["brief"]), (None, &Value::Bool(true)));
+    assert_eq!(brief["summary"], full["summary"]);
+    assert!(
+        brief.to_string().len() * 4 < full.to_string().len() * 3,
+        "{} of {} bytes",
+        brief.to_string().len(),
+        full.to_string().len()
+    );
+    let (g, w) = (&brief["nodes"][0]["gpus"][0], &full["nodes"][0]["gpus"][0]);
+    for kept in
+        ["index", "uuid", "health", "util_gpu_pct", "mem_used_bytes", "temperature_c", "power_mw", "allocated_to"]
+    {
+        assert_eq!(g[kept], w[kept], "{kept} is kept");
+    }
+    for left in ["pci_bus_id", "name", "energy_mj", "ecc", "sm_clock_mhz"] {
+        assert!(w.get(left).is_some() && g.get(left).is_none(), "{left} is left out");
+    }
+    assert_eq!(brief["nodes"][0]["jobs"], full["nodes"][0]["jobs"]);
+    assert!(brief["nodes"][0]["host"].get("kernel").is_none());
+    // Since a version, brief too.
+    let v = brief["version"].as_str().unwrap();
+    let same = c.get(&format!("/api/v1/cluster?brief=true&since={v}"));
+    assert_eq!(
+        (&same["delta"], &same["brief"], same["nodes"].as_array().unwrap().len()),
+        (&Value::Bool(true), &Value::Bool(true), 0)
+    );
+    // Jobs: brief without their GPUs; one id whole.
+    let jobs = c.get("/api/v1/jobs?brief=true");
+    assert_eq!(jobs["brief"], true);
+    let j = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"] == "4711").unwrap().clone();
+    assert!(j["gpus"].as_array().unwrap().is_empty() && j["gpu_count"].as_u64().unwrap() > 0, "{j}");
+    let one = c.get("/api/v1/jobs?id=4711");
+    let ids: Vec<&str> = one["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert!(!ids.is_empty() && ids.iter().all(|i| *i == "4711"), "{ids:?}");
+    assert_eq!(one["jobs"][0]["gpus"].as_array().unwrap().len() as u64, j["gpu_count"].as_u64().unwrap());
+    assert!(c.get("/api/v1/jobs?id=nope")["jobs"].as_array().unwrap().is_empty());
+}

@@ -19,6 +19,10 @@ pub struct ClusterView {
     /// `generated_ms − last_seen_ms`. Summary and institutes are always whole.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delta: bool,
+    /// An answer to `?brief=true`: nodes and GPUs as a list shows them
+    /// (`api::brief`); a drill-down asks for the node whole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
 }
 
 /// `?since=`: the `version` of a view the reader holds, to be sent only what
@@ -27,6 +31,19 @@ pub struct ClusterView {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SinceQuery {
     pub since: Option<String>,
+    /// Nodes and GPUs (jobs) as a list shows them (`api::brief`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
+}
+
+/// `GET /api/v1/jobs`: [`SinceQuery`], or only the jobs of one id (`id`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobsQuery {
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
+    /// Only the jobs of this id, whole (`since` is then not read).
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -189,4 +206,7 @@ pub struct JobsResponse {
     /// `run_time_s` now `generated_ms − started_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<Vec<String>>,
+    /// An answer to `?brief=true`: every job without its `gpus`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
 }

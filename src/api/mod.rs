@@ -6,6 +6,7 @@
 //! This module holds types only (serde and a few naming helpers); it imports
 //! nothing from the rest of the crate but the wire format.
 
+pub mod brief;
 pub mod cluster;
 pub mod findings;
 mod gpu_view;

@@ -98,7 +98,7 @@ impl Live {
         let mut jobs = self.jobs_view(map, policy, viewer, now_ms);
         let version = Some(self.version(now_ms).token());
         let Some(s) = self.ours(since).filter(|s| s.seq >= self.jobs_forgotten_seq) else {
-            return JobsResponse { jobs, version, generated_ms: now_ms, changed: None };
+            return JobsResponse { jobs, version, generated_ms: now_ms, changed: None, brief: false };
         };
         // Stamped since (started, ended, moved, on a node that reported), or on a node that turned stale.
         let mut changed: HashSet<&str> =
@@ -120,7 +120,7 @@ impl Live {
         jobs.retain(|j| ids.contains(&j.id));
         let mut changed: Vec<String> = ids.into_iter().collect();
         changed.sort();
-        JobsResponse { jobs, version, generated_ms: now_ms, changed: Some(changed) }
+        JobsResponse { jobs, version, generated_ms: now_ms, changed: Some(changed), brief: false }
     }
 
     /// The stamp table's own copy of a job id (borrowed for as long as `self`).
@@ -133,49 +133,64 @@ impl Live {
 /// delta replaces the nodes it lists and moves the others' age to its time.
 /// Two deltas make one (the reader had not taken the first). Both lists are
 /// in the view's order (by name), and so is the result.
-pub fn merge_nodes(held: Vec<NodeView>, new: Vec<NodeView>, delta: bool, generated_ms: i64) -> Vec<NodeView> {
+pub fn merge_nodes(mut held: Vec<NodeView>, new: Vec<NodeView>, delta: bool, generated_ms: i64) -> Vec<NodeView> {
     if !delta {
         return new;
     }
-    let age = |mut n: NodeView| {
+    for n in &mut held {
         n.age_s = (generated_ms - n.last_seen_ms).max(0) as f64 / 1000.0;
-        n
-    };
-    merge_sorted(held.into_iter().map(age), new, |a, b| a.name.cmp(&b.name))
+    }
+    merge_sorted(held, new, |a, b| a.name.cmp(&b.name))
 }
 
 /// As [`merge_nodes`], for jobs: the held jobs of a `changed` id are
 /// replaced by `new`'s of that id (none for a job that ended); the order is
 /// the view's, by id, institute and user.
 pub fn merge_jobs(
-    held: Vec<JobView>,
+    mut held: Vec<JobView>,
     new: Vec<JobView>,
     changed: Option<&[String]>,
     generated_ms: i64,
 ) -> Vec<JobView> {
     let Some(changed) = changed else { return new };
     let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
-    let kept = held.into_iter().filter(|j| !changed.contains(j.id.as_str())).map(|mut j| {
-        j.run_time_s = j.started_ms.map(|s| (generated_ms - s).max(0) as f64 / 1000.0);
-        j
+    let cmp = |a: &JobView, b: &JobView| (&a.id, &a.institute, &a.user).cmp(&(&b.id, &b.institute, &b.user));
+    // A job that goes on takes its own place; the others of a changed id ended.
+    let mut fresh = vec![false; held.len()];
+    let mut added = vec![];
+    for n in new {
+        match held.binary_search_by(|h| cmp(h, &n)) {
+            Ok(i) => (held[i], fresh[i]) = (n, true),
+            Err(_) => added.push(n),
+        }
+    }
+    let mut i = 0;
+    held.retain(|j| {
+        i += 1;
+        fresh[i - 1] || !changed.contains(j.id.as_str())
     });
-    merge_sorted(kept, new, |a, b| (&a.id, &a.institute, &a.user).cmp(&(&b.id, &b.institute, &b.user)))
+    for j in &mut held {
+        j.run_time_s = j.started_ms.map(|s| (generated_ms - s).max(0) as f64 / 1000.0);
+    }
+    merge_sorted(held, added, cmp)
 }
 
-/// Merges two sorted lists; on equal keys `new`'s item wins.
-fn merge_sorted<T>(held: impl Iterator<Item = T>, new: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
-    use std::cmp::Ordering;
-    let mut out = Vec::with_capacity(new.len());
-    let mut held = held.peekable();
+/// Merges two sorted lists (no key twice in either); on equal keys `new`'s
+/// item wins. In place in `held`: an item of a key it has takes that place,
+/// and only new keys make it sort again (two sorted runs: one pass).
+fn merge_sorted<T>(mut held: Vec<T>, new: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<T> {
+    let mut added = vec![];
     for n in new {
-        while let Some(h) = held.next_if(|h| cmp(h, &n) == Ordering::Less) {
-            out.push(h);
+        match held.binary_search_by(|h| cmp(h, &n)) {
+            Ok(i) => held[i] = n,
+            Err(_) => added.push(n),
         }
-        held.next_if(|h| cmp(h, &n) == Ordering::Equal);
-        out.push(n);
     }
-    out.extend(held);
-    out
+    if !added.is_empty() {
+        held.append(&mut added);
+        held.sort_by(cmp);
+    }
+    held
 }
 
 #[cfg(test)]

@@ -175,6 +175,7 @@ impl Live {
             nodes,
             version: None,
             delta: false,
+            brief: false,
         }
     }
 

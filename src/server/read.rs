@@ -3,7 +3,8 @@
 
 use super::app::App;
 use super::error::ApiError;
-use crate::api::cluster::{ClusterView, JobsResponse, NodeView, SinceQuery};
+use crate::api::brief;
+use crate::api::cluster::{ClusterView, JobsQuery, JobsResponse, NodeView, SinceQuery};
 use crate::api::history::{HistoryQuery, HistoryResponse, Resolution, SeriesQuery, SeriesResponse};
 use crate::api::usage::{CoverageResponse, GroupBy, GroupKey, PeriodQuery, UsageQuery, UsageResponse, UsageRow};
 use crate::api::{InstituteRef, InstitutesResponse, UTILISATION_SIGNAL};
@@ -24,8 +25,13 @@ pub async fn cluster(
     let role = app.reader(&headers).await?;
     let viewer = Viewer { institute: role.institute() };
     let live = app.live.read().unwrap();
-    let view =
+    let mut view =
         live.cluster_view_since(&app.cfg.cluster, &app.map, app.view_policy(), viewer, q.since.as_deref(), now_ms());
+    drop(live);
+    if q.brief {
+        view.nodes.iter_mut().for_each(brief::node);
+        view.brief = true;
+    }
     Ok(Json(view))
 }
 
@@ -37,15 +43,25 @@ pub async fn node(State(app): State<Arc<App>>, headers: HeaderMap, Path(node): P
     Ok(Json(live.node_view(n, &app.map, app.view_policy(), viewer, now_ms())))
 }
 
-pub async fn jobs(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Query(q): Query<SinceQuery>,
-) -> Answer<JobsResponse> {
+pub async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<JobsQuery>) -> Answer<JobsResponse> {
     let role = app.reader(&headers).await?;
     let viewer = Viewer { institute: role.institute() };
     let live = app.live.read().unwrap();
-    Ok(Json(live.jobs_since(&app.map, app.view_policy(), viewer, q.since.as_deref(), now_ms())))
+    let now = now_ms();
+    let mut r = match &q.id {
+        Some(id) => {
+            let mut jobs = live.jobs_view(&app.map, app.view_policy(), viewer, now);
+            jobs.retain(|j| &j.id == id);
+            JobsResponse { jobs, version: None, generated_ms: now, changed: None, brief: false }
+        }
+        None => live.jobs_since(&app.map, app.view_policy(), viewer, q.since.as_deref(), now),
+    };
+    drop(live);
+    if q.brief {
+        r.jobs.iter_mut().for_each(brief::job);
+        r.brief = true;
+    }
+    Ok(Json(r))
 }
 
 /// Parses `from`/`to` into [from, to) milliseconds; `to` defaults to now and

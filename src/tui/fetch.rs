@@ -8,12 +8,17 @@
 //! - The cluster view and the jobs are asked for `?since=` the versions
 //!   taken last: only what changed comes, and the rest is kept from the data
 //!   held ([`absorb`]), so a refresh parses the nodes that reported since.
+//! - Both are asked for brief (`?brief=true`, [`crate::api::brief`]): what
+//!   the lists show, about half the bytes. An open drill-down asks
+//!   for its node (`/api/v1/nodes/{node}`) or job (`/api/v1/jobs?id=`) whole
+//!   with each refresh ([`Focus`]).
 //! - The Users view's GPU-hours are the ledger's sums per user over the
 //!   quota period most institutes share (else the calendar month), asked for
 //!   at most every 30 s: the ledger moves by the hour.
 
+use super::focus::Focus;
 use super::state::{Data, WINDOWS};
-use crate::api::cluster::{ClusterView, JobsResponse, SinceQuery};
+use crate::api::cluster::{ClusterView, JobsQuery, JobsResponse, NodeView, SinceQuery};
 use crate::api::findings::FindingsResponse;
 use crate::api::history::{SeriesPoint, SeriesQuery, SeriesResponse};
 use crate::api::paths;
@@ -41,19 +46,45 @@ pub struct Versions {
     jobs: Option<String>,
 }
 
-/// Fetches everything the views need; the cluster view and the jobs since
-/// `versions`, which move on only when everything came.
+/// Fetches everything the views need; the cluster view and the jobs brief
+/// and since `versions`, which move on only when everything came; what
+/// `focus` names, whole; the History view's series of `window` while it is
+/// shown (else the data has none: [`absorb`] keeps what was held).
 pub fn fetch(
     client: &Client,
-    window: usize,
+    window: Option<usize>,
     usage: &mut UsageCache,
     versions: &mut Versions,
+    focus: Option<&Focus>,
 ) -> Result<Data, ClientError> {
-    let cluster: ClusterView = client.get_with(paths::CLUSTER, &SinceQuery { since: versions.cluster.clone() })?;
-    let jobs: JobsResponse = client.get_with(paths::JOBS, &SinceQuery { since: versions.jobs.clone() })?;
+    let cluster: ClusterView =
+        client.get_with(paths::CLUSTER, &SinceQuery { since: versions.cluster.clone(), brief: true })?;
+    let jobs: JobsResponse =
+        client.get_with(paths::JOBS, &JobsQuery { since: versions.jobs.clone(), brief: true, id: None })?;
+    let (mut focus_node, mut focus_jobs) = (None, vec![]);
+    match focus {
+        Some(Focus::Node(name)) => {
+            match client.get::<NodeView>(&format!("{}/{name}", paths::NODES)) {
+                Ok(n) => focus_node = Some(n),
+                // Gone since: the list says so.
+                Err(ClientError::Refused { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Some(Focus::Job(id)) => {
+            let q = JobsQuery { id: Some(id.clone()), ..Default::default() };
+            focus_jobs = client.get_with::<_, JobsResponse>(paths::JOBS, &q)?.jobs;
+            // A collector before `?id=` answers with every job.
+            focus_jobs.retain(|j| &j.id == id);
+        }
+        None => {}
+    }
     let quotas: QuotasResponse = client.get(paths::QUOTAS)?;
     let (recent, recent_bucket_ms) = series(client, "24h", 240)?;
-    let (history, history_bucket_ms) = series(client, WINDOWS[window].0, 300)?;
+    let (history, history_bucket_ms) = match window {
+        Some(w) => series(client, WINDOWS[w].0, 300)?,
+        None => (vec![], 0),
+    };
     // Findings span institutes: an institute token sees its own, older collectors none.
     let findings = match client.get::<FindingsResponse>(paths::FINDINGS) {
         Ok(f) => f.findings,
@@ -92,6 +123,9 @@ pub fn fetch(
         usage_from_ms: usage.from_ms,
         usage_label: usage.label.clone(),
         fetched_ms: now,
+        jobs_brief: jobs.brief,
+        focus_node,
+        focus_jobs,
     })
 }
 
@@ -120,6 +154,10 @@ pub fn absorb(held: &mut Data, mut new: Data) {
             h.extend(changed);
             h
         });
+    }
+    if new.history_bucket_ms == 0 {
+        new.history = std::mem::take(&mut held.history);
+        new.history_bucket_ms = held.history_bucket_ms;
     }
     *held = new;
 }

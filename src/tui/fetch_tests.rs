@@ -74,3 +74,75 @@ fn deltas_taken_in_late_and_together_give_the_whole_view() {
         assert_eq!(held.jobs_changed, None);
     }
 }
+
+/// `?brief=true` keeps all a list shows: every list view draws from brief
+/// data exactly as from the whole; a drill-down says it is fetching until
+/// its node or job comes whole, then draws as from the whole view.
+#[test]
+fn brief_lists_draw_as_whole_ones_and_drill_downs_wait_for_the_whole() {
+    use super::focus::Focus;
+    use super::tests::{fixed_app, render, views};
+    let whole = fixed_app(12);
+    let mut brief = whole.clone();
+    let mut d = brief.data.clone();
+    let c = d.cluster.as_mut().unwrap();
+    c.nodes.iter_mut().for_each(crate::api::brief::node);
+    c.brief = true;
+    d.jobs.iter_mut().for_each(crate::api::brief::job);
+    d.jobs_brief = true;
+    let size = |x: &Data| serde_json::to_vec(&(&x.cluster, &x.jobs)).unwrap().len();
+    assert!(size(&d) * 2 < size(&whole.data), "brief is smaller: {} of {}", size(&d), size(&whole.data));
+    brief.set_data(d);
+    let mut drills = 0;
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        for (name, cmds) in views(&mut whole.clone()) {
+            let (mut a, mut b) = (whole.clone(), brief.clone());
+            for c in &cmds {
+                a.apply(*c);
+                b.apply(*c);
+            }
+            let Some(focus) = b.focus() else {
+                assert_eq!(render(&mut b, w, h), render(&mut a, w, h), "{name} {w}x{h}");
+                continue;
+            };
+            drills += 1;
+            assert!(render(&mut b, w, h).contains("fetching it whole"), "{name} {w}x{h}");
+            let mut d = b.data.clone();
+            match &focus {
+                Focus::Node(n) => {
+                    d.focus_node = whole.data.cluster.as_ref().unwrap().nodes.iter().find(|x| &x.name == n).cloned();
+                    assert!(d.focus_node.is_some());
+                }
+                Focus::Job(id) => d.focus_jobs = whole.data.jobs.iter().filter(|j| &j.id == id).cloned().collect(),
+            }
+            b.set_data(d);
+            assert_eq!(render(&mut b, w, h), render(&mut a, w, h), "{name} {w}x{h}, whole");
+        }
+    }
+    assert_eq!(drills, 4, "a node's and a job's drill-down at each size");
+}
+
+/// The History view's series is fetched only while it is shown: an answer
+/// without one keeps the series held; the focus of one cluster of several
+/// is its names without the cluster's prefix.
+#[test]
+fn an_answer_without_the_history_keeps_the_held_one_and_focus_is_per_cluster() {
+    use super::fetch::absorb;
+    use super::focus::Focus;
+    let point = crate::api::history::SeriesPoint {
+        ts_ms: NOW,
+        util_pct: Some(50.0),
+        power_w: 1.0,
+        allocated_gpus: 2.0,
+        gpus: 8,
+    };
+    let mut held = Data { history: vec![point.clone()], history_bucket_ms: 60_000, ..Default::default() };
+    absorb(&mut held, Data { fetched_ms: NOW, ..Default::default() });
+    assert_eq!((held.history.len(), held.history_bucket_ms, held.fetched_ms), (1, 60_000, NOW));
+    absorb(&mut held, Data { history: vec![point.clone(), point], history_bucket_ms: 30_000, ..Default::default() });
+    assert_eq!((held.history.len(), held.history_bucket_ms), (2, 30_000));
+    let f = Focus::Node("east/gpu0001".into());
+    assert_eq!(f.within("east"), Some(Focus::Node("gpu0001".into())));
+    assert_eq!(f.within("eas"), None);
+    assert_eq!(Focus::Job("west/4711".into()).within("west"), Some(Focus::Job("4711".into())));
+}

@@ -10,6 +10,7 @@ mod fetch;
 #[cfg(test)]
 mod fetch_tests;
 mod filter;
+pub mod focus;
 mod lists;
 pub mod network;
 pub mod render;
@@ -21,6 +22,7 @@ use crate::client::network::Target;
 use crate::client::{Client, ClientError};
 use crate::time::now_ms;
 use anyhow::Result;
+use focus::Focus;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers, MouseButton,
     MouseEventKind,
@@ -38,24 +40,40 @@ struct Shared {
     fresh: bool,
 }
 
-fn fetcher(
-    client: Client,
-    refresh: Duration,
-    shared: Arc<Mutex<Shared>>,
-    window: Arc<AtomicUsize>,
-    paused: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    wake: mpsc::Receiver<()>,
-) {
+/// What the draw loop tells the fetchers.
+struct Asks {
+    window: AtomicUsize,
+    /// Whether the History view is shown (its series is fetched only then).
+    history: AtomicBool,
+    paused: AtomicBool,
+    stop: AtomicBool,
+    /// The open drill-down, as the merged view names it.
+    focus: Mutex<Option<Focus>>,
+    /// Several collectors: names carry `CLUSTER/`.
+    multi: bool,
+}
+
+fn fetcher(client: Client, refresh: Duration, shared: Arc<Mutex<Shared>>, asks: Arc<Asks>, wake: mpsc::Receiver<()>) {
     let mut failures = 0u32;
     let mut usage = fetch::UsageCache::default();
     let mut versions = fetch::Versions::default();
-    while !stop.load(Ordering::Relaxed) {
+    // This collector's cluster, once it answered (several: the focus names it).
+    let mut cluster: Option<String> = None;
+    while !asks.stop.load(Ordering::Relaxed) {
         let mut wait = refresh;
-        if !paused.load(Ordering::Relaxed) {
-            match fetch::fetch(&client, window.load(Ordering::Relaxed), &mut usage, &mut versions) {
+        if !asks.paused.load(Ordering::Relaxed) {
+            let focus = asks.focus.lock().unwrap().clone();
+            let focus = match (focus, asks.multi) {
+                (Some(f), true) => cluster.as_deref().and_then(|c| f.within(c)),
+                (f, _) => f,
+            };
+            let window = asks.history.load(Ordering::Relaxed).then(|| asks.window.load(Ordering::Relaxed));
+            match fetch::fetch(&client, window, &mut usage, &mut versions, focus.as_ref()) {
                 Ok(d) => {
                     failures = 0;
+                    if let Some(c) = &d.cluster {
+                        cluster = Some(c.cluster.clone());
+                    }
                     let mut s = shared.lock().unwrap();
                     // Data the draw loop has not taken yet takes this in (both may be deltas).
                     match s.data.as_mut() {
@@ -157,9 +175,14 @@ fn take_in(shared: &[Arc<Mutex<Shared>>], parts: &mut [network::Part], app: &mut
 /// Runs the dashboard on these collectors until `q`; with `mouse`, clicks
 /// and the wheel work too (and the terminal's own selection needs Shift).
 pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
-    let window = Arc::new(AtomicUsize::new(1));
-    let paused = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
+    let asks = Arc::new(Asks {
+        window: AtomicUsize::new(1),
+        history: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        focus: Mutex::new(None),
+        multi: targets.len() > 1,
+    });
     let url = match targets.as_slice() {
         [one] => one.client.base().to_string(),
         all => format!("{} collectors", all.len()),
@@ -177,11 +200,11 @@ pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
     for t in targets {
         let one = Arc::new(Mutex::new(Shared::default()));
         let (wake_tx, wake_rx) = mpsc::channel();
-        let (sh, window, paused, stop) = (one.clone(), window.clone(), paused.clone(), stop.clone());
+        let (sh, asks) = (one.clone(), asks.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("fetch".into())
-                .spawn(move || fetcher(t.client, refresh, sh, window, paused, stop, wake_rx))?,
+                .spawn(move || fetcher(t.client, refresh, sh, asks, wake_rx))?,
         );
         shared.push(one);
         wakes.push(wake_tx);
@@ -192,14 +215,26 @@ pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
         let _ = ratatui::crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     }
     let result = (|| -> Result<()> {
-        // A frame is drawn when data or an event came, and once a second for
-        // the clocks on screen ("updated 3s ago"), not on every wake-up.
+        // A frame is drawn when data or an event came, and once a second
+        // while a clock is on screen ("retrying in 3 s"), not on every wake-up.
         let mut dirty = true;
         let mut drawn_ms = 0;
+        let mut wants = (None, false);
         loop {
+            // A drill-down opened or closed, or the History view was entered or
+            // left: the fetchers ask for what it shows at once.
+            let now_wants = (app.focus(), app.ui.view == state::View::History);
+            if now_wants != wants {
+                wants = now_wants;
+                *asks.focus.lock().unwrap() = wants.0.clone();
+                asks.history.store(wants.1, Ordering::Relaxed);
+                for w in &wakes {
+                    let _ = w.send(());
+                }
+            }
             dirty |= take_in(&shared, &mut parts, &mut app);
             let now = now_ms();
-            if dirty || now - drawn_ms >= 1000 {
+            if dirty || (now - drawn_ms >= 1000 && app.clocks_shown()) {
                 terminal.draw(|f| render::draw(f, &mut app, now))?;
                 (dirty, drawn_ms) = (false, now);
             }
@@ -229,9 +264,9 @@ pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
                 } else if let Some(cmd) = state::command_for(&name, k.modifiers.contains(KeyModifiers::SHIFT)) {
                     let before = app.ui.window;
                     app.apply(cmd);
-                    paused.store(app.ui.paused, Ordering::Relaxed);
+                    asks.paused.store(app.ui.paused, Ordering::Relaxed);
                     if app.ui.window != before {
-                        window.store(app.ui.window, Ordering::Relaxed);
+                        asks.window.store(app.ui.window, Ordering::Relaxed);
                         for w in &wakes {
                             let _ = w.send(());
                         }
@@ -248,7 +283,7 @@ pub fn run(targets: Vec<Target>, refresh: Duration, mouse: bool) -> Result<()> {
         let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     }
     ratatui::restore();
-    stop.store(true, Ordering::Relaxed);
+    asks.stop.store(true, Ordering::Relaxed);
     drop(wakes);
     for th in threads {
         let _ = th.join();

@@ -10,7 +10,7 @@
 //! rows of every cluster add up.
 
 use super::state::{ClusterStatus, Data, Link};
-use crate::api::cluster::{ClusterView, InstituteLive, Summary};
+use crate::api::cluster::{ClusterView, InstituteLive, JobView, NodeView, Summary};
 use crate::api::history::SeriesPoint;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -93,6 +93,7 @@ pub fn merge(parts: &[Part]) -> Data {
         nodes: vec![],
         version: None,
         delta: false,
+        brief: false,
     };
     let mut summaries = vec![];
     let mut recent = vec![];
@@ -106,42 +107,15 @@ pub fn merge(parts: &[Part]) -> Data {
             summaries.push(&c.summary);
             view.generated_ms = view.generated_ms.max(c.generated_ms);
             view.institutes.extend(c.institutes.iter().map(|i| InstituteLive { id: q(&i.id), ..i.clone() }));
-            for n in &c.nodes {
-                let mut n = n.clone();
-                n.name = q(&n.name);
-                for j in &mut n.jobs {
-                    j.id = q(&j.id);
-                    j.institute = q(&j.institute);
-                }
-                for g in &mut n.gpus {
-                    if let Some(a) = &mut g.allocated_to {
-                        a.job = qo(&a.job);
-                        a.institute = q(&a.institute);
-                    }
-                    for pr in &mut g.gpu.processes {
-                        pr.job = qo(&pr.job);
-                    }
-                    for s in &mut g.mig_allocated {
-                        s.allocated_to.job = qo(&s.allocated_to.job);
-                        s.allocated_to.institute = q(&s.allocated_to.institute);
-                    }
-                    for pr in g.gpu.mig_devices.iter_mut().flat_map(|s| &mut s.processes) {
-                        pr.job = qo(&pr.job);
-                    }
-                }
-                view.nodes.push(n);
-            }
+            view.brief |= c.brief;
+            view.nodes.extend(c.nodes.iter().map(|n| qualify_node(n, &name)));
         }
-        out.jobs.extend(d.jobs.iter().map(|j| {
-            let mut j = j.clone();
-            j.id = q(&j.id);
-            j.institute = q(&j.institute);
-            j.nodes = j.nodes.iter().map(|n| q(n)).collect();
-            for g in &mut j.gpus {
-                g.node = q(&g.node);
-            }
-            j
-        }));
+        out.jobs.extend(d.jobs.iter().map(|j| qualify_job(j, &name)));
+        out.jobs_brief |= d.jobs_brief;
+        out.focus_jobs.extend(d.focus_jobs.iter().map(|j| qualify_job(j, &name)));
+        if let Some(n) = &d.focus_node {
+            out.focus_node = Some(qualify_node(n, &name));
+        }
         out.quotas.extend(d.quotas.iter().map(|b| {
             let mut b = b.clone();
             b.institute = q(&b.institute);
@@ -171,6 +145,48 @@ pub fn merge(parts: &[Part]) -> Data {
     (out.history, out.history_bucket_ms) = merge_series(&history);
     out.cluster = (!summaries.is_empty()).then_some(view);
     out
+}
+
+/// A node of cluster `name`, its names as the merged view has them.
+fn qualify_node(n: &NodeView, name: &str) -> NodeView {
+    let q = |s: &str| format!("{name}/{s}");
+    let qo = |s: &Option<String>| s.as_deref().map(q);
+    let mut n = n.clone();
+    n.name = q(&n.name);
+    for j in &mut n.jobs {
+        j.id = q(&j.id);
+        j.institute = q(&j.institute);
+    }
+    for g in &mut n.gpus {
+        if let Some(a) = &mut g.allocated_to {
+            a.job = qo(&a.job);
+            a.institute = q(&a.institute);
+        }
+        for pr in &mut g.gpu.processes {
+            pr.job = qo(&pr.job);
+        }
+        for s in &mut g.mig_allocated {
+            s.allocated_to.job = qo(&s.allocated_to.job);
+            s.allocated_to.institute = q(&s.allocated_to.institute);
+        }
+        for pr in g.gpu.mig_devices.iter_mut().flat_map(|s| &mut s.processes) {
+            pr.job = qo(&pr.job);
+        }
+    }
+    n
+}
+
+/// A job of cluster `name`, as [`qualify_node`].
+fn qualify_job(j: &JobView, name: &str) -> JobView {
+    let q = |s: &str| format!("{name}/{s}");
+    let mut j = j.clone();
+    j.id = q(&j.id);
+    j.institute = q(&j.institute);
+    j.nodes = j.nodes.iter().map(|n| q(n)).collect();
+    for g in &mut j.gpus {
+        g.node = q(&g.node);
+    }
+    j
 }
 
 /// Cluster series summed bucket by bucket (on the widest bucket; a cluster's

@@ -33,6 +33,12 @@ pub struct Data {
     pub usage_label: String,
     /// When the data was fetched (ms).
     pub fetched_ms: i64,
+    /// Whether `jobs` came brief (without their GPUs, `?brief=true`).
+    pub jobs_brief: bool,
+    /// While the cluster view is brief: the node a drill-down shows, whole.
+    pub focus_node: Option<NodeView>,
+    /// While the jobs are brief: the jobs of the id a drill-down shows, whole.
+    pub focus_jobs: Vec<JobView>,
 }
 
 /// One cluster of several, as the header shows it.
@@ -258,6 +264,12 @@ pub struct App {
 }
 
 impl App {
+    /// Whether the screen shows a clock that moves without new data (an
+    /// unreachable collector's "data 12 s old · retrying in 3 s").
+    pub fn clocks_shown(&self) -> bool {
+        self.link.error.is_some() || self.clusters.iter().any(|c| c.link.error.is_some())
+    }
+
     /// Whether several clusters are shown.
     pub fn multi(&self) -> bool {
         self.clusters.len() > 1
@@ -435,8 +447,9 @@ impl App {
 }
 
 pub fn node_util(n: &NodeView) -> f64 {
-    let u: Vec<f64> = n.gpus.iter().filter_map(|g| g.gpu.util_gpu_pct.map(f64::from)).collect();
-    if u.is_empty() { 0.0 } else { u.iter().sum::<f64>() / u.len() as f64 }
+    let (sum, k) =
+        n.gpus.iter().filter_map(|g| g.gpu.util_gpu_pct).fold((0.0, 0), |(s, k), u| (s + f64::from(u), k + 1));
+    if k == 0 { 0.0 } else { sum / k as f64 }
 }
 
 /// SM active now (GPM) over a node's GPUs that measure it, a MIG slice weighing

@@ -108,6 +108,9 @@ pub fn fixed_app(nodes: usize) -> App {
         usage_from_ms: Some(NOW - 20 * 86_400_000),
         usage_label: "2026-11".into(),
         fetched_ms: NOW - 1_000,
+        jobs_brief: false,
+        focus_node: None,
+        focus_jobs: vec![],
     });
     app
 }
@@ -236,13 +239,13 @@ fn users_usage(jobs: &[crate::api::cluster::JobView]) -> Vec<crate::api::usage::
         .collect()
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> String {
+pub(super) fn render(app: &mut App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw(f, app, NOW)).unwrap();
     term.backend().to_string()
 }
 
-fn views(app: &mut App) -> Vec<(&'static str, Vec<Command>)> {
+pub(super) fn views(app: &mut App) -> Vec<(&'static str, Vec<Command>)> {
     let _ = app;
     vec![
         ("overview", vec![Command::Goto(View::Overview)]),

@@ -1,5 +1,6 @@
 //! The Jobs view and a job's drill-down.
 
+use super::super::focus::Whole;
 use super::super::state::{App, JOB_SORTS, View, slice_size, sort_name};
 use super::widgets::{Theme, bar, pct, record, selectable, window};
 use crate::format::{ago, fit};
@@ -56,9 +57,16 @@ pub fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
 }
 
 pub fn job_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
-    let Some(j) = app.data.jobs.iter().find(|j| j.id == id) else {
-        f.render_widget(Paragraph::new(format!("job {id} has ended (Esc: back)")), area);
-        return;
+    let j = match app.job_whole(id) {
+        Whole::Here(j) => j,
+        Whole::Fetching => {
+            f.render_widget(Paragraph::new(format!("job {id}: fetching it whole… (Esc: back)")), area);
+            return;
+        }
+        Whole::Gone => {
+            f.render_widget(Paragraph::new(format!("job {id} has ended (Esc: back)")), area);
+            return;
+        }
     };
     let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
     let slices = j.gpus.iter().filter(|g| g.mig.is_some()).count();

@@ -75,7 +75,7 @@ pub fn draw(f: &mut Frame, app: &mut App, now_ms: i64) {
         View::Findings => findings::findings(f, body, app, &t, now_ms),
         View::Users => users::users(f, body, app, &t),
     }
-    footer(f, foot, app, &t, now_ms);
+    footer(f, foot, app, &t);
     if app.ui.help {
         help(f, area, &t);
     }
@@ -118,7 +118,7 @@ fn banner_line(f: &mut Frame, area: Rect, app: &App, t: &Theme, now_ms: i64) {
     f.render_widget(Paragraph::new(text).style(t.bad().add_modifier(Modifier::REVERSED)), area);
 }
 
-fn footer(f: &mut Frame, area: Rect, app: &App, t: &Theme, now_ms: i64) {
+fn footer(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     if app.ui.filtering {
         f.render_widget(Paragraph::new(format!("/{}█  (Enter: keep, Esc: clear)", app.ui.filter)), area);
         return;
@@ -128,7 +128,8 @@ fn footer(f: &mut Frame, area: Rect, app: &App, t: &Theme, now_ms: i64) {
         parts.push(format!("{} of {} nodes reporting", c.summary.nodes_reporting, c.summary.nodes));
     }
     if app.data.fetched_ms > 0 {
-        parts.push(format!("updated {} ago", ago(now_ms - app.data.fetched_ms)));
+        // A time, not an age: it stays true between refreshes without a frame per second.
+        parts.push(format!("updated {} UTC", &crate::time::format_rfc3339(app.data.fetched_ms)[11..19]));
     }
     if app.ui.paused {
         parts.push("PAUSED (p)".into());

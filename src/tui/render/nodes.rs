@@ -1,9 +1,10 @@
 //! The Nodes view and a node's drill-down.
 
 use super::super::filter::NodeState;
+use super::super::focus::Whole;
 use super::super::state::{App, NODE_SORTS, View, node_power, node_sm, node_util, slice_size, sort_name};
 use super::widgets::{Theme, bar, column_widths, kw, pct, record, selectable, window};
-use crate::api::cluster::GpuView;
+use crate::api::cluster::{GpuView, NodeView};
 use crate::format::{ago, fit};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -86,9 +87,8 @@ pub fn nodes(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
 }
 
 /// The longest user name on the node's GPUs (at least 4).
-fn n_users_width(app: &App, name: &str) -> u16 {
-    let n = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name));
-    let users = n.into_iter().flat_map(|n| n.gpus.iter().flat_map(held)).filter_map(|a| a.user.as_ref());
+fn n_users_width(n: &NodeView) -> u16 {
+    let users = n.gpus.iter().flat_map(held).filter_map(|a| a.user.as_ref());
     users.map(|u| u.chars().count()).max().unwrap_or(4).max(4) as u16
 }
 
@@ -132,10 +132,21 @@ fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
 }
 
 pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) {
+    let n = match app.node_whole(name) {
+        Whole::Here(n) => n,
+        Whole::Fetching => {
+            f.render_widget(Paragraph::new(format!("node {name}: fetching it whole… (Esc: back)")), area);
+            return;
+        }
+        Whole::Gone => {
+            f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
+            return;
+        }
+    };
     // GPU, UTIL, bar, SM, MEM, TEMP, POWER, HEALTH, JOB, USER, INSTITUTE: the bar
     // and the health get what the terminal gives beyond the others. A GPU in MIG
     // mode is followed by a row per slice (its size, UUID, SM active, memory, holder).
-    let longest = n_users_width(app, name);
+    let longest = n_users_width(n);
     let user_w: u16 = if area.width >= 120 { longest.min(20) } else { longest.min(10) };
     let fixed = 3 + 4 + 4 + 7 + 5 + 7 + 8 + user_w + 12 + 10;
     let spare = area.width.saturating_sub(fixed);
@@ -155,10 +166,6 @@ pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) 
     ];
     let cols = column_widths(area.width, &widths);
     let (bar_w, health_w) = (cols[2] as usize, cols[7] as usize);
-    let Some(n) = app.data.cluster.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == name)) else {
-        f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
-        return;
-    };
     let slices: usize = n.gpus.iter().map(|g| g.gpu.mig_devices.len()).sum();
     let procs_of = |g: &GpuView| -> Vec<(String, jazari_wire::Process)> {
         if g.gpu.mig_devices.is_empty() {
