@@ -91,11 +91,14 @@ fn top_shows_every_view_and_drills_down() {
     t.keys(&["2"]);
     let s = t.wait_for("sorted by name");
     assert!(s.contains("real-node"), "{s}");
+    // The list is brief: the drill-down shows the node once it came whole,
+    // fetched even while refresh is paused.
+    t.keys(&["p"]);
+    t.wait_for("PAUSED");
     t.keys(&["Enter"]);
-    // The list is brief: the drill-down shows the node once it came whole.
     let s = t.wait_for("CUDA");
     assert!(s.contains("alice") && s.contains("4711") && s.contains("sleep"), "node detail: {s}");
-    t.keys(&["Escape", "Tab"]);
+    t.keys(&["Escape", "p", "Tab"]);
     let s = t.wait_for("running jobs");
     assert!(s.contains("4713") && s.contains("IDLE"), "{s}");
     t.keys(&["Enter"]);

@@ -59,9 +59,12 @@ fn fetcher(client: Client, refresh: Duration, shared: Arc<Mutex<Shared>>, asks: 
     let mut versions = fetch::Versions::default();
     // This collector's cluster, once it answered (several: the focus names it).
     let mut cluster: Option<String> = None;
+    // Woken: the screen needs what the data has not (a drill-down, the
+    // History view): fetched even while refresh is paused.
+    let mut woken = false;
     while !asks.stop.load(Ordering::Relaxed) {
         let mut wait = refresh;
-        if !asks.paused.load(Ordering::Relaxed) {
+        if !asks.paused.load(Ordering::Relaxed) || woken {
             let focus = asks.focus.lock().unwrap().clone();
             let focus = match (focus, asks.multi) {
                 (Some(f), true) => cluster.as_deref().and_then(|c| f.within(c)),
@@ -100,10 +103,11 @@ fn fetcher(client: Client, refresh: Duration, shared: Arc<Mutex<Shared>>, asks: 
                 }
             }
         }
-        match wake.recv_timeout(wait) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        woken = match wake.recv_timeout(wait) {
+            Ok(()) => true,
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
+        };
     }
 }
 
