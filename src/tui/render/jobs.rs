@@ -1,8 +1,7 @@
 //! The Jobs view and a job's drill-down.
 
-use super::super::focus::Whole;
 use super::super::state::{App, JOB_SORTS, View, slice_size, sort_name};
-use super::widgets::{Theme, bar, pct, record, selectable, window};
+use super::widgets::{Theme, bar, pct, record, selectable, whole_or_say, window};
 use crate::format::{ago, fit};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -57,17 +56,7 @@ pub fn jobs(f: &mut Frame, area: Rect, app: &mut App, t: &Theme) {
 }
 
 pub fn job_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, id: &str) {
-    let j = match app.job_whole(id) {
-        Whole::Here(j) => j,
-        Whole::Fetching => {
-            f.render_widget(Paragraph::new(format!("job {id}: fetching it whole… (Esc: back)")), area);
-            return;
-        }
-        Whole::Gone => {
-            f.render_widget(Paragraph::new(format!("job {id} has ended (Esc: back)")), area);
-            return;
-        }
-    };
+    let Some(j) = whole_or_say(f, area, app.job_whole(id), &format!("job {id}"), "has ended") else { return };
     let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
     let slices = j.gpus.iter().filter(|g| g.mig.is_some()).count();
     let held = match (j.gpu_count - slices, slices) {

@@ -1,9 +1,8 @@
 //! The Nodes view and a node's drill-down.
 
 use super::super::filter::NodeState;
-use super::super::focus::Whole;
 use super::super::state::{App, NODE_SORTS, View, node_power, node_sm, node_util, slice_size, sort_name};
-use super::widgets::{Theme, bar, column_widths, kw, pct, record, selectable, window};
+use super::widgets::{Theme, bar, column_widths, kw, pct, record, selectable, whole_or_say, window};
 use crate::api::cluster::{GpuView, NodeView};
 use crate::format::{ago, fit};
 use ratatui::Frame;
@@ -132,17 +131,7 @@ fn gpu_health(g: &GpuView, events: &[jazari_wire::Event]) -> String {
 }
 
 pub fn node_detail(f: &mut Frame, area: Rect, app: &App, t: &Theme, name: &str) {
-    let n = match app.node_whole(name) {
-        Whole::Here(n) => n,
-        Whole::Fetching => {
-            f.render_widget(Paragraph::new(format!("node {name}: fetching it whole… (Esc: back)")), area);
-            return;
-        }
-        Whole::Gone => {
-            f.render_widget(Paragraph::new(format!("node {name} is gone (Esc: back)")), area);
-            return;
-        }
-    };
+    let Some(n) = whole_or_say(f, area, app.node_whole(name), &format!("node {name}"), "is gone") else { return };
     // GPU, UTIL, bar, SM, MEM, TEMP, POWER, HEALTH, JOB, USER, INSTITUTE: the bar
     // and the health get what the terminal gives beyond the others. A GPU in MIG
     // mode is followed by a row per slice (its size, UUID, SM active, memory, holder).

@@ -1,10 +1,11 @@
 //! What every view draws with: the theme (colour or none), bars, selectable tables.
 
+use super::super::focus::Whole;
 use super::super::state::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, Borders, Table, TableState};
+use ratatui::widgets::{Block, Borders, Paragraph, Table, TableState};
 
 /// Styles, or none of them when colour is off (`NO_COLOR`).
 pub struct Theme {
@@ -110,4 +111,16 @@ pub fn record(app: &mut App, area: Rect, start: usize) {
     app.ui.page = area.height.saturating_sub(2).max(1) as usize;
     app.ui.table_y = Some(area.y + 2);
     app.ui.table_start = start;
+}
+
+/// A drill-down's subject whole; else draws that it is being fetched, or
+/// that it is `gone` ("job 4711" "has ended"), and gives None.
+pub fn whole_or_say<'a, T>(f: &mut Frame, area: Rect, w: Whole<'a, T>, subject: &str, gone: &str) -> Option<&'a T> {
+    let text = match w {
+        Whole::Here(x) => return Some(x),
+        Whole::Fetching => format!("{subject}: fetching it whole… (Esc: back)"),
+        Whole::Gone => format!("{subject} {gone} (Esc: back)"),
+    };
+    f.render_widget(Paragraph::new(text), area);
+    None
 }
