@@ -82,21 +82,9 @@ impl Client {
         // read piece by piece, each piece of several MB handed from its thread
         // to this one woke both (a fifth of the dashboard's CPU).
         if resp.content_length().is_some_and(|n| n <= BODY_MAX) {
-            let body = resp.bytes().map_err(|e| unreachable(&e))?;
-            return decode(&body);
+            return decode(&resp.bytes().map_err(|e| unreachable(&e))?);
         }
-        // Else into this thread's buffer, kept between answers: a fresh one of
-        // several MB for every refresh came from the kernel page by page,
-        // zeroed, and went back.
-        BODY.with_borrow_mut(|body| {
-            body.clear();
-            read_into(resp, BODY_MAX, body).map_err(|e| unreachable(&e))?;
-            let answer = decode(body);
-            if body.capacity() > BODY_KEPT {
-                *body = Vec::new();
-            }
-            answer
-        })
+        decode(&read_bytes(resp, BODY_MAX).map_err(|e| unreachable(&e))?)
     }
 
     /// GET a path with a query (one of the API's query types) and decode the JSON answer.
@@ -146,29 +134,19 @@ impl Client {
     }
 }
 
-thread_local! {
-    /// [`Client::get`]'s body buffer.
-    static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// The largest answer read.
 const BODY_MAX: u64 = 512 << 20;
 
-/// The most a body buffer keeps between answers.
-const BODY_KEPT: usize = 64 << 20;
-
-/// Appends the body to `out`, refusing more than `max` bytes; `out` grows
-/// to Content-Length up front.
-fn read_into(resp: reqwest::blocking::Response, max: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// The body, refusing more than `max` bytes; the buffer is sized from
+/// Content-Length up front.
+fn read_bytes(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    out.reserve(resp.content_length().unwrap_or(0).min(max) as usize);
-    resp.take(max).read_to_end(out)?;
-    Ok(())
+    let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0).min(max) as usize);
+    resp.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The body as text, refusing more than `max` bytes.
 fn read_limited(resp: reqwest::blocking::Response, max: u64) -> std::io::Result<String> {
-    let mut bytes = Vec::new();
-    read_into(resp, max, &mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    String::from_utf8(read_bytes(resp, max)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
