@@ -9,6 +9,12 @@ on the same machine, Debian's prometheus-node-exporter answering one scrape.
     python3 bench/agent_sample.py [--samples 500]
     python3 bench/agent_sample.py --scenario tests/fake-nvml/scenarios/h200-gpm.json --interval 110ms --samples 200
     python3 bench/agent_sample.py --push
+    python3 bench/agent_sample.py --unknown-users
+
+Each job of the generated node runs as a user this machine knows (a uid of
+its passwd database), as a GPU node knows its jobs' users through its
+directory. With --unknown-users the jobs run as uids 3000+ that nothing here
+resolves, and glibc loads every NSS module of the passwd line to look for them.
 
 With --push, the agent pushes every report to a small local HTTP server (a
 stand-in collector that accepts everything) through its spool, as `run` does
@@ -34,12 +40,27 @@ def build():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "jazari-agent", "-p", "fake-nvml"], cwd=ROOT, check=True)
 
 
-def scenario(path, gpus=8, jobs=20, procs=200):
+def known_uids():
+    """Uids this machine resolves, each with a group of the same id (the fake starts a
+    process as uid:uid), non-root first: a node knows its jobs' users through its
+    directory (passwd/group through NSS: files, sss, LDAP)."""
+    import grp, pwd
+    gids = {g.gr_gid for g in grp.getgrall()}
+    uids = sorted({u.pw_uid for u in pwd.getpwall() if u.pw_uid in gids})
+    return [u for u in uids if u != 0] + [u for u in uids if u == 0]
+
+
+def scenario(path, gpus=8, jobs=20, procs=200, unknown_users=False):
+    """Writes the bench's fake node. Job j runs as a user this machine knows (see
+    known_uids; shared when it knows fewer than `jobs`), or with `unknown_users`
+    as uid 3000+j, which no NSS module here resolves: glibc then also loads the
+    last module of nsswitch.conf's passwd line (Debian: systemd, with libm and libcap)."""
     processes, gpu_list = {}, []
+    uids = [] if unknown_users else known_uids()
     for j in range(jobs):
         for k in range(procs // jobs):
             processes[f"job{j}-rank{k}"] = {
-                "uid": 3000 + j,
+                "uid": uids[j % len(uids)] if uids else 3000 + j,
                 "env": {"SLURM_JOB_ID": str(9000 + j), "SLURM_JOB_ACCOUNT": f"acct{j % 5}",
                         "SLURM_JOB_USER": f"user{j}", "SLURM_JOB_GPUS": str(j % gpus)},
             }
@@ -185,6 +206,8 @@ def main():
     ap.add_argument("--scrapes", type=int, default=100)
     ap.add_argument("--scenario", help="a fake NVML scenario file instead of the generated 8-GPU node")
     ap.add_argument("--interval", default="1ms", help="agent interval (over 100ms for GPM values)")
+    ap.add_argument("--unknown-users", action="store_true",
+                    help="run the jobs as uids 3000+ that this machine cannot resolve (NSS loads every module)")
     ap.add_argument("--push", action="store_true", help="push to a local stand-in collector instead of printing")
     ap.add_argument("--https", action="store_true", help="with --push: over TLS, with a CA made for the run")
     a = ap.parse_args()
@@ -194,7 +217,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         scen = os.path.abspath(a.scenario) if a.scenario else os.path.join(d, "bench.json")
         if not a.scenario:
-            scenario(scen)
+            scenario(scen, unknown_users=a.unknown_users)
         ca, tls = None, None
         if a.push and a.https:
             ca, cert, key = make_ca(d)

@@ -67,11 +67,16 @@ pub fn run(common: &Common, args: &RunArgs) -> Result<()> {
     }
     if args.stdout {
         let mut sampler = Sampler::new(opts);
+        let mut line = Vec::new();
         return schedule(interval, args.count, &stop, || {
             let report = sampler.sample();
+            // Made whole, then written at once: stdout is line-buffered, and
+            // serde_json's many small writes each had it search for a newline.
+            line.clear();
+            serde_json::to_writer(&mut line, &report)?;
+            line.push(b'\n');
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &report)?;
-            writeln!(out)?;
+            out.write_all(&line)?;
             out.flush()?;
             Ok(())
         });
