@@ -212,6 +212,20 @@ pub fn decompress(encoding: Option<&str>, body: &[u8], max: usize) -> Result<Vec
             Ok(body.to_vec())
         }
         Some("zstd") => {
+            // A frame that says its size (the agent's do) is decompressed in one
+            // call into a buffer of that size, with this thread's kept context:
+            // no context, window or buffer allocated per body. Anything else
+            // (no size, several frames, a size that lies) goes the streaming way,
+            // which also names what is wrong with a bad body.
+            match zstd::zstd_safe::get_frame_content_size(body) {
+                Ok(Some(n)) if n > max as u64 => return Err(too_big()),
+                Ok(Some(n)) => {
+                    if let Some(out) = decompress_sized(body, n as usize) {
+                        return Ok(out);
+                    }
+                }
+                _ => {}
+            }
             let d = zstd::stream::read::Decoder::new(body).map_err(|e| ApiError::bad(format!("zstd: {e}")))?;
             read_limited(Box::new(d), "zstd")
         }
@@ -221,6 +235,27 @@ pub fn decompress(encoding: Option<&str>, body: &[u8], max: usize) -> Result<Vec
             format!("Content-Encoding `{other}` is not supported; use zstd or gzip"),
         )),
     }
+}
+
+/// Decompresses a zstd body whose frame says it holds `size` bytes, with a
+/// context kept per thread; `None` when it does not decompress to exactly that.
+fn decompress_sized(body: &[u8], size: usize) -> Option<Vec<u8>> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = cell.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+        let mut out = Vec::with_capacity(size);
+        match dctx.decompress(&mut out, body) {
+            Ok(n) if n == size => Some(out),
+            _ => {
+                // A failed call may leave the context mid-frame: start clean.
+                let _ = dctx.reset(zstd::zstd_safe::ResetDirective::SessionAndParameters);
+                None
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -237,5 +272,24 @@ mod tests {
         assert!(e.message.contains("ingest.max_decompressed_bytes"), "{}", e.message);
         assert_eq!(decompress(Some("br"), &z, 50_000).unwrap_err().status, 415);
         assert_eq!(decompress(Some("zstd"), b"not zstd", 50_000).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_frame_that_says_its_size_is_bounded_and_checked() {
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let sized = zstd::bulk::compress(&big, 3).unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&sized).unwrap(), Some(100_000));
+        assert_eq!(decompress(Some("zstd"), &sized, 200_000).unwrap(), big);
+        // Over the limit: refused from the header alone.
+        let e = decompress(Some("zstd"), &sized, 50_000).unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(e.message.contains("ingest.max_decompressed_bytes"), "{}", e.message);
+        // Two frames, the first saying its own size: both are read (the streaming way).
+        let two = [zstd::bulk::compress(b"[1,", 3).unwrap(), zstd::bulk::compress(b"2]", 3).unwrap()].concat();
+        assert_eq!(decompress(Some("zstd"), &two, 1_000).unwrap(), b"[1,2]");
+        // Cut short: a 400, and the thread's kept context still decompresses the next body.
+        let e = decompress(Some("zstd"), &sized[..sized.len() / 2], 200_000).unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+        assert_eq!(decompress(Some("zstd"), &sized, 200_000).unwrap(), big);
     }
 }

@@ -107,7 +107,8 @@ fn encode(chunk: &[Report], format: BodyFormat) -> Body {
     match format {
         BodyFormat::Jazari => {
             let json = serde_json::to_vec(chunk).expect("reports serialise");
-            Body { bytes: zstd::encode_all(&json[..], 3).expect("zstd in memory"), reports: chunk.len(), samples: 0 }
+            // In one call, so the frame says its size, as the agent's does (it pledges the size).
+            Body { bytes: zstd::bulk::compress(&json, 3).expect("zstd in memory"), reports: chunk.len(), samples: 0 }
         }
         BodyFormat::Prometheus => {
             let mut text = String::new();

@@ -256,6 +256,32 @@ fn gpm_and_mig_are_absent_not_zero() {
 }
 
 #[test]
+fn a_body_that_is_not_utf8_is_refused_at_the_string() {
+    let report = Report {
+        version: WIRE_VERSION,
+        node: "n".into(),
+        instance: "i".into(),
+        seq: 0,
+        interval_start_ms: 0,
+        interval_end_ms: 1,
+        host: Host::default(),
+        gpus: vec![Gpu::default()],
+        jobs: vec![],
+        events: vec![],
+    };
+    let good = serde_json::to_vec(&report).unwrap();
+    assert_eq!(decode(&good).unwrap()[0].node, "n");
+    // The node's name is a byte that is not UTF-8: refused, the field named.
+    let text = String::from_utf8(good).unwrap();
+    assert!(text.contains(r#""node":"n""#), "{text}");
+    let bad: Vec<u8> =
+        text.replace(r#""node":"n""#, "\"node\":\"\0\"").bytes().map(|b| if b == 0 { 0xff } else { b }).collect();
+    let err = decode(&bad).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("node"), "{err}");
+    assert!(err.message.contains("UTF-8") || err.message.contains("unicode"), "{err}");
+}
+
+#[test]
 fn decode_error_names_the_field() {
     let err = decode(br#"{"version":1,"node":"n","instance":"i","seq":"x"}"#).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("seq"), "{err}");
