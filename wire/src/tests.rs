@@ -255,9 +255,9 @@ fn gpm_and_mig_are_absent_not_zero() {
     assert_eq!((back.gpm, back.mig_devices.len()), (None, 0));
 }
 
-#[test]
-fn a_body_that_is_not_utf8_is_refused_at_the_string() {
-    let report = Report {
+/// A report of node `n` with one GPU and nothing else.
+fn one_gpu_report() -> Report {
+    Report {
         version: WIRE_VERSION,
         node: "n".into(),
         instance: "i".into(),
@@ -268,8 +268,12 @@ fn a_body_that_is_not_utf8_is_refused_at_the_string() {
         gpus: vec![Gpu::default()],
         jobs: vec![],
         events: vec![],
-    };
-    let good = serde_json::to_vec(&report).unwrap();
+    }
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_refused_at_the_string() {
+    let good = serde_json::to_vec(&one_gpu_report()).unwrap();
     assert_eq!(decode(&good).unwrap()[0].node, "n");
     // The node's name is a byte that is not UTF-8: refused, the field named.
     let text = String::from_utf8(good).unwrap();
@@ -285,19 +289,7 @@ fn a_body_that_is_not_utf8_is_refused_at_the_string() {
 fn decode_error_names_the_field() {
     let err = decode(br#"{"version":1,"node":"n","instance":"i","seq":"x"}"#).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("seq"), "{err}");
-    let mut v = serde_json::to_value(Report {
-        version: WIRE_VERSION,
-        node: "n".into(),
-        instance: "i".into(),
-        seq: 0,
-        interval_start_ms: 0,
-        interval_end_ms: 1,
-        host: Host::default(),
-        gpus: vec![Gpu::default()],
-        jobs: vec![],
-        events: vec![],
-    })
-    .unwrap();
+    let mut v = serde_json::to_value(one_gpu_report()).unwrap();
     v["gpus"][0]["util_gpu_pct"] = serde_json::json!("high");
     let err = decode(format!("[{v}]").as_bytes()).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("[0].gpus[0].util_gpu_pct"), "{err}");
